@@ -1,0 +1,167 @@
+/**
+ * Actor messaging benchmark: `npm run bench:actors`.
+ *
+ *   local tell   one node, tells to an actor on the same node             target >= 2,000,000 msg/s
+ *   remote tell  this process (node a) to a `skein start` child (node b)  target >=   250,000 msg/s
+ *   ask latency  a -> b echo asks at a fixed 10,000/s, measured from the
+ *                intended send time (no coordinated omission)             target p99 <= 2 ms
+ *
+ * Figures come from one run on this machine; they are printed beside their targets.
+ */
+import { setImmediate as yieldToIo } from 'node:timers/promises'
+import { diagActorId } from '../actors/index.js'
+import { ActorSystem, StaticDirectory } from '../src/actor/index.js'
+import { silentLogger } from '../src/env/index.js'
+import { createRealEnv } from '../src/env/real/index.js'
+import { startNode, type SkeinNode } from '../src/node.js'
+import { type BenchRow, killAllSpawned, percentile, report, spawnNode } from './harness.js'
+
+const localTellCount = Number(process.env['BENCH_LOCAL_TELLS'] ?? 5_000_000)
+const remoteTellCount = Number(process.env['BENCH_REMOTE_TELLS'] ?? 2_000_000)
+const warmupTellCount = 200_000
+const askRatePerSec = 10_000
+const askDurationMs = Number(process.env['BENCH_ASK_MS'] ?? 5_000)
+const askWarmupMs = 1_000
+/** Tells sent between checks for backpressure and yields to I/O. */
+const tellChunk = 2_000
+const secret = 'bench-secret-0123456789abcdef'
+
+async function benchLocalTell(): Promise<number> {
+  const env = createRealEnv({ dataDir: '/tmp/skein-bench-local', nodeId: 'local', log: silentLogger })
+  const directory = new StaticDirectory(() => 'local')
+  const system = new ActorSystem(env, { nodeId: 'local', directory })
+  let received = 0
+  system.registerKind('sink', () => ({ receive: () => void received++ }), { mailboxDepthMax: 200_000, passivateAfterIdleMs: 0 })
+  const target = 'sink/1'
+  const run = async (count: number): Promise<number> => {
+    received = 0
+    const start = performance.now()
+    for (let sent = 0; sent < count; ) {
+      const n = Math.min(tellChunk * 10, count - sent)
+      for (let i = 0; i < n; i++) if (!system.tell(target, 'm', i)) throw new Error('local tell refused')
+      sent += n
+      await system.whenWritable(target)
+    }
+    while (received < count) await yieldToIo()
+    return count / ((performance.now() - start) / 1000)
+  }
+  await run(warmupTellCount)
+  const rate = await run(localTellCount)
+  await system.stop()
+  return rate
+}
+
+async function sendTells(node: SkeinNode, target: string, count: number): Promise<void> {
+  for (let sent = 0; sent < count; ) {
+    const n = Math.min(tellChunk, count - sent)
+    for (let i = 0; i < n; i++) {
+      while (!node.actors.tell(target, 'count', null)) await node.actors.whenWritable(target)
+    }
+    sent += n
+    await node.actors.whenWritable(target)
+    await yieldToIo()
+  }
+}
+
+async function waitForCount(node: SkeinNode, target: string, count: number): Promise<void> {
+  const deadline = performance.now() + 60_000
+  for (;;) {
+    const stats = await node.actors.ask<{ count: number }>(target, 'stats', null, { timeoutMs: 10_000 })
+    if (stats.count >= count) return
+    if (performance.now() > deadline) throw new Error(`remote actor counted ${stats.count} of ${count} tells`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+async function benchRemoteTell(node: SkeinNode, peerId: string): Promise<number> {
+  const warm = diagActorId(peerId, 'warmup')
+  await sendTells(node, warm, warmupTellCount)
+  await waitForCount(node, warm, warmupTellCount)
+  const target = diagActorId(peerId, 'tells')
+  const start = performance.now()
+  await sendTells(node, target, remoteTellCount)
+  await waitForCount(node, target, remoteTellCount)
+  return remoteTellCount / ((performance.now() - start) / 1000)
+}
+
+/** Asks at a fixed rate; latency is measured from each ask's intended send time. */
+async function benchAskLatency(node: SkeinNode, peerId: string, durationMs: number): Promise<Float64Array> {
+  const target = diagActorId(peerId, 'echo')
+  const total = Math.floor((askRatePerSec * durationMs) / 1000)
+  const latencies = new Float64Array(total)
+  const intervalMs = 1000 / askRatePerSec
+  const start = performance.now()
+  let issued = 0
+  let completed = 0
+  let failed = 0
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1)
+      for (; issued < due; issued++) {
+        const intendedAt = start + issued * intervalMs
+        const index = issued
+        node.actors.ask(target, 'echo', index, { timeoutMs: 5_000 }).then(
+          () => {
+            latencies[index] = performance.now() - intendedAt
+            if (++completed + failed === total) resolve()
+          },
+          () => {
+            latencies[index] = Number.POSITIVE_INFINITY
+            if (completed + ++failed === total) resolve()
+          },
+        )
+      }
+      if (issued < total) setTimeout(tick, 0)
+    }
+    tick()
+  })
+  if (failed > 0) process.stdout.write(`ask latency: ${failed} of ${total} asks failed\n`)
+  return latencies.sort()
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`bench:actors on ${process.platform}/${process.arch}, node ${process.version}\n`)
+  const localRate = await benchLocalTell()
+  process.stdout.write(`local tell: ${Math.round(localRate).toLocaleString('en-US')} msg/s\n`)
+
+  const peer = await spawnNode('b', ['--cluster-id', 'bench'], { SKEIN_CLUSTER_SECRET: secret })
+  const env = createRealEnv({ dataDir: '/tmp/skein-bench-a', nodeId: 'a', log: silentLogger })
+  const node = await startNode(env, {
+    nodeId: 'a',
+    clusterId: 'bench',
+    clusterSecret: secret,
+    host: '127.0.0.1',
+    port: 0,
+    peers: { b: peer.address },
+    seeds: [],
+  })
+  try {
+    const remoteRate = await benchRemoteTell(node, 'b')
+    process.stdout.write(`remote tell: ${Math.round(remoteRate).toLocaleString('en-US')} msg/s\n`)
+    await benchAskLatency(node, 'b', askWarmupMs)
+    const latencies = await benchAskLatency(node, 'b', askDurationMs)
+    const p50 = percentile(latencies, 50)
+    const p99 = percentile(latencies, 99)
+    const p999 = percentile(latencies, 99.9)
+    const rows: BenchRow[] = [
+      { name: 'local tell', value: localRate, unit: 'msg/s', target: '>= 2,000,000 msg/s', met: localRate >= 2_000_000 },
+      { name: 'remote tell (2 processes)', value: remoteRate, unit: 'msg/s', target: '>= 250,000 msg/s', met: remoteRate >= 250_000 },
+      { name: `ask p50 @ ${askRatePerSec}/s`, value: p50, unit: 'ms', target: '(informational)', met: true },
+      { name: `ask p99 @ ${askRatePerSec}/s`, value: p99, unit: 'ms', target: '<= 2 ms', met: p99 <= 2 },
+      { name: `ask p99.9 @ ${askRatePerSec}/s`, value: p999, unit: 'ms', target: '(informational)', met: true },
+    ]
+    report('actors', rows, { localTellCount, remoteTellCount, askRatePerSec, askDurationMs, node: process.version })
+  } finally {
+    await node.stop()
+    await peer.stop()
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench:actors failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+    killAllSpawned()
+    process.exit(1)
+  },
+)

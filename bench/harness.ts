@@ -1,0 +1,106 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+/** Repository root (bench files run from dist/bench/). */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** The compiled CLI every spawned node runs. */
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js')
+
+/** How long a spawned node may take to print its 'node started' line. */
+const nodeStartTimeoutMs = 15_000
+
+export interface SpawnedNode {
+  readonly id: string
+  readonly address: string
+  readonly process: ChildProcess
+  stop(): Promise<void>
+}
+
+const running = new Set<ChildProcess>()
+
+/** Kills every node this process spawned; registered for exit and signals. */
+export function killAllSpawned(): void {
+  for (const child of running) child.kill('SIGKILL')
+  running.clear()
+}
+process.once('exit', killAllSpawned)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAllSpawned()
+    process.exit(130)
+  })
+}
+
+/**
+ * Starts `skein start` as a child process on an ephemeral loopback port and resolves with its
+ * address once it logs 'node started'.
+ */
+export function spawnNode(id: string, extraArgs: string[], envVars: Record<string, string>): Promise<SpawnedNode> {
+  const args = [cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...extraArgs]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...envVars } })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${id} did not start within ${nodeStartTimeoutMs} ms`)), nodeStartTimeoutMs)
+    child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code} before starting`)))
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      let entry: { msg?: string; address?: string }
+      try {
+        entry = JSON.parse(line) as typeof entry
+      } catch {
+        return
+      }
+      if (entry.msg !== 'node started' || entry.address === undefined) return
+      clearTimeout(timer)
+      const address = entry.address
+      resolve({ id, address, process: child, stop: () => stopChild(child) })
+    })
+  })
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 5_000)
+    child.once('exit', () => {
+      clearTimeout(force)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** Percentile (0-100) of an ascending-sorted sample. */
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  return sorted[Math.max(0, index)] as number
+}
+
+export interface BenchRow {
+  name: string
+  value: number
+  unit: string
+  target: string
+  met: boolean
+}
+
+/** Prints a Markdown table of figures beside their targets and saves the raw rows as JSON. */
+export function report(suite: string, rows: BenchRow[], extra: Record<string, unknown>): void {
+  const lines = ['', `| ${suite} | measured | target | |`, '| --- | ---: | --- | --- |']
+  for (const row of rows) {
+    const value = row.value >= 1000 ? Math.round(row.value).toLocaleString('en-US') : row.value.toFixed(3)
+    lines.push(`| ${row.name} | ${value} ${row.unit} | ${row.target} | ${row.met ? 'met' : 'MISSED'} |`)
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`)
+  const dir = join(repoRoot, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `${suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify({ suite, rows, ...extra }, null, 2))
+  process.stdout.write(`raw figures: ${file}\n`)
+}

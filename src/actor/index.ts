@@ -1,0 +1,8 @@
+export type { Actor, ActorContext, ActorFactory, ActorKindOptions, AskOptions, Message } from './actor.js'
+export { DEFAULT_ACTOR_KIND_OPTIONS } from './actor.js'
+export type { Directory } from './directory.js'
+export { StaticDirectory } from './directory.js'
+export { actorKindOf, assertValidActorId } from './ids.js'
+export { Mailbox } from './mailbox.js'
+export type { ActorSystemConfig, ActorSystemLimits, ActorSystemStats, EnvelopeSender } from './system.js'
+export { ActorSystem, DEFAULT_ACTOR_SYSTEM_LIMITS } from './system.js'

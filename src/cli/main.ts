@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { ErrorCode, SkeinError } from '../wire/index.js'
+import { START_USAGE, runStart } from './start.js'
+
+const USAGE = `Usage: skein <command> [options]
+
+Commands:
+  start      start a node (skein start --help)
+  version    print the version
+  help       print this help
+`
+
+const VERSION = '0.1.0'
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(START_USAGE)
+      return runStart(rest)
+    case 'version':
+    case '--version':
+      return void process.stdout.write(`skein ${VERSION}\n`)
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return void process.stdout.write(USAGE)
+    default:
+      throw new SkeinError(ErrorCode.INVALID_REQUEST, `unknown command '${command}'\n\n${USAGE}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err)
+  // Bad arguments (ours, or parseArgs' ERR_PARSE_ARGS_*) exit 2; anything else (a port in use) exits 1.
+  const parseArgsCode = (err as { code?: unknown }).code
+  const isUsage = typeof parseArgsCode === 'string' && parseArgsCode.startsWith('ERR_PARSE_ARGS')
+  const name = err instanceof SkeinError ? err.errorName : isUsage ? ErrorCode.INVALID_REQUEST.name : ErrorCode.UNKNOWN_SERVER_ERROR.name
+  process.stderr.write(`skein: error[${name}]: ${message}\n`)
+  process.exit(name === ErrorCode.INVALID_REQUEST.name ? 2 : 1)
+})

@@ -1,0 +1,254 @@
+import { constants, type Stats } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { DiskError, type Disk, type FileHandle, type OpenOptions } from '../disk.js'
+
+/**
+ * Open flags. Never O_APPEND: on Linux it makes the kernel ignore the write position, and we
+ * want appends to land at the size we track, so a failed append leaves no hole the next one skips.
+ * Never O_TRUNC: opening an existing log segment must keep its bytes.
+ */
+const openFlagsExisting = constants.O_RDWR
+const openFlagsCreate = constants.O_RDWR | constants.O_CREAT
+/** rw-r--r--: data files are the node's own; nothing needs them executable or world-writable. */
+const fileModeCreate = 0o644
+
+/** The Disk on Node: every path is relative to `rootDir`, a node's data directory. */
+export class RealDisk implements Disk {
+  readonly rootDir: string
+
+  constructor(rootDir: string) {
+    this.rootDir = path.resolve(rootDir)
+  }
+
+  async open(relativePath: string, options: OpenOptions): Promise<FileHandle> {
+    const absolutePath = this.resolve(relativePath)
+    const flags = options.create ? openFlagsCreate : openFlagsExisting
+    const handle = await mapErrors(() => fs.open(absolutePath, flags, fileModeCreate))
+    try {
+      const stats: Stats = await mapErrors(() => handle.stat())
+      if (!stats.isFile()) throw new DiskError('EISDIR', `not a regular file: ${relativePath}`)
+      return new RealFileHandle(relativePath, handle, stats.size)
+    } catch (error) {
+      await handle.close().catch(() => undefined)
+      throw error
+    }
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const absolutePath = this.resolve(dir)
+    const names = await mapErrors(() => fs.readdir(absolutePath))
+    // Default sort (UTF-16 code units), the same order the simulator's disk gives.
+    return names.sort()
+  }
+
+  async mkdirs(dir: string): Promise<void> {
+    const absolutePath = this.resolve(dir)
+    await mapErrors(() => fs.mkdir(absolutePath, { recursive: true }))
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const fromPath = this.resolve(from)
+    const toPath = this.resolve(to)
+    // rename(2) replaces `to` atomically when both are on the same filesystem, which they
+    // are: both live under rootDir.
+    await mapErrors(() => fs.rename(fromPath, toPath))
+  }
+
+  async delete(relativePath: string): Promise<void> {
+    const absolutePath = this.resolve(relativePath)
+    try {
+      await fs.unlink(absolutePath)
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return
+      throw toDiskError(error)
+    }
+  }
+
+  async exists(relativePath: string): Promise<boolean> {
+    const absolutePath = this.resolve(relativePath)
+    try {
+      await fs.stat(absolutePath)
+      return true
+    } catch (error) {
+      const code = errorCode(error)
+      // ENOTDIR: a parent is a file, so the path cannot exist either.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false
+      throw toDiskError(error)
+    }
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    const absolutePath = this.resolve(dir)
+    // A directory's entries (creates, renames, unlinks) are durable only once the directory
+    // itself is fsynced; opening it read-only is enough to do that on Linux.
+    const handle = await mapErrors(() => fs.open(absolutePath, constants.O_RDONLY))
+    try {
+      await mapErrors(() => handle.sync())
+    } finally {
+      await handle.close().catch(() => undefined)
+    }
+  }
+
+  /** Maps a Disk path to an absolute path under rootDir, refusing anything that would leave it. */
+  private resolve(relativePath: string): string {
+    return path.join(this.rootDir, checkRelativePath(relativePath))
+  }
+}
+
+/**
+ * Validates a '/'-separated path relative to the root and returns it normalized. '' and '.'
+ * name the root itself (so `mkdirs('')` creates the data directory).
+ */
+export function checkRelativePath(relativePath: string): string {
+  if (relativePath.includes('\0')) throw invalidPath(relativePath, 'contains a NUL byte')
+  if (relativePath.startsWith('/') || path.isAbsolute(relativePath)) {
+    throw invalidPath(relativePath, 'is absolute')
+  }
+  const normalized = path.posix.normalize(relativePath === '' ? '.' : relativePath)
+  if (normalized === '..' || normalized.startsWith('../')) {
+    throw invalidPath(relativePath, 'escapes the root directory')
+  }
+  return normalized
+}
+
+function invalidPath(relativePath: string, why: string): DiskError {
+  return new DiskError('EINVAL', `invalid path ${JSON.stringify(relativePath)}: ${why}`)
+}
+
+/**
+ * One open file. The size lives in memory (read once at open), so `size()` is synchronous and
+ * appends know where to write without asking the kernel.
+ *
+ * Appends and truncates run one at a time in call order (a promise chain), so concurrent
+ * appends land in the order they were called. `sync()` waits for the operations called
+ * before it but does not hold back the ones called after it: a group commit can keep
+ * appending while the previous fsync runs. Reads do not wait for anything.
+ */
+class RealFileHandle implements FileHandle {
+  private sizeBytes: number
+  /** Settles when every append/truncate called so far has finished; never rejects. */
+  private tail: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor(
+    readonly path: string,
+    private readonly handle: fs.FileHandle,
+    initialSizeBytes: number,
+  ) {
+    this.sizeBytes = initialSizeBytes
+  }
+
+  size(): number {
+    return this.sizeBytes
+  }
+
+  append(data: Uint8Array): Promise<void> {
+    return this.enqueue(() => this.appendNow(data))
+  }
+
+  async read(position: number, byteCount: number): Promise<Uint8Array> {
+    this.assertOpen()
+    assertByteCount('position', position)
+    assertByteCount('byteCount', byteCount)
+    const buffer = new Uint8Array(byteCount)
+    let filledBytes = 0
+    while (filledBytes < byteCount) {
+      const { bytesRead } = await mapErrors(() =>
+        this.handle.read(buffer, filledBytes, byteCount - filledBytes, position + filledBytes),
+      )
+      if (bytesRead === 0) break // end of file
+      filledBytes += bytesRead
+    }
+    return filledBytes === byteCount ? buffer : buffer.subarray(0, filledBytes)
+  }
+
+  async sync(): Promise<void> {
+    this.assertOpen()
+    await this.tail
+    // fdatasync is enough: it also flushes the file size, the one piece of metadata needed
+    // to read appended bytes back after a crash.
+    await mapErrors(() => this.handle.datasync())
+  }
+
+  truncate(sizeBytes: number): Promise<void> {
+    return this.enqueue(async () => {
+      assertByteCount('sizeBytes', sizeBytes)
+      if (sizeBytes > this.sizeBytes) {
+        throw new RangeError(`truncate to ${sizeBytes} bytes beyond size ${this.sizeBytes} of ${this.path}`)
+      }
+      await mapErrors(() => this.handle.truncate(sizeBytes))
+      this.sizeBytes = sizeBytes
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.tail
+    await mapErrors(() => this.handle.close())
+  }
+
+  private async appendNow(data: Uint8Array): Promise<void> {
+    let writtenBytes = 0
+    // write(2) may write fewer bytes than asked; keep going until all of them are down.
+    // On failure `sizeBytes` stays put, so the next append overwrites any torn bytes.
+    while (writtenBytes < data.byteLength) {
+      const { bytesWritten } = await mapErrors(() =>
+        this.handle.write(data, writtenBytes, data.byteLength - writtenBytes, this.sizeBytes + writtenBytes),
+      )
+      writtenBytes += bytesWritten
+    }
+    this.sizeBytes += writtenBytes
+  }
+
+  /** Chains `operation` after every append/truncate called before it. Rejects (never throws). */
+  private enqueue(operation: () => Promise<void>): Promise<void> {
+    // Checked at call time: an append called after close() must fail even though the
+    // operations queued before close() still run.
+    if (this.closed) return Promise.reject(closedError(this.path))
+    const result = this.tail.then(operation)
+    this.tail = result.catch(() => undefined)
+    return result
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw closedError(this.path)
+  }
+}
+
+function closedError(filePath: string): DiskError {
+  return new DiskError('EBADF', `file handle closed: ${filePath}`)
+}
+
+function assertByteCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a safe integer >= 0, got ${value}`)
+  }
+}
+
+/** Runs an fs call, turning a Node fs error into a DiskError with the same code. */
+async function mapErrors<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    throw toDiskError(error)
+  }
+}
+
+function toDiskError(error: unknown): Error {
+  if (error instanceof DiskError) return error
+  const code = errorCode(error)
+  // Not an fs error (a bug, a RangeError from bad arguments): let it through unchanged.
+  if (code === undefined) return error instanceof Error ? error : new Error(String(error))
+  const message = error instanceof Error ? error.message : String(error)
+  const diskError = new DiskError(code, message)
+  diskError.cause = error
+  return diskError
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined
+  const code = (error as { code: unknown }).code
+  return typeof code === 'string' ? code : undefined
+}

@@ -1,0 +1,1 @@
+export { fnv1a32, rendezvousNode } from './hash.js'

@@ -1,0 +1,12 @@
+export { Transport } from './transport.js'
+export type {
+  PeerAddressBook,
+  TransportHandlers,
+  SendResult,
+  TransportEnv,
+  TransportStats,
+  LinkInfo,
+} from './types.js'
+export { ACCEPTED_HANDSHAKES_MAX, DEFAULT_TRANSPORT_LIMITS, validateTransportConfig } from './config.js'
+export type { TransportConfig, TransportLimits } from './config.js'
+export { NONCE_BYTES, PROOF_BYTES, welcomeProof, initiatorProof } from './handshake.js'

@@ -1,0 +1,52 @@
+import type { Env, HttpRequest, HttpResponse } from '../env/index.js'
+import type { Envelope, SkeinError } from '../wire/index.js'
+
+/** Where each node listens. Static for now; membership feeds it later. */
+export interface PeerAddressBook {
+  addressOf(nodeId: string): string | undefined
+}
+
+export interface TransportHandlers {
+  /** An inbound batch from one peer, in the order it was sent. */
+  onEnvelopes(fromNodeId: string, envelopes: Envelope[]): void
+  /** Envelopes dropped before being written: too large, unknown peer, expired, shutdown. */
+  onUndeliverable(toNodeId: string, envelopes: Envelope[], error: SkeinError): void
+  onPeerUp?(nodeId: string): void
+  onPeerDown?(nodeId: string): void
+  /** Routes beyond /health; undefined means 404. */
+  onHttp?(request: HttpRequest): HttpResponse | undefined
+}
+
+export type SendResult = 'queued' | 'overloaded'
+
+/** The parts of the Env the transport uses; any full Env fits. */
+export type TransportEnv = Pick<Env, 'clock' | 'random' | 'net' | 'log'>
+
+/** Counters since start, for tests, benchmarks and metrics. */
+export interface TransportStats {
+  framesSent: number
+  envelopesSent: number
+  bytesSent: number
+  framesReceived: number
+  envelopesReceived: number
+  bytesReceived: number
+  linksDialed: number
+  linksAccepted: number
+  linksAuthenticated: number
+  /** Links this node closed because of what the other end sent (or failed to send in time). */
+  linksRefused: number
+  /** Authenticated links closed because a newer one to the same peer took over. */
+  linksReplaced: number
+  envelopesUndeliverable: number
+  /** Links not yet closed, in any phase. */
+  connectionCount: number
+}
+
+/** One link, as seen from this node, for diagnostics and tests. */
+export interface LinkInfo {
+  id: number
+  peerNodeId: string | undefined
+  role: string
+  phase: string
+  remoteAddress: string
+}

@@ -1,0 +1,91 @@
+/**
+ * The one table of errors a client, a peer or a Kafka client can see. Codes below 1000 are
+ * Kafka's own numbers with Kafka's meaning, so the Kafka gateway passes them through; codes
+ * from 1000 up are skein's, each naming the Kafka code the gateway reports in its place.
+ * A code, once published, never changes meaning.
+ */
+export interface ErrorSpec {
+  readonly code: number
+  readonly name: string
+  readonly retriable: boolean
+  /** What the Kafka gateway reports for this error. */
+  readonly kafkaCode: number
+  readonly description: string
+}
+
+function spec(code: number, name: string, retriable: boolean, description: string, kafkaCode = code): ErrorSpec {
+  return { code, name, retriable, kafkaCode, description }
+}
+
+export const ErrorCode = {
+  NONE: spec(0, 'NONE', false, 'No error.'),
+  UNKNOWN_SERVER_ERROR: spec(-1, 'UNKNOWN_SERVER_ERROR', false, 'An unexpected error on the server; see its log.'),
+  CORRUPT_MESSAGE: spec(2, 'CORRUPT_MESSAGE', true, 'A message failed its CRC check or is otherwise corrupt.'),
+  UNKNOWN_TOPIC_OR_PARTITION: spec(3, 'UNKNOWN_TOPIC_OR_PARTITION', true, 'This server does not host this topic-partition.'),
+  LEADER_NOT_AVAILABLE: spec(5, 'LEADER_NOT_AVAILABLE', true, 'The partition has no leader right now (an election is in progress).'),
+  NOT_LEADER_OR_FOLLOWER: spec(6, 'NOT_LEADER_OR_FOLLOWER', true, 'This server is not the leader for that partition.'),
+  REQUEST_TIMED_OUT: spec(7, 'REQUEST_TIMED_OUT', true, 'The request did not complete before its deadline.'),
+  MESSAGE_TOO_LARGE: spec(10, 'MESSAGE_TOO_LARGE', false, 'The message or frame is larger than the configured maximum.'),
+  NETWORK_EXCEPTION: spec(13, 'NETWORK_EXCEPTION', true, 'The link to the server closed before a response arrived.'),
+  COORDINATOR_NOT_AVAILABLE: spec(15, 'COORDINATOR_NOT_AVAILABLE', true, 'The coordinator is not available.'),
+  NOT_COORDINATOR: spec(16, 'NOT_COORDINATOR', true, 'This server is not the coordinator for that key.'),
+  UNSUPPORTED_VERSION: spec(35, 'UNSUPPORTED_VERSION', false, 'The protocol version is not supported by this server.'),
+  INVALID_REQUEST: spec(42, 'INVALID_REQUEST', false, 'The request is malformed or has invalid arguments.'),
+  AUTHENTICATION_FAILED: spec(58, 'AUTHENTICATION_FAILED', false, 'Authentication failed (wrong cluster secret or cluster id).'),
+
+  ACTOR_NOT_FOUND: spec(1000, 'ACTOR_NOT_FOUND', false, 'No actor kind is registered for that actor id.', 42),
+  MAILBOX_FULL: spec(1001, 'MAILBOX_FULL', true, "The actor's mailbox is at its limit; retry with backoff.", 7),
+  ACTOR_FAILED: spec(1002, 'ACTOR_FAILED', false, 'The actor threw while handling the message; it was restarted.', -1),
+  NODE_UNREACHABLE: spec(1003, 'NODE_UNREACHABLE', true, 'The node hosting the actor cannot be reached right now.', 13),
+  FORWARD_LIMIT_EXCEEDED: spec(1004, 'FORWARD_LIMIT_EXCEEDED', true, 'The message was forwarded too many times; placement is still converging.', 6),
+  SHUTTING_DOWN: spec(1005, 'SHUTTING_DOWN', true, 'The node is shutting down.', 13),
+  OVERLOADED: spec(1006, 'OVERLOADED', true, 'A bounded queue on the path is full; retry with backoff.', 7),
+  MALFORMED_FRAME: spec(1007, 'MALFORMED_FRAME', false, 'Bytes on a link did not decode as a valid frame.', 2),
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorName = keyof typeof ErrorCode
+
+const byCode = new Map<number, ErrorSpec>(Object.values(ErrorCode).map((e) => [e.code, e]))
+
+/** The spec for a numeric code; unknown codes (from a newer peer) read as UNKNOWN_SERVER_ERROR. */
+export function errorSpecFor(code: number): ErrorSpec {
+  return byCode.get(code) ?? ErrorCode.UNKNOWN_SERVER_ERROR
+}
+
+/** Every spec, for documentation and the table test. */
+export function allErrorSpecs(): readonly ErrorSpec[] {
+  return [...byCode.values()]
+}
+
+/** The error type that crosses layers: a stable code, a message, and whether a retry may succeed. */
+export class SkeinError extends Error {
+  readonly code: number
+  readonly errorName: string
+  readonly retriable: boolean
+
+  constructor(spec: ErrorSpec, message?: string, options?: { cause?: unknown }) {
+    super(message ?? spec.description, options)
+    this.name = 'SkeinError'
+    this.code = spec.code
+    this.errorName = spec.name
+    this.retriable = spec.retriable
+  }
+
+  /** Rebuilds an error received on the wire. */
+  static fromWire(code: number, message: string): SkeinError {
+    return new SkeinError(errorSpecFor(code), message)
+  }
+}
+
+/** The wire form of an error: code and message; the name and retriable flag come from the table. */
+export interface WireError {
+  code: number
+  message: string
+}
+
+/** Converts anything thrown into a wire error; non-skein errors become UNKNOWN_SERVER_ERROR. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof SkeinError) return { code: err.code, message: err.message }
+  const message = err instanceof Error ? err.message : String(err)
+  return { code: ErrorCode.UNKNOWN_SERVER_ERROR.code, message }
+}

@@ -1,0 +1,7 @@
+export type { Envelope, EnvelopeTuple } from './envelope.js'
+export { ReplyKind, envelopeFromTuple, envelopeToTuple } from './envelope.js'
+export type { Frame, HelloFrame, WelcomeFrame, ProofFrame, BatchFrame } from './frame.js'
+export { FrameType, encodeFrame, encodeBatch, decodeFrame } from './frame.js'
+export type { ErrorSpec, ErrorName, WireError } from './errors.js'
+export { ErrorCode, SkeinError, errorSpecFor, allErrorSpecs, toWireError } from './errors.js'
+export { PROTOCOL_VERSION, FRAME_BYTES_MAX, ACTOR_ID_BYTES_MAX, MESSAGE_KIND_LENGTH_MAX } from './limits.js'

@@ -1,0 +1,99 @@
+import fc from 'fast-check'
+import { pack } from 'msgpackr'
+import { describe, expect, it } from 'vitest'
+import {
+  type Envelope,
+  type Frame,
+  ErrorCode,
+  FRAME_BYTES_MAX,
+  FrameType,
+  SkeinError,
+  decodeFrame,
+  encodeBatch,
+  encodeFrame,
+} from '../../src/wire/index.js'
+
+const envelope = (over: Partial<Envelope> = {}): Envelope => ({
+  from: 'echo/a',
+  origin: 'n1',
+  to: 'echo/b',
+  kind: 'ping',
+  corr: 7,
+  ttlMs: 250,
+  hops: 0,
+  payload: { n: 1, data: Buffer.from([1, 2, 3]) },
+  ...over,
+})
+
+function decodeError(bytes: Uint8Array): SkeinError {
+  try {
+    decodeFrame(bytes)
+  } catch (err) {
+    if (err instanceof SkeinError) return err
+    throw new Error(`decodeFrame threw a non-SkeinError: ${String(err)}`)
+  }
+  throw new Error('decodeFrame accepted bad input')
+}
+
+describe('frames', () => {
+  it('round-trips every frame type', () => {
+    // Bytes decode as Buffer (a Uint8Array subclass), so compare against Buffers.
+    const nonce = Buffer.from([9, 8, 7])
+    const proof = Buffer.alloc(32, 5)
+    const frames: Frame[] = [
+      { type: FrameType.hello, protocolVersion: 1, clusterId: 'c', nodeId: 'n1', nonce },
+      { type: FrameType.welcome, protocolVersion: 1, clusterId: 'c', nodeId: 'n2', nonce, proof },
+      { type: FrameType.proof, proof },
+      { type: FrameType.batch, envelopes: [envelope(), envelope({ corr: 0, kind: 'count', payload: null })] },
+    ]
+    for (const frame of frames) expect(decodeFrame(encodeFrame(frame))).toEqual(frame)
+  })
+
+  it('round-trips arbitrary envelopes in a batch (property)', () => {
+    const arbEnvelope = fc.record({
+      from: fc.string(),
+      origin: fc.string(),
+      to: fc.string(),
+      kind: fc.string(),
+      corr: fc.nat(),
+      ttlMs: fc.nat(),
+      hops: fc.nat({ max: 10 }),
+      payload: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.dictionary(fc.string(), fc.integer())),
+    })
+    fc.assert(
+      fc.property(fc.array(arbEnvelope, { maxLength: 50 }), (envelopes) => {
+        const decoded = decodeFrame(encodeBatch(envelopes))
+        expect(decoded).toEqual({ type: FrameType.batch, envelopes })
+      }),
+    )
+  })
+
+  it('rejects bytes that are not msgpack with MALFORMED_FRAME', () => {
+    expect(decodeError(new Uint8Array([0xc1])).code).toBe(ErrorCode.MALFORMED_FRAME.code)
+  })
+
+  it('rejects well-formed msgpack of the wrong shape with MALFORMED_FRAME', () => {
+    const cases: unknown[] = [
+      'hello',
+      [],
+      [99],
+      [FrameType.hello, 1, 'c'],
+      [FrameType.hello, '1', 'c', 'n1', new Uint8Array(1)],
+      [FrameType.hello, 1, 'c', '', new Uint8Array(1)],
+      [FrameType.proof, 'not bytes'],
+      [FrameType.batch, 'not a list'],
+      [FrameType.batch, [['a', 'n1', 'b', 'k', -1, 0, 0, null]]],
+      [FrameType.batch, [['a', 'n1', 'b', 'k', 1, 0, 0]]],
+    ]
+    for (const raw of cases) {
+      const err = decodeError(pack(raw))
+      expect(err.code, JSON.stringify(raw)).toBe(ErrorCode.MALFORMED_FRAME.code)
+      expect(err.retriable).toBe(false)
+    }
+  })
+
+  it('rejects a frame larger than FRAME_BYTES_MAX with MESSAGE_TOO_LARGE before decoding it', () => {
+    const err = decodeError(new Uint8Array(FRAME_BYTES_MAX + 1))
+    expect(err.code).toBe(ErrorCode.MESSAGE_TOO_LARGE.code)
+  })
+})
