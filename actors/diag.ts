@@ -23,6 +23,8 @@ export function diagNodeOf(actorId: string): string | undefined {
  *   echo  (ask)  -> the payload, unchanged
  *   count (tell) -> adds 1 to a counter
  *   stats (ask)  -> { count, nodeId }
+ *   ping  (ask)  { nodeId, timeoutMs? } -> { nodeId, rttMs }: an echo round trip from this
+ *                node to that node's diagnostics actor, proving the link between them
  */
 export class DiagActor implements Actor {
   private count = 0
@@ -38,8 +40,28 @@ export class DiagActor implements Actor {
         return message.payload
       case 'stats':
         return { count: this.count, nodeId: this.context.nodeId }
+      case 'ping':
+        return this.ping(message.payload)
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `diag actor does not handle '${message.kind}'`)
     }
   }
+
+  private async ping(payload: unknown): Promise<{ nodeId: string; rttMs: number }> {
+    const request = payload as { nodeId?: unknown; timeoutMs?: unknown } | null
+    const nodeId = request?.nodeId
+    if (typeof nodeId !== 'string' || nodeId.length === 0) {
+      throw new SkeinError(ErrorCode.INVALID_REQUEST, 'ping needs { nodeId: string }')
+    }
+    const timeoutMs = typeof request?.timeoutMs === 'number' ? request.timeoutMs : PING_TIMEOUT_MS_DEFAULT
+    const clock = this.context.env.clock
+    const startedMs = clock.nowMs()
+    // The echo goes to a separate actor that never waits on anyone, so two nodes pinging
+    // each other's main actors cannot wait on each other.
+    await this.context.ask(diagActorId(nodeId, 'echo'), 'echo', null, { timeoutMs })
+    return { nodeId, rttMs: clock.nowMs() - startedMs }
+  }
 }
+
+/** How long a ping waits for the other node's echo unless told otherwise. */
+const PING_TIMEOUT_MS_DEFAULT = 2_000

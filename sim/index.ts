@@ -36,3 +36,5 @@ export {
 } from './sim-net.js'
 export { LogSink, SimLogger, LogLevel, LOG_ENTRIES_MAX_DEFAULT, type LogEntry, type LogSinkOptions } from './sim-logger.js'
 export { World, MONOTONIC_START_MS_MAX_DEFAULT, type WorldOptions, type SimProcess } from './world.js'
+export { settle, settleError } from './settle.js'
+export { SimCluster, fixedDirectory, SIM_NODE_PORT, SIM_CLUSTER_ID, SIM_CLUSTER_SECRET } from './cluster.js'

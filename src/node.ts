@@ -86,8 +86,10 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
   )
   actors.attachSender(transport)
   const bound = await transport.start()
+  // Static peers are the whole cluster until membership lands: link up with all of them now.
+  for (const peerId of Object.keys(config.peers).sort()) transport.connect(peerId)
   const address = `${bound.host}:${bound.port}`
-  env.log.info({ nodeId: config.nodeId, address, peers: Object.keys(config.peers).length }, 'node started')
+  env.log.info({ address, peers: Object.keys(config.peers).length }, 'node started')
   return new SkeinNode(config, actors, transport, address)
 }
 

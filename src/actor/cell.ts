@@ -26,9 +26,10 @@ export interface CellCounters {
 
 /**
  * Messages one cell handles synchronously before yielding to I/O, so a busy actor cannot
- * starve the node's links and timers.
+ * starve the node's links and timers. Equal to the transport's coalescing batch: a slice
+ * smaller than what one inbound frame can bring lets a fast sender outrun the drain.
  */
-const DRAIN_BATCH_MAX = 512
+const DRAIN_BATCH_MAX = 4096
 
 type CellState = 'starting' | 'idle' | 'scheduled' | 'running' | 'backoff' | 'stopped'
 

@@ -38,21 +38,26 @@ export async function runStart(argv: string[]): Promise<void> {
     },
     strict: true,
   })
+  // Every argument is checked before anything is logged or opened.
   if (values.id === undefined) throw usageError('--id is required')
   const nodeId = parseNodeId('--id', values.id)
   const logLevel = values['log-level']
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw usageError(`--log-level must be debug, info, warn or error`)
-  const env = createRealEnv({ dataDir: values.data ?? `./data/${nodeId}`, nodeId, logLevel })
+  const port = parsePort('--port', values.port)
+  const peers = parsePeers('--peers', values.peers)
+  const seeds = parseSeeds('--seeds', values.seeds)
+  if (peers[nodeId] !== undefined) throw usageError(`--peers names this node's own id '${nodeId}'`)
   const secret = readSecret(values['secret-file'])
+  const env = createRealEnv({ dataDir: values.data ?? `./data/${nodeId}`, nodeId, logLevel })
   if (secret === undefined) env.log.warn({}, 'no cluster secret configured: using the insecure development secret')
   const node = await startNode(env, {
     nodeId,
     clusterId: values['cluster-id'],
     clusterSecret: secret ?? DEV_CLUSTER_SECRET,
     host: values.host,
-    port: parsePort('--port', values.port),
-    peers: parsePeers('--peers', values.peers),
-    seeds: parseSeeds('--seeds', values.seeds),
+    port,
+    peers,
+    seeds,
   })
   const shutdown = (signal: string): void => {
     env.log.info({ signal }, 'stopping')

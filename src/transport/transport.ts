@@ -71,7 +71,8 @@ export class Transport {
     private readonly handlers: TransportHandlers,
   ) {
     validateTransportConfig(config)
-    this.log = env.log.child({ component: 'transport', nodeId: config.nodeId })
+    // env.log already carries the node id.
+    this.log = env.log.child({ component: 'transport' })
   }
 
   async start(): Promise<{ host: string; port: number }> {
@@ -109,6 +110,19 @@ export class Transport {
   }
 
   /** Resolves once the peer's queue is below half its limit (at once if it already is). */
+  /**
+   * Dials `toNodeId` now, if no link to it is up or being made, and keeps redialing it while
+   * its address is known, as if something had been sent: for peers this node will surely
+   * talk to, so the first message does not pay for the handshake (and a peer that only
+   * knows our address through its own config can reach us at once).
+   */
+  connect(toNodeId: string): void {
+    if (this.stopping !== undefined || toNodeId === this.config.nodeId) return
+    const peer = this.peerFor(toNodeId)
+    peer.wanted = true
+    this.ensureDialing(peer)
+  }
+
   whenWritable(toNodeId: string): Promise<void> {
     const peer = this.peerStates.get(toNodeId)
     return peer === undefined ? Promise.resolve() : peer.waitWritable()

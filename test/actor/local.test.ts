@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { type Actor, type ActorContext, ActorSystem, type Message, StaticDirectory } from '../../src/actor/index.js'
-import { World } from '../../sim/index.js'
-import { settle, settleError } from '../helpers/sim.js'
+import { World, settle, settleError } from '../../sim/index.js'
 
 /** One node's actor system on a simulated world: no sockets, no real timers. */
 function singleNode(seed = 1) {

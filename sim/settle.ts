@@ -1,4 +1,4 @@
-import type { World } from '../../sim/index.js'
+import type { World } from './world.js'
 
 /** Virtual time a test waits for a promise before declaring it stuck. */
 const settleTimeoutMsDefault = 120_000
