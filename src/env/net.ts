@@ -93,4 +93,9 @@ export const LinkCloseCode = {
   unexpectedFrame: 4005,
   /** The outbound queue stayed full past its limit; the peer is not reading. */
   overloaded: 4006,
+  /**
+   * The hello carried the acceptor's own node id: a node dialed itself (its seed list names
+   * its own address), or two processes share one id. The dialer learns "that address is me".
+   */
+  selfDial: 4007,
 } as const

@@ -35,6 +35,11 @@ export class Connection {
   handshakeTimer: TimerHandle | undefined
   /** Bytes handed to this link and not yet confirmed written; never shared with another link. */
   inflightBytes = 0
+  /**
+   * Set when we dialed an address without knowing who listens there (a seed): the handshake
+   * tells us, and `settle` reports it (or the failure) exactly once.
+   */
+  discovery: { readonly address: string; settle(nodeId: string | undefined, error?: Error): void } | undefined
 
   constructor(
     /** Sequence number, for logs and diagnostics. */

@@ -75,7 +75,7 @@ export function checkHello(hello: HelloFrame, local: { clusterId: string; nodeId
     return refuse(LinkCloseCode.malformedFrame, `hello nonce must be ${NONCE_BYTES} bytes, got ${hello.nonce.byteLength}`)
   }
   if (hello.nodeId === local.nodeId) {
-    return refuse(LinkCloseCode.authenticationFailed, `hello from this node's own id ${JSON.stringify(hello.nodeId)}`)
+    return refuse(LinkCloseCode.selfDial, `hello from this node's own id ${JSON.stringify(hello.nodeId)}`)
   }
   return OK
 }

@@ -123,6 +123,37 @@ export class Transport {
     this.ensureDialing(peer)
   }
 
+  /**
+   * Dials `address` without knowing which node listens there (a seed) and resolves with that
+   * node's id once the handshake has authenticated it; the link stays up as that peer's link
+   * (unless it already had one). Resolves with our own id if the address is our own. Rejects
+   * with NODE_UNREACHABLE if the link fails before authenticating. The caller learns the
+   * id -> address pair here; the address book must know it for later redials.
+   */
+  discover(address: string): Promise<string> {
+    if (this.stopping !== undefined) return Promise.reject(new SkeinError(ErrorCode.SHUTTING_DOWN, 'transport stopped'))
+    return new Promise((resolve, reject) => {
+      const conn = this.newConnection(ConnectionRole.initiator, undefined)
+      let settled = false
+      conn.discovery = {
+        address,
+        settle: (nodeId, error) => {
+          if (settled) return
+          settled = true
+          if (nodeId !== undefined) resolve(nodeId)
+          else reject(error ?? new SkeinError(ErrorCode.NODE_UNREACHABLE, `no node answered at ${address}`))
+        },
+      }
+      this.counters.linksDialed++
+      try {
+        conn.link = this.env.net.connect(address, { messageBytesMax: this.config.limits.frameBytesMax }, this.linkHandlers(conn))
+      } catch (err) {
+        this.closeConnection(conn, LinkCloseCode.abnormal, `connect to ${address} failed: ${String(err)}`)
+        this.connectionGone(conn)
+      }
+    })
+  }
+
   whenWritable(toNodeId: string): Promise<void> {
     const peer = this.peerStates.get(toNodeId)
     return peer === undefined ? Promise.resolve() : peer.waitWritable()
@@ -427,6 +458,11 @@ export class Transport {
 
   private onHello(conn: Connection, hello: HelloFrame): void {
     const verdict = checkHello(hello, this.config)
+    if (!verdict.ok && verdict.code === LinkCloseCode.selfDial) {
+      // Usually our own seed list; a second process with our id is the other cause, hence info.
+      this.log.info({ remoteAddress: conn.remoteAddress(), connection: conn.id }, 'dialed by our own node id; closing')
+      return this.closeConnection(conn, verdict.code, verdict.reason)
+    }
     if (!verdict.ok) return this.refuse(conn, verdict.code, verdict.reason)
     const peer = this.peerFor(hello.nodeId)
     conn.peerNodeId = hello.nodeId
@@ -463,6 +499,8 @@ export class Transport {
   }
 
   private onWelcome(conn: Connection, welcome: WelcomeFrame): void {
+    // A discovery dial learns who it reached from the welcome; its proof is checked as usual.
+    if (conn.peerNodeId === undefined && conn.discovery !== undefined) conn.peerNodeId = welcome.nodeId
     const peerNodeId = conn.peerNodeId
     const localNonce = conn.localNonce
     if (peerNodeId === undefined || localNonce === undefined) throw new Error(`connection ${conn.id}: welcome before hello`)
@@ -474,9 +512,24 @@ export class Transport {
       localNonce,
     })
     if (!verdict.ok) return this.refuse(conn, verdict.code, verdict.reason)
+    if (conn.discovery !== undefined && this.endDiscovery(conn, peerNodeId)) return
     const proof = initiatorProof(this.config.clusterSecret, welcome.nonce, this.config.nodeId, peerNodeId)
     this.sendControl(conn, { type: FrameType.proof, proof })
     this.authenticated(conn)
+  }
+
+  /**
+   * A discovery dial has learned who answered. Returns true when the link is not needed (we
+   * dialed ourselves, or already have a link to that node) and was closed.
+   */
+  private endDiscovery(conn: Connection, peerNodeId: string): boolean {
+    const discovery = conn.discovery
+    conn.discovery = undefined
+    discovery?.settle(peerNodeId)
+    const redundant = peerNodeId === this.config.nodeId || this.peerStates.get(peerNodeId)?.active !== undefined
+    if (!redundant) return false
+    this.closeConnection(conn, LinkCloseCode.normal, peerNodeId === this.config.nodeId ? 'dialed ourselves' : 'already linked')
+    return true
   }
 
   private onProof(conn: Connection, frame: ProofFrame): void {
@@ -547,6 +600,7 @@ export class Transport {
   }
 
   private onLinkClose(conn: Connection, code: number, reason: string): void {
+    if (code === LinkCloseCode.selfDial && conn.discovery !== undefined) this.endDiscovery(conn, this.config.nodeId)
     if (conn.phase !== ConnectionPhase.closed) {
       // Closed by the other end or the network, not by us.
       this.logRemoteClose(conn, code, reason)
@@ -559,6 +613,8 @@ export class Transport {
   private detach(conn: Connection): void {
     this.endHandshake(conn)
     conn.phase = ConnectionPhase.closed
+    conn.discovery?.settle(undefined, new SkeinError(ErrorCode.NODE_UNREACHABLE, `no node authenticated at ${conn.discovery.address}`))
+    conn.discovery = undefined
     if (conn.peerNodeId === undefined) return
     const peer = this.peerStates.get(conn.peerNodeId)
     if (peer === undefined) return
