@@ -1,5 +1,5 @@
 // The package's public surface: `import { ... } from 'skein'`.
-export { startNode, defaultDirectory, SkeinNode, type NodeConfig, type NodeHooks } from './node.js'
+export { startNode, staticDirectory, SkeinNode, type NodeConfig, type NodeHooks } from './node.js'
 export * from './actor/index.js'
 export * from './wire/index.js'
 export type { Env, Clock, Random, Disk, Net, Logger } from './env/index.js'

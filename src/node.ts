@@ -1,7 +1,10 @@
 import { registerDomainActors, diagNodeOf } from '../actors/index.js'
 import { ActorSystem, type ActorSystemLimits, type Directory, StaticDirectory } from './actor/index.js'
 import type { Env, HttpRequest, HttpResponse } from './env/index.js'
-import { rendezvousNode } from './placement/index.js'
+import { LAN_SWIM_SETTINGS, type SwimSettings } from './membership/index.js'
+import { MEMBERSHIP_RECIPIENT, MembershipShell } from './membership/shell.js'
+import { MembershipDirectory, rendezvousNode } from './placement/index.js'
+import type { Envelope } from './wire/index.js'
 import { DEFAULT_TRANSPORT_LIMITS, Transport, type TransportLimits } from './transport/index.js'
 
 /** Everything needed to build one node. The CLI fills it from flags; the simulator directly. */
@@ -16,57 +19,71 @@ export interface NodeConfig {
   host: string
   /** Port for node links and HTTP; 0 = ephemeral. */
   port: number
-  /**
-   * Other nodes and their "host:port" addresses. Until gossip membership lands this static
-   * map is the whole cluster; `seeds` are recorded for it.
-   */
-  peers: Record<string, string>
+  /** Address other nodes reach this one at; default `host:port` as bound. */
+  advertisedAddress?: string
+  /** Zone or rack tag, gossiped with the address; placement spreads replicas across zones. */
+  zone?: string
+  /** "host:port" of nodes to join through (any reachable one will do; may include this node). */
   seeds: string[]
+  /** Known nodes and addresses, dialled at start and used as seeds too (tests, fixed clusters). */
+  peers: Record<string, string>
+  swimSettings?: SwimSettings
+  /** How long a leaving node keeps gossiping its departure before it closes its links. */
+  leaveLingerMs?: number
   transportLimits?: Partial<TransportLimits>
   actorLimits?: Partial<ActorSystemLimits>
 }
 
-/** A running node: its actor system and transport, and how to stop them. */
-export class SkeinNode {
-  private stopped = false
-
-  constructor(
-    readonly config: NodeConfig,
-    readonly actors: ActorSystem,
-    readonly transport: Transport,
-    /** "host:port" the node actually listens on. */
-    readonly address: string,
-  ) {}
-
-  /** Stops accepting work, fails waiting asks, stops actors, closes links. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopped) return
-    this.stopped = true
-    await this.actors.stop()
-    await this.transport.stop()
-  }
-}
+/**
+ * Long enough for a few probe rounds to carry the 'left' news to most members (it also
+ * travels by push-pull later), short enough that stopping a node stays quick.
+ */
+const LEAVE_LINGER_MS_DEFAULT = 1_000
 
 /** Hooks for embedding a node (the simulator, tests): what the CLI never needs to change. */
 export interface NodeHooks {
-  /** Replaces the default directory (diag actors pinned, others by rendezvous over the static peers). */
+  /** Replaces the membership-driven directory (e.g. a fixed one for scenarios without state transfer). */
   directory?: Directory
   /** Registers extra actor kinds beside the domain actors. */
   registerActors?(system: ActorSystem): void
 }
 
-/** The default directory: diagnostics actors where their id pins them, others by rendezvous hashing. */
-export function defaultDirectory(config: NodeConfig): StaticDirectory {
-  const nodeIds = [config.nodeId, ...Object.keys(config.peers)].sort()
-  return new StaticDirectory((actorId) => diagNodeOf(actorId) ?? rendezvousNode(actorId, nodeIds))
+/** A fixed directory: diagnostics actors where their id pins them, others by rendezvous over `nodeIds`. */
+export function staticDirectory(nodeIds: readonly string[]): StaticDirectory {
+  const sorted = [...nodeIds].sort()
+  return new StaticDirectory((actorId) => diagNodeOf(actorId) ?? rendezvousNode(actorId, sorted))
+}
+
+/** A running node: its membership, actor system and transport, and how to stop them. */
+export class SkeinNode {
+  private stopped = false
+
+  constructor(
+    readonly config: NodeConfig,
+    readonly membership: MembershipShell,
+    readonly actors: ActorSystem,
+    readonly transport: Transport,
+    /** "host:port" the node is reached at. */
+    readonly address: string,
+  ) {}
+
+  /** Leaves the cluster, fails waiting asks, stops actors, closes links. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    await this.membership.leave(this.config.leaveLingerMs ?? LEAVE_LINGER_MS_DEFAULT)
+    await this.actors.stop()
+    await this.transport.stop()
+  }
 }
 
 /** Builds and starts a node from config and an Env: the composition root. */
 export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks = {}): Promise<SkeinNode> {
-  const directory = hooks.directory ?? defaultDirectory(config)
-  const actors = new ActorSystem(env, { nodeId: config.nodeId, directory, limits: config.actorLimits })
+  const placement = new MembershipDirectory(config.nodeId, { pinned: diagNodeOf })
+  const actors = new ActorSystem(env, { nodeId: config.nodeId, directory: hooks.directory ?? placement, limits: config.actorLimits })
   registerDomainActors(actors)
   hooks.registerActors?.(actors)
+  let membership: MembershipShell | undefined
   const transport = new Transport(
     env,
     {
@@ -77,23 +94,50 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
       listenPort: config.port,
       limits: { ...DEFAULT_TRANSPORT_LIMITS, ...config.transportLimits },
     },
-    { addressOf: (nodeId) => config.peers[nodeId] },
+    { addressOf: (nodeId) => config.peers[nodeId] ?? membership?.addressOf(nodeId) },
     {
-      onEnvelopes: (fromNodeId, envelopes) => actors.receiveFromPeer(fromNodeId, envelopes),
+      onEnvelopes: (fromNodeId, envelopes) => routeInbound(fromNodeId, envelopes, membership, actors),
       onUndeliverable: (toNodeId, envelopes, error) => actors.undeliverable(toNodeId, envelopes, error),
-      onHttp: (request) => statusRoute(request, actors),
+      onHttp: (request) => statusRoute(request, config.nodeId, membership, actors),
     },
   )
   actors.attachSender(transport)
   const bound = await transport.start()
-  // Static peers are the whole cluster until membership lands: link up with all of them now.
+  const address = config.advertisedAddress ?? `${bound.host}:${bound.port}`
+  const shell = new MembershipShell(
+    env,
+    {
+      self: { id: config.nodeId, address, zone: config.zone ?? '' },
+      seeds: [...config.seeds, ...Object.values(config.peers)],
+      settings: config.swimSettings ?? LAN_SWIM_SETTINGS,
+    },
+    transport,
+    () => placement.setMembers(shell.liveMembers()),
+  )
+  membership = shell
+  placement.setMembers(shell.liveMembers())
+  // Static peers are known for certain: link up with them now rather than on first use.
   for (const peerId of Object.keys(config.peers).sort()) transport.connect(peerId)
-  const address = `${bound.host}:${bound.port}`
-  env.log.info({ address, peers: Object.keys(config.peers).length }, 'node started')
-  return new SkeinNode(config, actors, transport, address)
+  shell.start()
+  env.log.info({ address, zone: config.zone ?? '', seeds: config.seeds.length, peers: Object.keys(config.peers).length }, 'node started')
+  return new SkeinNode(config, shell, actors, transport, address)
 }
 
-function statusRoute(request: HttpRequest, actors: ActorSystem): HttpResponse | undefined {
+/** Membership envelopes go to the shell; everything else to the actors, in arrival order. */
+function routeInbound(fromNodeId: string, envelopes: Envelope[], membership: MembershipShell | undefined, actors: ActorSystem): void {
+  let membershipCount = 0
+  for (const envelope of envelopes) if (envelope.to === MEMBERSHIP_RECIPIENT) membershipCount++
+  if (membershipCount === 0) return actors.receiveFromPeer(fromNodeId, envelopes)
+  const forActors: Envelope[] = []
+  for (const envelope of envelopes) {
+    if (envelope.to !== MEMBERSHIP_RECIPIENT) forActors.push(envelope)
+    else membership?.receive(fromNodeId, envelope)
+  }
+  if (forActors.length > 0) actors.receiveFromPeer(fromNodeId, forActors)
+}
+
+function statusRoute(request: HttpRequest, nodeId: string, membership: MembershipShell | undefined, actors: ActorSystem): HttpResponse | undefined {
   if (request.method !== 'GET' || request.path !== '/status') return undefined
-  return { status: 200, contentType: 'application/json', body: JSON.stringify({ nodeId: actors.nodeId, actors: actors.stats() }) }
+  const members = (membership?.members() ?? []).map((m) => ({ id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, zone: m.zone }))
+  return { status: 200, contentType: 'application/json', body: JSON.stringify({ node: nodeId, members, actors: actors.stats() }) }
 }

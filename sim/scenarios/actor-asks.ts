@@ -1,6 +1,7 @@
 import type { Actor, ActorSystem, Message } from '../../src/actor/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { shuffle } from '../../src/env/index.js'
+import { staticDirectory } from '../../src/node.js'
 import { SimCluster } from '../cluster.js'
 import { Prng } from '../prng.js'
 import { settle } from '../settle.js'
@@ -85,7 +86,10 @@ export async function runActorAsksScenario(options: ScenarioOptions): Promise<Sc
   faults.push(`links: jitterMean=${net.latencyJitterMsMean?.toFixed(2)}ms spikes=${net.spikeProbability?.toFixed(3)} breaks=${net.breakProbability?.toExponential(2)}/msg`)
   const counterFactory = options.counterFactory ?? (() => new Counter())
   const registerCounter = (system: ActorSystem): void => system.registerKind('counter', counterFactory)
-  const cluster = await SimCluster.start(NODE_IDS, { seed: options.seed, net, hooksFor: () => ({ registerActors: registerCounter }) })
+  // Counters keep their state in memory, so placement must not move them: a fixed directory.
+  // (Actors that must survive placement changes commit through Raft; see DESIGN.md.)
+  const directory = staticDirectory(NODE_IDS)
+  const cluster = await SimCluster.start(NODE_IDS, { seed: options.seed, net, hooksFor: () => ({ directory, registerActors: registerCounter }) })
   const world = cluster.world
   const tallies = new Map<string, Tally>()
   for (let k = 0; k < COUNTER_COUNT; k++) tallies.set(`counter/${k}`, { ok: 0, unknown: 0, failed: 0 })

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 import { ErrorCode, SkeinError } from '../wire/index.js'
+import { CLUSTER_USAGE, runCluster } from './cluster.js'
 import { START_USAGE, runStart } from './start.js'
+import { STATUS_USAGE, runStatus } from './status.js'
 
 const USAGE = `Usage: skein <command> [options]
 
 Commands:
-  start      start a node (skein start --help)
-  version    print the version
+  start        start a node (skein start --help)
+  status       print a node's view of the cluster (skein status --help)
+  cluster up   start a local development cluster of node processes (skein cluster --help)
+  version      print the version
   help       print this help
 `
 
@@ -18,6 +22,12 @@ async function main(argv: string[]): Promise<void> {
     case 'start':
       if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(START_USAGE)
       return runStart(rest)
+    case 'status':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(STATUS_USAGE)
+      return runStatus(rest)
+    case 'cluster':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(CLUSTER_USAGE)
+      return runCluster(rest)
     case 'version':
     case '--version':
       return void process.stdout.write(`skein ${VERSION}\n`)

@@ -1,61 +1,60 @@
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { createRealEnv } from '../env/real/index.js'
 import { startNode } from '../node.js'
-import { parseNodeId, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
+import { parseAddress, parseNodeId, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
+import { describeFlags, type FlagSpec, readFlags } from './flags.js'
+
+const START_FLAGS: readonly FlagSpec[] = [
+  { name: 'id', env: 'SKEIN_ID', placeholder: 'id', help: "this node's stable id (letters, digits, _ . -); required" },
+  { name: 'host', env: 'SKEIN_HOST', placeholder: 'host', defaultValue: '127.0.0.1', help: 'interface to listen on' },
+  { name: 'port', env: 'SKEIN_PORT', placeholder: 'port', defaultValue: '7071', help: 'port for node links and HTTP (/health, /status); 0 = any free port' },
+  { name: 'advertise', env: 'SKEIN_ADVERTISE', placeholder: 'host:port', help: 'address other nodes reach this one at (default host:port as bound)' },
+  { name: 'zone', env: 'SKEIN_ZONE', placeholder: 'zone', defaultValue: '', help: 'zone or rack tag; replicas are spread across zones' },
+  { name: 'data', env: 'SKEIN_DATA', placeholder: 'dir', help: 'data directory (default ./data/<id>)' },
+  { name: 'seeds', env: 'SKEIN_SEEDS', placeholder: 'host:port,...', help: 'nodes to join through; any reachable one will do; may include this node' },
+  { name: 'peers', env: 'SKEIN_PEERS', placeholder: 'id=host:port,...', help: 'static peers dialled at start (optional; seeds are the usual way in)' },
+  { name: 'cluster-id', env: 'SKEIN_CLUSTER_ID', placeholder: 'name', defaultValue: 'skein', help: 'cluster name; links from other clusters are refused' },
+  { name: 'cluster-secret', env: 'SKEIN_CLUSTER_SECRET', placeholder: 'secret', help: 'shared secret (>= 16 chars) every link proves; prefer the env variable or --secret-file (flags show in ps)' },
+  { name: 'secret-file', env: 'SKEIN_SECRET_FILE', placeholder: 'path', help: 'file holding the cluster secret' },
+  { name: 'log-level', env: 'SKEIN_LOG_LEVEL', placeholder: 'level', defaultValue: 'info', help: 'debug | info | warn | error' },
+]
 
 export const START_USAGE = `Usage: skein start --id <node-id> [options]
 
 Starts one node in the foreground; stop it with Ctrl-C (SIGINT) or SIGTERM.
 
-  --id <id>              this node's stable id (letters, digits, _ . -)
-  --host <host>          interface to listen on (default 127.0.0.1)
-  --port <port>          port for node links and HTTP /health (default 7071; 0 = any free port)
-  --data <dir>           data directory (default ./data/<id>)
-  --seeds <h:p,...>      addresses of existing nodes to join through
-  --peers <id=h:p,...>   static peer list (until gossip membership lands)
-  --cluster-id <name>    cluster name; nodes of other clusters are refused (default skein)
-  --secret-file <path>   file holding the shared cluster secret (or set SKEIN_CLUSTER_SECRET)
-  --log-level <level>    debug | info | warn | error (default info)
+${describeFlags(START_FLAGS)}
 `
 
 /** A development-only secret, used (with a warning) when none is configured. */
 const DEV_CLUSTER_SECRET = 'skein-insecure-development-secret'
+/** Shortest cluster secret accepted: HMAC keys shorter than this are guessable. */
+const CLUSTER_SECRET_LENGTH_MIN = 16
 
 export async function runStart(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      id: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '7071' },
-      data: { type: 'string' },
-      seeds: { type: 'string' },
-      peers: { type: 'string' },
-      'cluster-id': { type: 'string', default: 'skein' },
-      'secret-file': { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-    },
-    strict: true,
-  })
+  const { values } = readFlags(argv, START_FLAGS)
   // Every argument is checked before anything is logged or opened.
-  if (values.id === undefined) throw usageError('--id is required')
-  const nodeId = parseNodeId('--id', values.id)
-  const logLevel = values['log-level']
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw usageError(`--log-level must be debug, info, warn or error`)
-  const port = parsePort('--port', values.port)
-  const peers = parsePeers('--peers', values.peers)
-  const seeds = parseSeeds('--seeds', values.seeds)
+  if (values['id'] === undefined) throw usageError('--id (or SKEIN_ID) is required')
+  const nodeId = parseNodeId('--id', values['id'])
+  const logLevel = values['log-level'] as string
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw usageError('--log-level must be debug, info, warn or error')
+  const host = values['host'] as string
+  const port = parsePort('--port', values['port'] as string)
+  const advertise = values['advertise'] === undefined ? undefined : parseAddress('--advertise', values['advertise'])
+  const peers = parsePeers('--peers', values['peers'])
+  const seeds = parseSeeds('--seeds', values['seeds'])
   if (peers[nodeId] !== undefined) throw usageError(`--peers names this node's own id '${nodeId}'`)
-  const secret = readSecret(values['secret-file'])
-  const env = createRealEnv({ dataDir: values.data ?? `./data/${nodeId}`, nodeId, logLevel })
+  const secret = readSecret(values['cluster-secret'], values['secret-file'])
+  const env = createRealEnv({ dataDir: values['data'] ?? `./data/${nodeId}`, nodeId, logLevel })
   if (secret === undefined) env.log.warn({}, 'no cluster secret configured: using the insecure development secret')
   const node = await startNode(env, {
     nodeId,
-    clusterId: values['cluster-id'],
+    clusterId: values['cluster-id'] as string,
     clusterSecret: secret ?? DEV_CLUSTER_SECRET,
-    host: values.host,
+    host,
     port,
+    advertisedAddress: advertise,
+    zone: values['zone'] ?? '',
     peers,
     seeds,
   })
@@ -73,21 +72,18 @@ export async function runStart(argv: string[]): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
 }
 
-function readSecret(secretFile: string | undefined): string | undefined {
+function readSecret(inline: string | undefined, secretFile: string | undefined): string | undefined {
+  if (inline !== undefined && secretFile !== undefined) throw usageError('give the cluster secret once: --cluster-secret or --secret-file')
+  let secret = inline
   if (secretFile !== undefined) {
-    let text: string
     try {
-      text = readFileSync(secretFile, 'utf8').trim()
+      secret = readFileSync(secretFile, 'utf8').trim()
     } catch (err) {
       throw usageError(`cannot read --secret-file ${secretFile}: ${(err as Error).message}`)
     }
-    if (text.length < 16) throw usageError(`the cluster secret in ${secretFile} must be at least 16 characters`)
-    return text
   }
-  const fromEnv = process.env['SKEIN_CLUSTER_SECRET']
-  if (fromEnv !== undefined && fromEnv.length > 0) {
-    if (fromEnv.length < 16) throw usageError('SKEIN_CLUSTER_SECRET must be at least 16 characters')
-    return fromEnv
+  if (secret !== undefined && secret.length < CLUSTER_SECRET_LENGTH_MIN) {
+    throw usageError(`the cluster secret must be at least ${CLUSTER_SECRET_LENGTH_MIN} characters`)
   }
-  return undefined
+  return secret
 }

@@ -125,10 +125,13 @@ export class Transport {
 
   /**
    * Dials `address` without knowing which node listens there (a seed) and resolves with that
-   * node's id once the handshake has authenticated it; the link stays up as that peer's link
-   * (unless it already had one). Resolves with our own id if the address is our own. Rejects
-   * with NODE_UNREACHABLE if the link fails before authenticating. The caller learns the
-   * id -> address pair here; the address book must know it for later redials.
+   * node's id once its welcome has proved it knows the cluster secret; resolves with our own id
+   * if the address is our own; rejects with NODE_UNREACHABLE if no node authenticates there.
+   *
+   * The probe link is then closed, never kept: a link whose peer is unknown until its welcome
+   * cannot take part in crossed-dial settlement, and two such links racing each other end up
+   * replacing each other and losing what was in flight. The caller records id -> address in
+   * the address book and sends by id, which dials (once) through the normal path.
    */
   discover(address: string): Promise<string> {
     if (this.stopping !== undefined) return Promise.reject(new SkeinError(ErrorCode.SHUTTING_DOWN, 'transport stopped'))
@@ -512,24 +515,18 @@ export class Transport {
       localNonce,
     })
     if (!verdict.ok) return this.refuse(conn, verdict.code, verdict.reason)
-    if (conn.discovery !== undefined && this.endDiscovery(conn, peerNodeId)) return
+    if (conn.discovery !== undefined) return this.endDiscovery(conn, peerNodeId)
     const proof = initiatorProof(this.config.clusterSecret, welcome.nonce, this.config.nodeId, peerNodeId)
     this.sendControl(conn, { type: FrameType.proof, proof })
     this.authenticated(conn)
   }
 
-  /**
-   * A discovery dial has learned who answered. Returns true when the link is not needed (we
-   * dialed ourselves, or already have a link to that node) and was closed.
-   */
-  private endDiscovery(conn: Connection, peerNodeId: string): boolean {
+  /** A discovery dial has learned who answered: report it and close the probe link. */
+  private endDiscovery(conn: Connection, peerNodeId: string): void {
     const discovery = conn.discovery
     conn.discovery = undefined
     discovery?.settle(peerNodeId)
-    const redundant = peerNodeId === this.config.nodeId || this.peerStates.get(peerNodeId)?.active !== undefined
-    if (!redundant) return false
-    this.closeConnection(conn, LinkCloseCode.normal, peerNodeId === this.config.nodeId ? 'dialed ourselves' : 'already linked')
-    return true
+    this.closeConnection(conn, LinkCloseCode.normal, peerNodeId === this.config.nodeId ? 'dialed ourselves' : 'discovered')
   }
 
   private onProof(conn: Connection, frame: ProofFrame): void {

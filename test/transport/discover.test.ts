@@ -5,22 +5,27 @@ const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
 
 describe('Transport.discover (dialing a seed by address)', () => {
-  it('discover_liveNode_resolvesItsId_andKeepsTheLinkAsThePeersLink', async () => {
-    const seedBook = new AddressBook()
-    const seed = await startNode(cleanup, 'seed', seedBook)
+  it('discover_liveNode_resolvesItsId_closesTheProbe_andSendsByIdDialOnce', async () => {
+    const seed = await startNode(cleanup, 'seed', new AddressBook())
     // The joiner's book knows nothing: it only has the seed's address.
-    const joiner = await startNode(cleanup, 'joiner', new AddressBook())
+    const joinerBook = new AddressBook()
+    const joiner = await startNode(cleanup, 'joiner', joinerBook)
+    const seedAddress = `127.0.0.1:${seed.port}`
 
-    const id = await joiner.transport.discover(`127.0.0.1:${seed.port}`)
+    const id = await joiner.transport.discover(seedAddress)
 
     expect(id).toBe('seed')
-    await waitFor(() => joiner.transport.connectedPeers().includes('seed'), 'link to seed')
+    await waitFor(() => joiner.transport.stats().connectionCount === 0, 'probe link closed')
+    expect(joiner.transport.connectedPeers()).toEqual([])
+    // What a membership shell does next: record the address, send by id.
+    joinerBook.addresses.set('seed', seedAddress)
     expect(joiner.transport.send('seed', envelope(1, 'hello'))).toBe('queued')
-    await waitFor(() => seed.receivedFrom('joiner').length === 1, 'envelope over the discovered link')
+    await waitFor(() => seed.receivedFrom('joiner').length === 1, 'envelope over the by-id link')
     // The seed answers over the same link even though it has no address for the joiner.
     expect(seed.transport.send('joiner', envelope(2, 'welcome'))).toBe('queued')
     await waitFor(() => joiner.receivedFrom('seed').length === 1, 'reply over the same link')
-    expect(joiner.transport.stats().linksDialed).toBe(1)
+    expect(joiner.transport.stats().linksDialed).toBe(2)
+    expect(seed.log.warnings()).toEqual([])
   })
 
   it('discover_ownAddress_resolvesOwnId_andKeepsNoLink', async () => {
@@ -49,14 +54,15 @@ describe('Transport.discover (dialing a seed by address)', () => {
     expect(stranger.transport.connectedPeers()).toEqual([])
   })
 
-  it('discover_whenAlreadyLinked_resolvesWithoutASecondLink', async () => {
+  it('discover_whenAlreadyLinked_leavesTheExistingLinkAlone', async () => {
     const book = new AddressBook()
     const a = await startNode(cleanup, 'a', book)
     const b = await startNode(cleanup, 'b', book)
     a.transport.send('b', envelope(1))
     await waitFor(() => b.receivedFrom('a').length === 1, 'first link')
     expect(await a.transport.discover(`127.0.0.1:${b.port}`)).toBe('b')
-    await waitFor(() => a.transport.stats().connectionCount === 1, 'redundant link closed')
+    await waitFor(() => a.transport.stats().connectionCount === 1, 'probe link closed')
     expect(a.transport.stats().linksReplaced).toBe(0)
+    expect(a.transport.connectedPeers()).toEqual(['b'])
   })
 })
