@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert'
+import { EventHeap } from './event-heap.js'
 import { Trace } from './trace.js'
 
 /**
@@ -66,7 +67,7 @@ export interface RunOptions {
  */
 export class Scheduler {
   readonly trace: Trace
-  private readonly heap: ScheduledEvent[] = []
+  private readonly heap = new EventHeap<ScheduledEvent>()
   private nowMsValue = 0
   private sequenceNext = 0
   private cancelledCount = 0
@@ -88,7 +89,7 @@ export class Scheduler {
 
   /** Events scheduled and not yet run or cancelled. */
   get pendingCount(): number {
-    return this.heap.length - this.cancelledCount
+    return this.heap.size - this.cancelledCount
   }
 
   /** Runs `fn` at virtual time `atMs` (>= now). `label` goes into the trace: keep it deterministic. */
@@ -97,7 +98,7 @@ export class Scheduler {
     if (!Number.isFinite(atMs)) throw new RangeError(`atMs must be finite, got ${atMs}`)
     if (atMs < this.nowMsValue) throw new RangeError(`cannot schedule in the past: ${atMs} < ${this.nowMsValue}`)
     const event: ScheduledEvent = { atMs, sequence: this.sequenceNext++, label, fn }
-    this.push(event)
+    this.heap.push(event)
     return { cancel: () => this.cancel(event) }
   }
 
@@ -110,7 +111,7 @@ export class Scheduler {
   /** Time of the next live event, or undefined when idle. */
   peekTimeMs(): number | undefined {
     this.dropCancelledHead()
-    return this.heap[0]?.atMs
+    return this.heap.peek()?.atMs
   }
 
   /**
@@ -120,7 +121,7 @@ export class Scheduler {
   async step(): Promise<boolean> {
     assert.ok(!this.stepping, 'Scheduler.step is not re-entrant (an event callback, or a second concurrent run, called it)')
     this.dropCancelledHead()
-    const event = this.pop()
+    const event = this.heap.pop()
     if (event === undefined) return false
     const fn = event.fn
     assert.ok(fn !== undefined)
@@ -190,60 +191,18 @@ export class Scheduler {
   }
 
   private dropCancelledHead(): void {
-    while (this.heap.length > 0 && (this.heap[0] as ScheduledEvent).fn === undefined) {
-      this.pop()
+    while (this.heap.size > 0 && (this.heap.peek() as ScheduledEvent).fn === undefined) {
+      this.heap.pop()
       this.cancelledCount--
     }
   }
 
   private maybeCompact(): void {
-    if (this.heap.length < COMPACT_HEAP_SIZE_MIN) return
-    if (this.cancelledCount < this.heap.length * CANCELLED_FRACTION_COMPACT) return
-    const live = this.heap.filter((event) => event.fn !== undefined)
-    this.heap.length = 0
+    if (this.heap.size < COMPACT_HEAP_SIZE_MIN) return
+    if (this.cancelledCount < this.heap.size * CANCELLED_FRACTION_COMPACT) return
+    this.heap.retain((event) => event.fn !== undefined)
     this.cancelledCount = 0
-    for (const event of live) this.push(event)
   }
-
-  private push(event: ScheduledEvent): void {
-    const heap = this.heap
-    heap.push(event)
-    let index = heap.length - 1
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1
-      const parent = heap[parentIndex] as ScheduledEvent
-      if (!before(event, parent)) break
-      heap[index] = parent
-      index = parentIndex
-    }
-    heap[index] = event
-  }
-
-  private pop(): ScheduledEvent | undefined {
-    const heap = this.heap
-    const top = heap[0]
-    const last = heap.pop()
-    if (top === undefined || last === undefined || heap.length === 0) return top
-    let index = 0
-    for (;;) {
-      const leftIndex = 2 * index + 1
-      if (leftIndex >= heap.length) break
-      const rightIndex = leftIndex + 1
-      const left = heap[leftIndex] as ScheduledEvent
-      const right = heap[rightIndex]
-      const childIndex = right !== undefined && before(right, left) ? rightIndex : leftIndex
-      const child = heap[childIndex] as ScheduledEvent
-      if (!before(child, last)) break
-      heap[index] = child
-      index = childIndex
-    }
-    heap[index] = last
-    return top
-  }
-}
-
-function before(a: ScheduledEvent, b: ScheduledEvent): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.sequence < b.sequence)
 }
 
 /** Resolves on the next macrotask turn, after every microtask queued so far (and their offspring). */

@@ -43,10 +43,19 @@ export async function runCluster(argv: string[]): Promise<void> {
   for (let i = 1; i <= count; i++) {
     const args = [cliPath, 'start', '--id', `n${i}`, '--port', String(basePort + i - 1), '--seeds', seeds]
     args.push('--data', join(dataDir, `n${i}`), '--secret-file', secretFile, '--log-level', values['log-level'] as string)
-    children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }))
+    children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: nodeEnv() }))
   }
   process.stderr.write(`skein cluster up: ${count} nodes on 127.0.0.1:${basePort}-${basePort + count - 1}; status: skein status --seeds 127.0.0.1:${basePort}\n`)
   await superviseUntilStopped(children)
+}
+
+/**
+ * The nodes' environment: ours without SKEIN_* variables. The flags above configure each node
+ * fully; a variable meant for `skein start` would clash with them (SKEIN_CLUSTER_SECRET beside
+ * --secret-file is a usage error, SKEIN_ADVERTISE would give every node one address).
+ */
+function nodeEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SKEIN_')))
 }
 
 /** A per-cluster random secret, created once, readable only by its owner. */

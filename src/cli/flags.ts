@@ -16,8 +16,12 @@ export interface SwitchSpec {
   readonly help: string
 }
 
+/** Where a flag's value came from; the command line outranks the environment. */
+export type FlagSource = 'cli' | 'env' | 'default' | 'unset'
+
 export interface ParsedFlags {
   values: Record<string, string | undefined>
+  sources: Record<string, FlagSource>
   switches: Record<string, boolean>
 }
 
@@ -30,11 +34,20 @@ export function readFlags(argv: string[], specs: readonly FlagSpec[], switchSpec
   for (const spec of specs) options[spec.name] = { type: 'string' }
   for (const spec of switchSpecs) options[spec.name] = { type: 'boolean' }
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
-  const result: ParsedFlags = { values: {}, switches: {} }
+  const result: ParsedFlags = { values: {}, sources: {}, switches: {} }
   for (const spec of specs) {
     const fromCli = values[spec.name]
     const fromEnv = process.env[spec.env]
-    result.values[spec.name] = typeof fromCli === 'string' ? fromCli : fromEnv !== undefined && fromEnv !== '' ? fromEnv : spec.defaultValue
+    if (typeof fromCli === 'string') {
+      result.values[spec.name] = fromCli
+      result.sources[spec.name] = 'cli'
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      result.values[spec.name] = fromEnv
+      result.sources[spec.name] = 'env'
+    } else {
+      result.values[spec.name] = spec.defaultValue
+      result.sources[spec.name] = spec.defaultValue === undefined ? 'unset' : 'default'
+    }
   }
   for (const spec of switchSpecs) result.switches[spec.name] = values[spec.name] === true
   return result

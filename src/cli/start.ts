@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createRealEnv } from '../env/real/index.js'
 import { startNode } from '../node.js'
 import { parseAddress, parseNodeId, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
-import { describeFlags, type FlagSpec, readFlags } from './flags.js'
+import { describeFlags, type FlagSource, type FlagSpec, readFlags } from './flags.js'
 
 const START_FLAGS: readonly FlagSpec[] = [
   { name: 'id', env: 'SKEIN_ID', placeholder: 'id', help: "this node's stable id (letters, digits, _ . -); required" },
@@ -32,7 +32,7 @@ const DEV_CLUSTER_SECRET = 'skein-insecure-development-secret'
 const CLUSTER_SECRET_LENGTH_MIN = 16
 
 export async function runStart(argv: string[]): Promise<void> {
-  const { values } = readFlags(argv, START_FLAGS)
+  const { values, sources } = readFlags(argv, START_FLAGS)
   // Every argument is checked before anything is logged or opened.
   if (values['id'] === undefined) throw usageError('--id (or SKEIN_ID) is required')
   const nodeId = parseNodeId('--id', values['id'])
@@ -44,7 +44,10 @@ export async function runStart(argv: string[]): Promise<void> {
   const peers = parsePeers('--peers', values['peers'])
   const seeds = parseSeeds('--seeds', values['seeds'])
   if (peers[nodeId] !== undefined) throw usageError(`--peers names this node's own id '${nodeId}'`)
-  const secret = readSecret(values['cluster-secret'], values['secret-file'])
+  const secret = readSecret(
+    { value: values['cluster-secret'], source: sources['cluster-secret'] ?? 'unset' },
+    { value: values['secret-file'], source: sources['secret-file'] ?? 'unset' },
+  )
   const env = createRealEnv({ dataDir: values['data'] ?? `./data/${nodeId}`, nodeId, logLevel })
   if (secret === undefined) env.log.warn({}, 'no cluster secret configured: using the insecure development secret')
   const node = await startNode(env, {
@@ -72,14 +75,30 @@ export async function runStart(argv: string[]): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
 }
 
-function readSecret(inline: string | undefined, secretFile: string | undefined): string | undefined {
-  if (inline !== undefined && secretFile !== undefined) throw usageError('give the cluster secret once: --cluster-secret or --secret-file')
-  let secret = inline
-  if (secretFile !== undefined) {
+interface SourcedValue {
+  value: string | undefined
+  source: FlagSource
+}
+
+/**
+ * The cluster secret, inline or from a file. Given both ways, the command line outranks the
+ * environment (an exported SKEIN_CLUSTER_SECRET must not break `--secret-file`); both on the
+ * same level is ambiguous and refused.
+ */
+function readSecret(inline: SourcedValue, file: SourcedValue): string | undefined {
+  let useInline = inline.value !== undefined
+  let useFile = file.value !== undefined
+  if (useInline && useFile) {
+    if (inline.source === file.source) throw usageError('give the cluster secret once: --cluster-secret or --secret-file')
+    useInline = inline.source === 'cli'
+    useFile = !useInline
+  }
+  let secret = useInline ? inline.value : undefined
+  if (useFile && file.value !== undefined) {
     try {
-      secret = readFileSync(secretFile, 'utf8').trim()
+      secret = readFileSync(file.value, 'utf8').trim()
     } catch (err) {
-      throw usageError(`cannot read --secret-file ${secretFile}: ${(err as Error).message}`)
+      throw usageError(`cannot read --secret-file ${file.value}: ${(err as Error).message}`)
     }
   }
   if (secret !== undefined && secret.length < CLUSTER_SECRET_LENGTH_MIN) {

@@ -5,7 +5,7 @@
  * and bound and returns undefined for anything else; handlers only ever see parsed messages.
  *
  * ```
- * ping       { type, seq, targetId, fromAddress, gossip }                 probe; answered by ack
+ * ping       { type, seq, targetId, fromAddress, fromIncarnation, gossip }  probe; answered by ack
  * ping-req   { type, seq, targetId, targetAddress, fromAddress, gossip }  "probe targetId for me"
  * ack        { type, seq, incarnation, gossip }     seq of the ping (or of the ping-req, relayed);
  *                                                   incarnation of the member that was pinged
@@ -59,6 +59,8 @@ export interface PingMessage {
   /** The id the sender means to probe: a different process at that address ignores it. */
   targetId: string
   fromAddress: string
+  /** The sender's own incarnation: like an ack's, its word on its incarnation (may refute a suspicion). */
+  fromIncarnation: number
   gossip: GossipUpdate[]
 }
 export interface PingReqMessage {
@@ -120,7 +122,14 @@ function parseMessage(value: unknown): SwimMessage {
   const gossip = gossipList(obj['gossip'])
   switch (obj['type']) {
     case 'ping':
-      return { type: 'ping', seq: seq(obj['seq']), targetId: id(obj['targetId']), fromAddress: address(obj['fromAddress']), gossip }
+      return {
+        type: 'ping',
+        seq: seq(obj['seq']),
+        targetId: id(obj['targetId']),
+        fromAddress: address(obj['fromAddress']),
+        fromIncarnation: incarnation(obj['fromIncarnation']),
+        gossip,
+      }
     case 'ping-req':
       return {
         type: 'ping-req',

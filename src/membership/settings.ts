@@ -64,7 +64,8 @@ export interface SwimSettings {
   /**
    * Lifeguard on or off, as one switch: local health awareness (§IV-A), dynamic suspicion
    * timeouts with confirmations (§IV-B), the buddy system (§IV-C, suspicion carried to the
-   * suspect) and nacks from relays. Off is classic SWIM with a fixed suspicion timeout.
+   * suspect), nacks from relays, and our last-minute own probe of a suspect before its
+   * suspicion may expire (swim.ts). Off is classic SWIM with a fixed suspicion timeout.
    */
   lifeguard: boolean
   /** Join: first delay before asking the seeds again when none has answered. */

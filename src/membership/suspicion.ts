@@ -18,7 +18,7 @@ export class Suspicion {
   /** Who started it, and every member that confirmed it since: each counts once. */
   private readonly suspecters = new Set<string>()
   private deadlineMsValue: number
-  private probedValue: boolean
+  private lastProbeStartedAtMs = -Infinity
 
   constructor(options: {
     fromId: string
@@ -40,19 +40,20 @@ export class Suspicion {
     this.dynamic = options.dynamic
     this.suspecters.add(options.fromId)
     this.deadlineMsValue = this.startedAtMs + this.timeoutMs()
-    this.probedValue = false
+  }
+
+  /** Records that this member started a probe of the suspect at `nowMs`. */
+  markProbed(nowMs: number): void {
+    this.lastProbeStartedAtMs = Math.max(this.lastProbeStartedAtMs, nowMs)
   }
 
   /**
-   * Whether this member has started a probe of the suspect since the suspicion began (the
-   * failed probe that may have started it does not count: it is older than the suspicion).
+   * Whether this member's latest probe of the suspect started no earlier than `windowMs`
+   * before the (current) deadline: a last-minute check, made when any refutation has had
+   * time to happen. A probe from before the suspicion, or early in it, does not count.
    */
-  get probed(): boolean {
-    return this.probedValue
-  }
-
-  markProbed(): void {
-    this.probedValue = true
+  verifiedWithin(windowMs: number): boolean {
+    return this.lastProbeStartedAtMs >= this.deadlineMsValue - windowMs
   }
 
   /** Distinct members that confirmed, not counting the one that started the suspicion. */

@@ -17,6 +17,14 @@
  *   about itself by raising its incarnation above the rumour's.
  * - Updates ride on every message, each a bounded number of times (SWIM §4.1); every
  *   pushPullIntervalMs a full-state exchange with one random member repairs the rest.
+ *
+ * Beyond memberlist, two things keep a member that missed a refutation from declaring a live
+ * member dead (both found necessary in the 10%-loss simulation, sim/swim/):
+ * - a ping and an ack carry the sender's (for an ack: the pinged member's) own incarnation,
+ *   which is that member's word on it and refutes a stale suspicion (swift-cluster-membership
+ *   does the same for acks);
+ * - with Lifeguard, a suspicion expires only after this member probed the suspect itself in
+ *   the last two probe periods before the deadline (`suspectToVerify`, `mayExpire`).
  */
 import { jittered, type Random } from '../env/random.js'
 import { Awareness } from './awareness.js'
@@ -141,6 +149,11 @@ interface JoinState {
 
 /** Join retry delays double per attempt up to the cap; the exponent stops here. */
 const JOIN_BACKOFF_EXPONENT_MAX = 30
+/**
+ * With Lifeguard, a suspicion expires only after this member probed the suspect itself within
+ * this many probe periods before the deadline (see `suspectToVerify`).
+ */
+const VERIFY_WINDOW_PERIODS = 2
 /** Sequence numbers start at a random value below this, so a restarted process ignores acks meant for its predecessor. */
 const SEQ_START_MAX = 2 ** 31
 
@@ -208,6 +221,9 @@ export class Swim {
       if (seed !== this.self.address && !seeds.includes(seed)) seeds.push(seed)
     }
     this.joinState = seeds.length === 0 ? undefined : { seeds, attempt: 0, nextAtMs: nowMs + this.joinDelayMs(0) }
+    // Announce ourselves on our own messages too, not only through the seed's gossip: with few
+    // members the seed's few retransmissions can all land on members that already know.
+    this.queue.enqueue(this.selfAlive())
     if (this.joinState !== undefined) this.sendJoinRequests()
     return this.flush()
   }
@@ -219,11 +235,16 @@ export class Swim {
     this.setState(this.self, MemberState.left, nowMs)
     this.probe = undefined
     this.joinState = undefined
-    this.queue.enqueue({ state: 'left', id: this.selfId, incarnation: this.self.incarnation })
+    const left: GossipUpdate = { state: 'left', id: this.selfId, incarnation: this.self.incarnation }
+    this.queue.enqueue(left)
     this.emitChanged(this.self, MemberState.alive, 'left')
-    const fanout = retransmitLimit(this.settings, this.liveCount + 1)
-    for (const target of this.pickRandom(fanout, (entry) => entry !== this.self && isLive(entry.state))) {
-      this.sendTo(target.id, target.address, { type: 'gossip', gossip: this.gossipFor(target.id) })
+    // A leave happens once per node: tell every live member directly (n messages), each
+    // message carrying the 'left' itself. Drawing it from the retransmit-limited queue would
+    // reach only a retransmit limit's worth of members, and piggybacking misses one now and
+    // then until the next push-pull (30 s), which keeps routing work to a node that is gone.
+    for (const target of this.pickRandom(this.liveCount + 1, (entry) => entry !== this.self && isLive(entry.state))) {
+      const others = this.gossipFor(target.id).filter((update) => update.id !== this.selfId)
+      this.sendTo(target.id, target.address, { type: 'gossip', gossip: [left, ...others] })
     }
     this.checkInvariants()
     return this.flush()
@@ -277,7 +298,8 @@ export class Swim {
       atMs = Math.min(atMs, probe.endAtMs)
       if (!probe.acked && !probe.indirectSent) atMs = Math.min(atMs, probe.indirectAtMs)
     }
-    for (const suspicion of this.suspicions.values()) atMs = Math.min(atMs, suspicion.deadlineMs)
+    // A suspicion still waiting for our own probe of the suspect is due with that probe (above).
+    for (const [id, suspicion] of this.suspicions) if (this.mayExpire(id, suspicion)) atMs = Math.min(atMs, suspicion.deadlineMs)
     if (this.joinState !== undefined) atMs = Math.min(atMs, this.joinState.nextAtMs)
     return atMs
   }
@@ -318,7 +340,7 @@ export class Swim {
   private dispatch(fromId: string, message: SwimMessage, nowMs: number): void {
     switch (message.type) {
       case 'ping':
-        return this.onPing(fromId, message)
+        return this.onPing(fromId, message, nowMs)
       case 'ping-req':
         return this.onPingReq(fromId, message, nowMs)
       case 'ack':
@@ -332,11 +354,12 @@ export class Swim {
     }
   }
 
-  private onPing(fromId: string, ping: PingMessage): void {
+  private onPing(fromId: string, ping: PingMessage, nowMs: number): void {
     if (ping.targetId !== this.selfId) {
       this.counters.messagesIgnored++
       return
     }
+    this.learnIncarnation(fromId, ping.fromIncarnation, nowMs)
     const ack: AckMessage = { type: 'ack', seq: ping.seq, incarnation: this.self.incarnation, gossip: this.gossipFor(fromId) }
     this.sendTo(fromId, ping.fromAddress, ack)
   }
@@ -357,7 +380,14 @@ export class Swim {
       expiresAtMs: nowMs + waitMs,
     })
     this.counters.relaysStarted++
-    const ping: PingMessage = { type: 'ping', seq, targetId: request.targetId, fromAddress: this.self.address, gossip: this.gossipFor(request.targetId) }
+    const ping: PingMessage = {
+      type: 'ping',
+      seq,
+      targetId: request.targetId,
+      fromAddress: this.self.address,
+      fromIncarnation: this.self.incarnation,
+      gossip: this.gossipFor(request.targetId),
+    }
     this.sendTo(request.targetId, request.targetAddress, ping)
   }
 
@@ -365,6 +395,7 @@ export class Swim {
     const relay = this.relays.get(ack.seq)
     if (relay !== undefined && relay.targetId === fromId) {
       this.relays.delete(ack.seq)
+      this.learnIncarnation(fromId, ack.incarnation, nowMs)
       const relayed: AckMessage = { type: 'ack', seq: relay.originSeq, incarnation: ack.incarnation, gossip: this.gossipFor(relay.originId) }
       this.sendTo(relay.originId, relay.originAddress, relayed)
       return
@@ -378,12 +409,21 @@ export class Swim {
     probe.acked = true
     this.counters.probesSucceeded++
     if (this.settings.lifeguard) this.awareness.applyDelta(-1)
-    // The ack is the target itself saying alive(incarnation): it may refute a suspicion.
-    const target = this.table.get(probe.targetId)
-    if (target !== undefined && precedence(target, { state: MemberState.alive, incarnation: ack.incarnation }) === Precedence.apply) {
-      const alive: AliveUpdate = { state: 'alive', id: target.id, incarnation: ack.incarnation, address: target.address, zone: target.zone }
-      this.adoptAlive(alive, nowMs, 'answered a probe with a higher incarnation')
-    }
+    this.learnIncarnation(probe.targetId, ack.incarnation, nowMs)
+  }
+
+  /**
+   * A member's own word on its incarnation (its ack, relayed or not, or its ping): it is the
+   * one authority on it, so this is alive(incarnation) from the source, and may refute a
+   * suspicion we hold about it, which the gossip of its refutation failed to bring us.
+   * Unknown members are not added (we know no address for them).
+   */
+  private learnIncarnation(id: string, incarnation: number, nowMs: number): void {
+    const entry = this.table.get(id)
+    if (entry === undefined || entry === this.self) return
+    if (precedence(entry, { state: MemberState.alive, incarnation }) !== Precedence.apply) return
+    const alive: AliveUpdate = { state: 'alive', id, incarnation, address: entry.address, zone: entry.zone }
+    this.adoptAlive(alive, nowMs, 'joined')
   }
 
   private onNack(fromId: string, nack: NackMessage): void {
@@ -582,7 +622,7 @@ export class Swim {
       )
     if (targetId === undefined) return
     const target = this.table.get(targetId) as MemberEntry
-    this.suspicions.get(targetId)?.markProbed()
+    this.suspicions.get(targetId)?.markProbed(nowMs)
     const seq = this.nextSeq()
     this.probe = {
       seq,
@@ -595,23 +635,27 @@ export class Swim {
       nacksFrom: new Set(),
     }
     this.counters.probesStarted++
-    this.sendTo(targetId, target.address, { type: 'ping', seq, targetId, fromAddress: this.self.address, gossip: this.gossipFor(targetId) })
+    const ping: PingMessage = { type: 'ping', seq, targetId, fromAddress: this.self.address, fromIncarnation: this.self.incarnation, gossip: this.gossipFor(targetId) }
+    this.sendTo(targetId, target.address, ping)
   }
 
   /**
-   * With Lifeguard, a suspicion does not expire here before this member has probed the suspect
-   * itself: when one is due within two probe periods and was not probed yet, it takes this
-   * probe slot (the round-robin resumes after). The ping carries the suspicion (buddy system)
-   * and the ack carries the suspect's incarnation, so a member that missed the refutation
-   * gossip learns it here instead of declaring a live member dead. It costs no extra message.
-   * (Our addition in the spirit of Lifeguard §IV-C; memberlist has no such step.)
+   * With Lifeguard, a suspicion does not expire here before this member has probed the
+   * suspect itself in the last two probe periods before the deadline, and that probe is over
+   * (see `mayExpire`). A suspicion due within that window (or overdue) and not checked in it
+   * takes this probe slot; the round-robin resumes after. The ping carries the suspicion (buddy
+   * system) and the ack, direct or relayed, carries the suspect's incarnation, so a member that
+   * missed the refutation gossip learns it here instead of declaring a live member dead. No
+   * extra message: a probe slot is reused. (Our addition in the spirit of Lifeguard §IV-C;
+   * memberlist has no such step.)
    */
   private suspectToVerify(nowMs: number, intervalMs: number): string | undefined {
     if (!this.settings.lifeguard) return undefined
+    const windowMs = VERIFY_WINDOW_PERIODS * intervalMs
     let chosen: string | undefined
     let chosenDeadlineMs = Infinity
     for (const [id, suspicion] of this.suspicions) {
-      if (suspicion.probed || suspicion.deadlineMs - nowMs > 2 * intervalMs) continue
+      if (suspicion.verifiedWithin(windowMs) || suspicion.deadlineMs - nowMs > windowMs) continue
       if (suspicion.deadlineMs < chosenDeadlineMs) {
         chosen = id
         chosenDeadlineMs = suspicion.deadlineMs
@@ -675,9 +719,20 @@ export class Swim {
     }
   }
 
+  /**
+   * Whether a suspicion may time out: always without Lifeguard; with it, only once this
+   * member's own last-minute probe of the suspect is done (a failed one counted as a
+   * confirmation; one answered with a higher incarnation ended the suspicion).
+   */
+  private mayExpire(id: string, suspicion: Suspicion): boolean {
+    if (!this.settings.lifeguard) return true
+    const windowMs = VERIFY_WINDOW_PERIODS * this.awareness.scale(this.settings.probeIntervalMs)
+    return suspicion.verifiedWithin(windowMs) && this.probe?.targetId !== id
+  }
+
   private expireSuspicions(nowMs: number): void {
     for (const [id, suspicion] of this.suspicions) {
-      if (suspicion.deadlineMs > nowMs) continue
+      if (suspicion.deadlineMs > nowMs || !this.mayExpire(id, suspicion)) continue
       const entry = this.table.get(id) as MemberEntry
       this.counters.suspicionTimeouts++
       const count = suspicion.confirmations

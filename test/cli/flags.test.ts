@@ -19,6 +19,9 @@ describe('readFlags', () => {
     process.env['SKEIN_TEST_SEEDS'] = 'a:1'
     expect(readFlags([], specs).values).toEqual({ port: '8000', seeds: 'a:1' })
     expect(readFlags(['--port', '9000'], specs).values).toEqual({ port: '9000', seeds: 'a:1' })
+    expect(readFlags(['--port', '9000'], specs).sources).toEqual({ port: 'cli', seeds: 'env' })
+    delete process.env['SKEIN_TEST_SEEDS']
+    expect(readFlags([], specs).sources).toEqual({ port: 'env', seeds: 'unset' })
   })
 
   it('treats an empty variable as unset', () => {

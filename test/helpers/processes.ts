@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -15,6 +16,11 @@ import { fileURLToPath } from 'node:url'
  * and `cleanup()` stops everything (SIGTERM, then SIGKILL after a grace period) and removes
  * the temp root. harness.ts's own paths are relative to dist/bench/, where vitest does not
  * run it from, so the CLI path is computed here.
+ *
+ * Also: nodes configured by SKEIN_* variables alone (`startFromEnv`), long-running CLI commands
+ * such as `skein cluster up` in a process group of their own (`spawnCli`; cleanup kills the
+ * group, grandchildren included), and free ports chosen before a start (`freePorts`,
+ * `freeConsecutivePorts`) for seed lists and base ports.
  */
 
 /** pino's numeric levels, as they appear in the JSON lines. */
@@ -41,16 +47,24 @@ const stopGraceMs = 3_000
 const restartAttemptsMax = 5
 const restartRetryDelayMs = 200
 
+/** Attempts at finding `count` consecutive free ports before giving up. */
+const consecutivePortAttemptsMax = 50
+
 /** Every child any Processes of this test process started and that has not exited yet. */
 const liveChildren = new Set<ChildProcess>()
+/** Process groups (by leader pid) of CLI children that start processes of their own (`skein cluster up`). */
+const liveGroups = new Set<number>()
 process.once('exit', () => {
   for (const child of liveChildren) child.kill('SIGKILL')
+  for (const pgid of liveGroups) killGroup(pgid)
 })
 
 export interface StartOptions {
   /** 0 (the default) picks an ephemeral port. */
   port?: number
   peers?: Record<string, string>
+  /** Passed as --seeds host:port,... */
+  seeds?: string[]
   clusterId?: string
   /** Passed as SKEIN_CLUSTER_SECRET; without one the node warns and uses its dev secret. */
   secret?: string
@@ -129,6 +143,72 @@ export class NodeProcess {
   }
 }
 
+/**
+ * A long-running CLI child (`skein cluster up`), started in a process group of its own so that
+ * cleanup can stop it together with every node process it started, even if it cannot stop them
+ * itself. Its stdout is kept whole and as JSON lines (children that inherit its stdout log there).
+ */
+export class CliProcess {
+  stdout = ''
+  stderr = ''
+  /** Every JSON line on stdout, in order (the node processes' pino lines, for `cluster up`). */
+  readonly lines: LogLine[] = []
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  constructor(readonly child: ChildProcess) {
+    liveChildren.add(child)
+    liveGroups.add(this.pid)
+    child.once('exit', () => liveChildren.delete(child))
+    this.exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk))
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = parseLogLine(text)
+      if (line !== undefined) this.lines.push(line)
+    })
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
+  }
+
+  /** Also the id of its process group. */
+  get pid(): number {
+    const pid = this.child.pid
+    if (pid === undefined) throw new Error('CLI child has no pid (spawn failed)')
+    return pid
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Sends `signal` to the CLI process only (not its group), as an operator's kill would. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal)
+  }
+
+  /** Whether any process of its group (itself or a node it started) is still there. */
+  groupAlive(): boolean {
+    return processExists(-this.pid)
+  }
+
+  /** Waits (bounded) for `count` distinct lines matching `predicate`. */
+  async waitForLines(predicate: (line: LogLine) => boolean, count: number, what: string, timeoutMs = 15_000): Promise<LogLine[]> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const found = this.lines.filter(predicate)
+      if (found.length >= count) return found
+      if (!this.running) throw new Error(`CLI exited while waiting for ${what}; stderr: ${this.stderr}`)
+      if (performance.now() > deadline) throw new Error(`no ${count} log lines for ${what} (found ${found.length}); stderr: ${this.stderr}`)
+      await delay(10)
+    }
+  }
+
+  /** SIGKILL to the whole group: the CLI and every node it started. Resolves once the CLI is gone. */
+  async killGroup(): Promise<void> {
+    killGroup(this.pid)
+    liveGroups.delete(this.pid)
+    await this.exited
+  }
+}
+
 export interface CliResult {
   status: number | null
   signal: NodeJS.Signals | null
@@ -141,6 +221,7 @@ export class Processes {
   private rootDir: string | undefined
   private readonly nodes: NodeProcess[] = []
   private readonly others = new Set<ChildProcess>()
+  private readonly longRunning: CliProcess[] = []
 
   /** A fresh directory under this instance's temp root (one mkdtemp, removed by cleanup). */
   async tempDir(name: string): Promise<string> {
@@ -153,6 +234,32 @@ export class Processes {
     const node = this.spawnNode(id, await this.tempDir(id), options)
     await this.awaitStarted(node)
     return node
+  }
+
+  /**
+   * Starts `skein start` with no command-line flags at all: everything comes from `env`
+   * (SKEIN_ID, SKEIN_PORT, ...; SKEIN_* variables of this test process are not passed on).
+   * Runs in a fresh temp dir; resolves once it logged 'node started'.
+   */
+  async startFromEnv(id: string, env: Record<string, string>): Promise<NodeProcess> {
+    const cwd = await this.tempDir(id)
+    const child = spawn(process.execPath, [cliPath, 'start'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...envWithoutSkein(), ...env } })
+    const node = new NodeProcess(id, child, env['SKEIN_DATA'] ?? cwd, { env })
+    this.nodes.push(node)
+    await this.awaitStarted(node)
+    return node
+  }
+
+  /**
+   * Starts a long-running CLI command (`cluster up ...`) in its own process group, in a temp
+   * working dir. cleanup() kills the whole group, so nothing it started outlives the test.
+   */
+  async spawnCli(args: string[], env: Record<string, string> = {}): Promise<CliProcess> {
+    const cwd = await this.tempDir('cli')
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...envWithoutSkein(), ...env }, detached: true })
+    const cli = new CliProcess(child)
+    this.longRunning.push(cli)
+    return cli
   }
 
   /**
@@ -199,6 +306,7 @@ export class Processes {
     const nodes = this.nodes.splice(0)
     for (const child of this.others) child.kill('SIGKILL')
     this.others.clear()
+    await Promise.all(this.longRunning.splice(0).map((cli) => cli.killGroup()))
     await Promise.all(nodes.map((node) => node.stop()))
     if (this.rootDir !== undefined) {
       await rm(this.rootDir, { recursive: true, force: true })
@@ -212,6 +320,7 @@ export class Processes {
     if (options.clusterId !== undefined) args.push('--cluster-id', options.clusterId)
     const peers = Object.entries(options.peers ?? {}).map(([peerId, address]) => `${peerId}=${address}`)
     if (peers.length > 0) args.push('--peers', peers.join(','))
+    if (options.seeds !== undefined && options.seeds.length > 0) args.push('--seeds', options.seeds.join(','))
     const env: Record<string, string | undefined> = { ...process.env, ...options.env }
     if (options.secret !== undefined) env['SKEIN_CLUSTER_SECRET'] = options.secret
     const child = spawn(process.execPath, args, { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env })
@@ -248,8 +357,85 @@ export async function retry<T>(attempt: () => Promise<T>, deadlineMs: number, de
   }
 }
 
+/**
+ * Ports that were free a moment ago on 127.0.0.1, for nodes whose addresses must be known
+ * before they start (seed lists): all are bound to port 0 at once (so they are distinct), read
+ * and released. Another process could take one in between; on a test machine that is rare.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    for (let i = 0; i < count; i++) servers.push(await listen(0))
+    return servers.map((server) => (server.address() as { port: number }).port)
+  } finally {
+    await Promise.all(servers.map(closeServer))
+  }
+}
+
+/** `count` consecutive ports, all free a moment ago on 127.0.0.1 (for `skein cluster up --base-port`). */
+export async function freeConsecutivePorts(count: number): Promise<number> {
+  for (let attempt = 1; attempt <= consecutivePortAttemptsMax; attempt++) {
+    const servers: Server[] = []
+    try {
+      servers.push(await listen(0))
+      const base = (servers[0]!.address() as { port: number }).port
+      if (base + count - 1 > 65_535) continue
+      for (let i = 1; i < count; i++) servers.push(await listen(base + i))
+      return base
+    } catch {
+      // One of the following ports is taken: try another base.
+    } finally {
+      await Promise.all(servers.map(closeServer))
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports found in ${consecutivePortAttemptsMax} attempts`)
+}
+
+/** GET http://<address><path> as JSON, bounded; throws on a network error or a non-2xx status. */
+export async function fetchJson<T>(address: string, path: string, timeoutMs = 2_000): Promise<T> {
+  const response = await fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+  if (!response.ok) throw new Error(`GET ${path} on ${address}: HTTP ${response.status}`)
+  return (await response.json()) as T
+}
+
+/** Whether a process (pid > 0) or any process of a group (-pgid) exists; signal 0 only checks. */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve(server))
+  })
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+/** SIGKILL to every process of the group led by `pgid`; nothing if it is already empty. */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL')
+  } catch {
+    // ESRCH: the group is empty already.
+  }
+}
+
+/** This process's environment without SKEIN_* variables, so children see only what a test sets. */
+function envWithoutSkein(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SKEIN_')))
 }
 
 function parseLogLine(text: string): LogLine | undefined {

@@ -9,7 +9,7 @@ const gossip = [
 ] as const
 
 const valid: SwimMessage[] = [
-  { type: 'ping', seq: 1, targetId: 'b', fromAddress: 'a:1', gossip: [...gossip] },
+  { type: 'ping', seq: 1, targetId: 'b', fromAddress: 'a:1', fromIncarnation: 2, gossip: [...gossip] },
   { type: 'ping-req', seq: 2, targetId: 'c', targetAddress: 'c:1', fromAddress: 'a:1', gossip: [] },
   { type: 'ack', seq: 3, incarnation: 4, gossip: [] },
   { type: 'nack', seq: 4, gossip: [] },
@@ -39,9 +39,10 @@ describe('parseSwimMessage', () => {
     ['fractional seq', { type: 'nack', seq: 1.5, gossip: [] }],
     ['NaN seq', { type: 'nack', seq: Number.NaN, gossip: [] }],
     ['seq as string', { type: 'nack', seq: '1', gossip: [] }],
-    ['ping without target', { type: 'ping', seq: 1, fromAddress: 'a', gossip: [] }],
-    ['empty target id', { type: 'ping', seq: 1, targetId: '', fromAddress: 'a', gossip: [] }],
-    ['over-long target id', { type: 'ping', seq: 1, targetId: 'x'.repeat(MEMBER_ID_LENGTH_MAX + 1), fromAddress: 'a', gossip: [] }],
+    ['ping without target', { type: 'ping', seq: 1, fromAddress: 'a', fromIncarnation: 0, gossip: [] }],
+    ['ping without fromIncarnation', { type: 'ping', seq: 1, targetId: 'b', fromAddress: 'a', gossip: [] }],
+    ['empty target id', { type: 'ping', seq: 1, targetId: '', fromAddress: 'a', fromIncarnation: 0, gossip: [] }],
+    ['over-long target id', { type: 'ping', seq: 1, targetId: 'x'.repeat(MEMBER_ID_LENGTH_MAX + 1), fromAddress: 'a', fromIncarnation: 0, gossip: [] }],
     ['ack with a huge incarnation', { type: 'ack', seq: 1, incarnation: Number.MAX_SAFE_INTEGER, gossip: [] }],
     ['update with unknown state', { type: 'gossip', gossip: [{ state: 'zombie', id: 'a', incarnation: 0 }] }],
     ['alive update without address', { type: 'gossip', gossip: [{ state: 'alive', id: 'a', incarnation: 0, zone: '' }] }],

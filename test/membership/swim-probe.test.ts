@@ -51,7 +51,7 @@ describe('probing (SWIM §3.1)', () => {
     const a = clusterOf('a', PEERS)
     const ping = probeAt(a, 0)
     expect(ping.toId).toBe('e')
-    expect(ping.message).toMatchObject({ targetId: 'e', fromAddress: 'a:7946' })
+    expect(ping.message).toMatchObject({ targetId: 'e', fromAddress: 'a:7946', fromIncarnation: 0 })
     expect(a.receive('e', { type: 'ack', seq: ping.message.seq, incarnation: 0, gossip: [] }, 3)).toEqual([])
     expect(sends(a.tick(500), 'ping-req')).toEqual([])
     const next = tickAt(a, 1_000)
@@ -174,7 +174,7 @@ describe('suspicion (SWIM §4.2, Lifeguard §IV-B)', () => {
     const a = clusterOf('a', PEERS)
     a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 0)
     a.receive('c', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'c' }), 0)
-    const ack = only(a.receive('b', { type: 'ping', seq: 1, targetId: 'a', fromAddress: 'b:7946', gossip: [] }, 0), 'ack')
+    const ack = only(a.receive('b', { type: 'ping', seq: 1, targetId: 'a', fromAddress: 'b:7946', fromIncarnation: 0, gossip: [] }, 0), 'ack')
     expect(ack.message.gossip).toContainEqual({ state: 'suspect', id: 'e', incarnation: 0, from: 'c' })
   })
 
@@ -229,6 +229,54 @@ describe('suspicion (SWIM §4.2, Lifeguard §IV-B)', () => {
         expect(targets).toEqual(['m28', 'm27', 'm26', 'm25', 'm24', 'm23'])
       }
     }
+  })
+})
+
+describe('own probe before a dead verdict (Lifeguard mode)', () => {
+  it('lateConfirmations_movingTheDeadlineIntoThePast_waitForOurOwnProbe', () => {
+    for (const silent of [false, true]) {
+      const a = clusterOf('a', PEERS)
+      a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 0)
+      a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'c' }), 20_000)
+      a.receive('d', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'd' }), 20_000)
+      expect(a.suspicionDeadlineMs('e')).toBe(4_000)
+      const atNow = a.tick(20_000)
+      expect(changes(atNow)).toEqual([])
+      const verification = only(atNow, 'ping')
+      expect(verification.toId).toBe('e')
+      if (!silent) {
+        // e refuted long ago; its ack says so, and no dead verdict is ever given.
+        const effects = a.receive('e', { type: 'ack', seq: verification.message.seq, incarnation: 1, gossip: [] }, 20_001)
+        expect(changes(effects)).toMatchObject([{ member: { id: 'e', state: 'alive', incarnation: 1 }, reason: 'refuted' }])
+        continue
+      }
+      expect(a.nextTickAtMs()).toBe(20_500)
+      a.tick(20_500)
+      expect(changes(a.tick(21_000))).toMatchObject([{ member: { id: 'e', state: 'dead' }, reason: 'suspicion timeout with 2 confirmations' }])
+    }
+  })
+
+  it('earlyOwnProbe_doesNotCount_aLastMinuteProbeIsMadeBeforeTheVerdict', () => {
+    const a = clusterOf('a', PEERS)
+    a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 0)
+    const timeline = drive(a, 30_000, { silent: ['e'], nackAfterMs: 400 })
+    // Our probe at 0 s fails at 1 s: a confirmation, 0 + 11381 ms is the new deadline.
+    const deadlineMs = 11_381
+    const pingsToE = timeline.filter((t) => t.effect.kind === 'send' && t.effect.message.type === 'ping' && t.effect.toId === 'e').map((t) => t.atMs)
+    expect(pingsToE[0]).toBe(0)
+    expect(pingsToE.some((atMs) => atMs >= deadlineMs - 2_000 && atMs < deadlineMs)).toBe(true)
+    const dead = timeline.filter((t) => t.effect.kind === 'memberChanged' && t.effect.member.state === 'dead')
+    expect(dead).toHaveLength(1)
+    // On the deadline, or when a probe of e still in flight then has failed.
+    expect(dead[0]?.atMs).toBeGreaterThanOrEqual(deadlineMs)
+    expect(dead[0]?.atMs).toBeLessThanOrEqual(deadlineMs + 1_000)
+  })
+
+  it('lifeguardOff_expiresOnTheDeadline_withoutOwnProbe', () => {
+    const a = clusterOf('a', PEERS, { settings: { lifeguard: false } })
+    a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 0)
+    expect(a.nextTickAtMs()).toBe(0)
+    expect(changes(a.tick(4_000))).toMatchObject([{ member: { id: 'e', state: 'dead' }, reason: 'suspicion timeout with 0 confirmations' }])
   })
 })
 

@@ -3,7 +3,14 @@ import { LAN_SWIM_SETTINGS, retransmitLimit, type GossipUpdate, type SwimMessage
 import { Prng } from '../../sim/prng.js'
 import { addressOf, alive, changes, gossipMessage, introduce, makeSwim, only, probeAt, pushPullResponse, sends, tickAt } from './swim-fixtures.js'
 
-const ping = (seq: number, targetId: string, fromId: string, gossip: GossipUpdate[] = []): SwimMessage => ({ type: 'ping', seq, targetId, fromAddress: addressOf(fromId), gossip })
+const ping = (seq: number, targetId: string, fromId: string, gossip: GossipUpdate[] = [], fromIncarnation = 0): SwimMessage => ({
+  type: 'ping',
+  seq,
+  targetId,
+  fromAddress: addressOf(fromId),
+  fromIncarnation,
+  gossip,
+})
 
 describe('refuting rumours about oneself (SWIM §4.2)', () => {
   it('onPing_whenSuspected_refutesWithHigherIncarnation', () => {
@@ -38,6 +45,24 @@ describe('refuting rumours about oneself (SWIM §4.2)', () => {
     expect(e.stats().incarnation).toBe(5)
     const ack = only(e.receive('a', ping(99, 'e', 'a'), 3), 'ack')
     expect(ack.message.gossip).toContainEqual({ state: 'alive', id: 'e', incarnation: 5, address: 'e:7946', zone: 'z1' })
+  })
+
+  it('onPing_fromASuspectAtAHigherIncarnation_refutesOurSuspicion', () => {
+    const a = makeSwim('a')
+    introduce(a, [alive('b'), alive('e')], 0)
+    a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 1)
+    expect(changes(a.receive('e', ping(3, 'a', 'e', [], 0), 2))).toEqual([])
+    expect(changes(a.receive('e', ping(4, 'a', 'e', [], 1), 3))).toMatchObject([{ member: { id: 'e', state: 'alive', incarnation: 1 }, reason: 'refuted' }])
+  })
+
+  it('onRelayedAck_relayLearnsTheTargetsIncarnationToo', () => {
+    const a = makeSwim('a')
+    introduce(a, [alive('b'), alive('e')], 0)
+    a.receive('b', gossipMessage({ state: 'suspect', id: 'e', incarnation: 0, from: 'b' }), 1)
+    const relayPing = only(a.receive('b', { type: 'ping-req', seq: 5, targetId: 'e', targetAddress: 'e:7946', fromAddress: 'b:7946', gossip: [] }, 2), 'ping')
+    const effects = a.receive('e', { type: 'ack', seq: relayPing.message.seq, incarnation: 1, gossip: [] }, 3)
+    expect(only(effects, 'ack').message).toMatchObject({ seq: 5, incarnation: 1 })
+    expect(a.member('e')).toMatchObject({ state: 'alive', incarnation: 1 })
   })
 
   it('onAliveAboutSelf_sameIncarnationOtherAddress_refutes', () => {
@@ -248,13 +273,15 @@ describe('join', () => {
 })
 
 describe('leave', () => {
-  it('leave_announcesLeftToSeveralMembers_stopsProbing_stillAnswers', () => {
+  it('leave_announcesLeftToEveryLiveMember_stopsProbing_stillAnswers', () => {
     const a = makeSwim('a')
     introduce(a, ['b', 'c', 'd', 'e', 'f'].map((id) => alive(id)), 0)
     const effects = a.leave(100)
     expect(changes(effects)).toMatchObject([{ member: { id: 'a', state: 'left' }, previousState: 'alive', reason: 'left' }])
     const notices = sends(effects, 'gossip')
-    expect(notices).toHaveLength(retransmitLimit(LAN_SWIM_SETTINGS, 6))
+    // Every live member hears it directly, even beyond the retransmit limit's worth.
+    expect(retransmitLimit(LAN_SWIM_SETTINGS, 6)).toBeLessThan(5)
+    expect(notices.map((n) => n.toId).sort()).toEqual(['b', 'c', 'd', 'e', 'f'])
     for (const notice of notices) expect(notice.message.gossip).toContainEqual({ state: 'left', id: 'a', incarnation: 0 })
     expect(sends(tickAt(a, 1_000, 2_000, 40_000))).toEqual([])
     expect(only(a.receive('b', ping(1, 'a', 'b'), 40_001), 'ack')).toBeDefined()
@@ -289,7 +316,7 @@ describe('bad input', () => {
     [],
     {},
     { type: 'ping' },
-    { type: 'ping', seq: 1, targetId: 'a', fromAddress: 'b:1', gossip: [{ state: 'dead', id: 'a' }] },
+    { type: 'ping', seq: 1, targetId: 'a', fromAddress: 'b:1', fromIncarnation: 0, gossip: [{ state: 'dead', id: 'a' }] },
     { type: 'ack', seq: 1, incarnation: -1, gossip: [] },
     { type: 'push-pull', isResponse: true, isJoin: false, fromAddress: 'b', members: 'all', gossip: [] },
     { type: 'gossip', gossip: new Array(100_000).fill({ state: 'left', id: 'x', incarnation: 0 }) },
