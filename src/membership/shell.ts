@@ -1,6 +1,6 @@
 import type { Env, Logger, TimerHandle } from '../env/index.js'
 import type { Envelope } from '../wire/index.js'
-import { type Member, MemberState, Swim, type SwimEffect, type SwimMessage, type SwimSettings } from './swim.js'
+import { type Member, MemberState, Swim, type SwimEffect, type SwimMessage, type SwimSettings } from './index.js'
 
 /** Recipient name of membership envelopes: node.ts hands them to the shell, not the actors. */
 export const MEMBERSHIP_RECIPIENT = '$membership'

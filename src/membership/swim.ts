@@ -58,10 +58,6 @@ import {
 } from './settings.js'
 import { Suspicion } from './suspicion.js'
 
-// Re-exported so `./swim.js` alone is enough for a shell (src/membership/shell.ts imports them from here).
-export { MemberState, type Member } from './member.js'
-export type { SwimMessage } from './messages.js'
-export type { SwimSettings } from './settings.js'
 
 export type SwimEffect =
   | { kind: 'send'; toId: string; toAddress: string; message: SwimMessage }
