@@ -9,4 +9,5 @@ export {
   rendezvousNode,
   replicaSet,
 } from './replica-set.js'
+export { LOAD_FACTOR_DEFAULT, assignBalanced } from './balanced.js'
 export { CACHE_ENTRIES_MAX_DEFAULT, MembershipDirectory, type MembershipDirectoryOptions } from './directory.js'
