@@ -1,4 +1,4 @@
-import type { Directory } from '../src/actor/index.js'
+import { type Directory, StaticDirectory } from '../src/actor/index.js'
 import { type NodeConfig, type NodeHooks, type SkeinNode, startNode } from '../src/node.js'
 import { settle } from './settle.js'
 import { World, type WorldOptions } from './world.js'
@@ -66,5 +66,7 @@ export class SimCluster {
 
 /** A directory that places each listed actor id explicitly and everything else on `fallbackNode`. */
 export function fixedDirectory(placements: Record<string, string>, fallbackNode: string): Directory {
-  return { nodeFor: (actorId) => placements[actorId] ?? fallbackNode }
+  const directory = new StaticDirectory(() => fallbackNode)
+  for (const [actorId, nodeId] of Object.entries(placements)) directory.assign(actorId, nodeId)
+  return directory
 }

@@ -8,6 +8,7 @@ import {
   type Listener,
   type ListenOptions,
   type Net,
+  truncateCloseReason,
 } from '../src/env/net.js'
 import type { Prng } from './prng.js'
 import type { EventHandle, Scheduler } from './scheduler.js'
@@ -126,7 +127,8 @@ class Endpoint implements Link {
   }
 
   close(code: number, reason: string): void {
-    this.net.closeFrom(this, code, reason)
+    // Like a WebSocket close frame: what the real Net delivers, the simulated one does too.
+    this.net.closeFrom(this, code, truncateCloseReason(reason))
   }
 }
 

@@ -20,7 +20,8 @@ export interface CellHost {
 
 export interface CellCounters {
   processed: number
-  failures: number
+  /** Instances replaced after a handler bug (each failure restarts the actor). */
+  restarts: number
   expiredAsksSkipped: number
 }
 
@@ -185,7 +186,7 @@ export class ActorCell {
 
   private fail(envelope: LocalEnvelope | undefined, err: unknown): void {
     if (this.state === 'stopped') return
-    this.host.counters.failures++
+    this.host.counters.restarts++
     this.consecutiveFailures++
     const delayMs = Math.min(
       this.options.restartDelayMsMax,

@@ -2,7 +2,7 @@ export type { Actor, ActorContext, ActorFactory, ActorKindOptions, AskOptions, M
 export { DEFAULT_ACTOR_KIND_OPTIONS } from './actor.js'
 export type { Directory } from './directory.js'
 export { StaticDirectory } from './directory.js'
-export { actorKindOf, assertValidActorId } from './ids.js'
+export { actorKindOf } from './ids.js'
 export { Mailbox } from './mailbox.js'
 export type { ActorSystemConfig, ActorSystemLimits, ActorSystemStats, EnvelopeSender } from './system.js'
 export { ActorSystem, DEFAULT_ACTOR_SYSTEM_LIMITS } from './system.js'

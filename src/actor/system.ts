@@ -53,7 +53,6 @@ export interface ActorSystemStats extends CellCounters {
   asksTimedOut: number
   forwarded: number
   dropped: number
-  restarts: number
   passivated: number
 }
 
@@ -85,7 +84,7 @@ export class ActorSystem {
   private sweepTimer: TimerHandle | undefined
   private stopping = false
   private readonly cellHost: CellHost
-  private readonly counters = { processed: 0, failures: 0, expiredAsksSkipped: 0, asksTimedOut: 0, forwarded: 0, dropped: 0, passivated: 0 }
+  private readonly counters = { processed: 0, restarts: 0, expiredAsksSkipped: 0, asksTimedOut: 0, forwarded: 0, dropped: 0, passivated: 0 }
 
   constructor(
     private readonly env: Env,
@@ -185,7 +184,6 @@ export class ActorSystem {
       ...this.counters,
       actorsHosted: this.cells.size,
       asksPending: this.pending.size,
-      restarts: this.counters.failures,
     }
   }
 

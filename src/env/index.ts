@@ -20,7 +20,7 @@ export type {
   HttpRequest,
   HttpResponse,
 } from './net.js'
-export { LinkCloseCode } from './net.js'
+export { CLOSE_REASON_BYTES_MAX, LinkCloseCode, truncateCloseReason } from './net.js'
 export type { Logger } from './logger.js'
 export { silentLogger } from './logger.js'
 

@@ -21,7 +21,10 @@ export interface Link {
    * left this process's buffers, so callers can bound the bytes in flight.
    */
   send(data: Uint8Array, onWritten?: () => void): void
-  /** Closes the link; `onClose` fires on both ends with this code and reason. Idempotent. */
+  /**
+   * Closes the link; `onClose` fires on both ends with this code and reason (cut to
+   * CLOSE_REASON_BYTES_MAX by the Net, so callers need not). Idempotent.
+   */
   close(code: number, reason: string): void
 }
 
@@ -99,3 +102,14 @@ export const LinkCloseCode = {
    */
   selfDial: 4007,
 } as const
+
+/** The most a WebSocket close frame carries as its reason, in UTF-8 bytes (RFC 6455 §5.5). */
+export const CLOSE_REASON_BYTES_MAX = 123
+
+/** `reason` cut to at most CLOSE_REASON_BYTES_MAX UTF-8 bytes, never inside a character. */
+export function truncateCloseReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= CLOSE_REASON_BYTES_MAX) return reason
+  let cut = reason.slice(0, CLOSE_REASON_BYTES_MAX)
+  while (Buffer.byteLength(cut) > CLOSE_REASON_BYTES_MAX) cut = cut.slice(0, -1)
+  return cut
+}

@@ -1,6 +1,6 @@
 import type { Env, Logger, TimerHandle } from '../env/index.js'
 import type { Envelope } from '../wire/index.js'
-import { type Member, MemberState, Swim, type SwimEffect, type SwimMessage, type SwimSettings } from './index.js'
+import { type Member, type MemberState, Swim, isLive, type SwimEffect, type SwimMessage, type SwimSettings } from './index.js'
 
 /** Recipient name of membership envelopes: node.ts hands them to the shell, not the actors. */
 export const MEMBERSHIP_RECIPIENT = '$membership'
@@ -76,7 +76,7 @@ export class MembershipShell {
 
   /** Ids of members currently alive or suspect (suspects still host their actors: terms decide). */
   liveMembers(): Member[] {
-    return this.swim.members().filter((m) => m.state === MemberState.alive || m.state === MemberState.suspect)
+    return this.swim.members().filter((m) => isLive(m.state))
   }
 
   /** Tells the cluster we are leaving, then stops once that news has had `lingerMs` to spread. */

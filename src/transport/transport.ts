@@ -22,9 +22,6 @@ import { answerHttp } from './http.js'
 import { Peer } from './peer.js'
 import type { LinkInfo, PeerAddressBook, SendResult, TransportEnv, TransportHandlers, TransportStats } from './types.js'
 
-/** Close reasons travel in a WebSocket close frame, which holds at most 123 bytes. */
-const CLOSE_REASON_BYTES_MAX = 120
-
 type Counters = Omit<TransportStats, 'connectionCount'>
 
 /**
@@ -593,7 +590,7 @@ export class Transport {
   private closeConnection(conn: Connection, code: number, reason: string): void {
     if (conn.phase === ConnectionPhase.closed) return
     this.detach(conn)
-    conn.link?.close(code, truncateUtf8(reason, CLOSE_REASON_BYTES_MAX))
+    conn.link?.close(code, reason)
   }
 
   private onLinkClose(conn: Connection, code: number, reason: string): void {
@@ -692,9 +689,3 @@ function frameName(frame: Frame): string {
 }
 
 /** Cuts a string to at most `bytesMax` bytes of UTF-8, on a character boundary. */
-function truncateUtf8(text: string, bytesMax: number): string {
-  if (Buffer.byteLength(text) <= bytesMax) return text
-  let cut = text.slice(0, bytesMax)
-  while (Buffer.byteLength(cut) > bytesMax) cut = cut.slice(0, -1)
-  return cut
-}

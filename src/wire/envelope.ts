@@ -1,3 +1,5 @@
+import { ACTOR_ID_LENGTH_MAX, MESSAGE_KIND_LENGTH_MAX } from './limits.js'
+
 /**
  * The unit of actor messaging: who sent it, to whom, what kind, and how to answer it.
  * On the wire an envelope is a msgpack array (a tuple), not a map: field names would be
@@ -46,6 +48,10 @@ export function envelopeFromTuple(t: unknown): Envelope | undefined {
   if (typeof from !== 'string' || typeof origin !== 'string' || typeof to !== 'string' || typeof kind !== 'string') {
     return undefined
   }
+  // `to` may be empty: a reply to an asker that is not an actor goes back to ''.
+  if (to.length > ACTOR_ID_LENGTH_MAX || from.length > ACTOR_ID_LENGTH_MAX) return undefined
+  if (origin.length === 0 || origin.length > ACTOR_ID_LENGTH_MAX) return undefined
+  if (kind.length === 0 || kind.length > MESSAGE_KIND_LENGTH_MAX) return undefined
   if (!isNonNegativeInteger(corr) || !isNonNegativeInteger(hops)) return undefined
   if (typeof ttlMs !== 'number' || !(ttlMs >= 0)) return undefined
   return { from, origin, to, kind, corr, ttlMs, hops, payload }

@@ -4,4 +4,4 @@ export type { Frame, HelloFrame, WelcomeFrame, ProofFrame, BatchFrame } from './
 export { FrameType, encodeFrame, encodeBatch, decodeFrame } from './frame.js'
 export type { ErrorSpec, ErrorName, WireError } from './errors.js'
 export { ErrorCode, SkeinError, errorSpecFor, allErrorSpecs, toWireError } from './errors.js'
-export { PROTOCOL_VERSION, FRAME_BYTES_MAX, ACTOR_ID_BYTES_MAX, MESSAGE_KIND_LENGTH_MAX } from './limits.js'
+export { PROTOCOL_VERSION, FRAME_BYTES_MAX, ACTOR_ID_LENGTH_MAX, MESSAGE_KIND_LENGTH_MAX } from './limits.js'

@@ -11,8 +11,12 @@ export const PROTOCOL_VERSION = 1
  */
 export const FRAME_BYTES_MAX = 8 * 1024 * 1024
 
-/** Longest actor id, in UTF-8 bytes; ids are keys in maps and on every envelope. */
-export const ACTOR_ID_BYTES_MAX = 512
+/**
+ * Longest actor id (also bounds node ids on envelopes), in UTF-16 code units: checked on
+ * every envelope that arrives, where a character count is cheap and a byte count is not.
+ * Ids are map keys and travel on every envelope; an unbounded one is a memory lever.
+ */
+export const ACTOR_ID_LENGTH_MAX = 512
 
-/** Longest message kind, in characters. */
+/** Longest message kind, in UTF-16 code units. */
 export const MESSAGE_KIND_LENGTH_MAX = 128

@@ -2,6 +2,8 @@ import fc from 'fast-check'
 import { pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import {
+  ACTOR_ID_LENGTH_MAX,
+  MESSAGE_KIND_LENGTH_MAX,
   type Envelope,
   type Frame,
   ErrorCode,
@@ -45,16 +47,18 @@ describe('frames', () => {
       { type: FrameType.welcome, protocolVersion: 1, clusterId: 'c', nodeId: 'n2', nonce, proof },
       { type: FrameType.proof, proof },
       { type: FrameType.batch, envelopes: [envelope(), envelope({ corr: 0, kind: 'count', payload: null })] },
+      // A reply to an asker that is not an actor is addressed to ''.
+      { type: FrameType.batch, envelopes: [envelope({ from: 'echo/b', to: '', kind: '$ok' })] },
     ]
     for (const frame of frames) expect(decodeFrame(encodeFrame(frame))).toEqual(frame)
   })
 
   it('round-trips arbitrary envelopes in a batch (property)', () => {
     const arbEnvelope = fc.record({
-      from: fc.string(),
-      origin: fc.string(),
-      to: fc.string(),
-      kind: fc.string(),
+      from: fc.string({ maxLength: 40 }),
+      origin: fc.string({ minLength: 1, maxLength: 40 }),
+      to: fc.string({ maxLength: 40 }),
+      kind: fc.string({ minLength: 1, maxLength: 40 }),
       corr: fc.nat(),
       ttlMs: fc.nat(),
       hops: fc.nat({ max: 10 }),
@@ -84,6 +88,10 @@ describe('frames', () => {
       [FrameType.batch, 'not a list'],
       [FrameType.batch, [['a', 'n1', 'b', 'k', -1, 0, 0, null]]],
       [FrameType.batch, [['a', 'n1', 'b', 'k', 1, 0, 0]]],
+      // Lengths are limits too: an unbounded id is a map key a peer controls.
+      [FrameType.batch, [['a', 'n1', 'x'.repeat(ACTOR_ID_LENGTH_MAX + 1), 'k', 1, 0, 0, null]]],
+      [FrameType.batch, [['a', 'n1', 'b', 'k'.repeat(MESSAGE_KIND_LENGTH_MAX + 1), 1, 0, 0, null]]],
+      [FrameType.batch, [['a', '', 'b', 'k', 1, 0, 0, null]]],
     ]
     for (const raw of cases) {
       const err = decodeError(pack(raw))

@@ -11,6 +11,7 @@ import {
   type Listener,
   type ListenOptions,
   type Net,
+  truncateCloseReason,
 } from '../net.js'
 
 /**
@@ -19,9 +20,6 @@ import {
  * shutdowns hostage to a peer that stopped reading; a healthy peer answers in well under 1 ms.
  */
 const CLOSE_HANDSHAKE_MS_MAX = 2_000
-
-/** WebSocket close reasons are limited to 123 bytes of UTF-8 (125-byte control frame minus the code). */
-const CLOSE_REASON_BYTES_MAX = 123
 
 /**
  * The real network: WebSocket (ws) over TCP, with plain HTTP answered on the listening port.
@@ -50,7 +48,7 @@ export class RealNet implements Net {
     } catch (err) {
       // An unparseable address: report it like any failed connect, asynchronously, as promised.
       const link = new FailedLink(address)
-      setImmediate(() => handlers.onClose(LinkCloseCode.abnormal, truncateReason(errorMessage(err))))
+      setImmediate(() => handlers.onClose(LinkCloseCode.abnormal, truncateCloseReason(errorMessage(err))))
       return link
     }
     // ws already disables Nagle in setSocket; done again explicitly because the ask-latency
@@ -101,7 +99,7 @@ class WsLink implements Link {
 
   close(code: number, reason: string): void {
     if (this.localClose !== undefined || this.closeReported) return
-    const truncated = truncateReason(reason)
+    const truncated = truncateCloseReason(reason)
     this.localClose = { code, reason: truncated }
     this.ws.close(code, truncated)
     this.closeGraceTimer = setTimeout(() => this.ws.terminate(), CLOSE_HANDSHAKE_MS_MAX)
@@ -130,7 +128,7 @@ class WsLink implements Link {
     // the same code the peer sees, even if the peer never echoes it.
     if (this.localClose === undefined && err.code !== undefined && err.code.startsWith('WS_ERR_')) {
       const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? LinkCloseCode.messageTooBig : LinkCloseCode.protocolError
-      this.localClose = { code, reason: truncateReason(err.message) }
+      this.localClose = { code, reason: truncateCloseReason(err.message) }
     }
     this.log.debug({ remoteAddress: this.remoteAddress, err: err.message, code: err.code }, 'websocket error')
   }
@@ -260,13 +258,6 @@ class WsListener implements Listener {
 }
 
 /** Cuts a close reason to what a WebSocket close frame can carry, on a character boundary. */
-export function truncateReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= CLOSE_REASON_BYTES_MAX) return reason
-  let cut = reason.slice(0, CLOSE_REASON_BYTES_MAX)
-  while (Buffer.byteLength(cut) > CLOSE_REASON_BYTES_MAX) cut = cut.slice(0, -1)
-  return cut
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
