@@ -99,7 +99,11 @@ class Inode {
    * made durable instead (an fsync may always flush more than it was asked to).
    */
   commit(lengthAtCall: number, truncateCountAtCall: number): void {
-    const durableLength = this.truncateCount === truncateCountAtCall ? Math.max(this.durableLength, lengthAtCall) : this.length
+    let durableLength: number
+    if (this.truncateCount !== truncateCountAtCall) durableLength = this.length
+    // A truncate cut into durable bytes before this sync was called: the cut is what becomes durable.
+    else if (this.truncatedBackup !== undefined) durableLength = lengthAtCall
+    else durableLength = Math.max(this.durableLength, lengthAtCall)
     this.durableLength = durableLength
     this.truncatedBackup = undefined
     if (this.lastAppend !== undefined && this.lastAppend.offset < durableLength) this.lastAppend = undefined
@@ -424,6 +428,17 @@ class SimFileHandle implements FileHandle {
     if (failure === undefined && this.isCurrent()) this.inode.append(data.slice())
     await this.disk.delay('append', data.byteLength, false, this.generation)
     if (failure !== undefined) throw failure
+  }
+
+  appendAll(chunks: readonly Uint8Array[]): Promise<void> {
+    const totalBytes = chunks.reduce((total, chunk) => total + chunk.byteLength, 0)
+    const data = new Uint8Array(totalBytes)
+    let at = 0
+    for (const chunk of chunks) {
+      data.set(chunk, at)
+      at += chunk.byteLength
+    }
+    return this.append(data)
   }
 
   async read(position: number, byteCount: number): Promise<Uint8Array> {

@@ -35,6 +35,31 @@ async function durableFile(disk: SimDisk, path: string, content: Uint8Array): Pr
 }
 
 describe('SimDisk', () => {
+  it('crash_afterASyncedTruncateBelowTheDurableLength_keepsTheCut', async () => {
+    const { scheduler, disk } = makeDisk()
+    await run(scheduler, async () => {
+      await durableFile(disk, 'log/0.seg', bytes(1, 2, 3, 4, 5, 6))
+      const file = await disk.open('log/0.seg', { create: false })
+      await file.truncate(2)
+      await file.sync()
+    })
+    expect(disk.fileInfo('log/0.seg')).toEqual({ sizeBytes: 2, durableSizeBytes: 2 })
+    disk.crash({ mode: DiskCrashMode.dropUnsynced })
+    expect(disk.peekBytes('log/0.seg')).toEqual(bytes(1, 2))
+  })
+
+  it('crash_afterAnUnsyncedTruncateBelowTheDurableLength_restoresTheDurableBytes', async () => {
+    const { scheduler, disk } = makeDisk()
+    await run(scheduler, async () => {
+      await durableFile(disk, 'log/0.seg', bytes(1, 2, 3, 4, 5, 6))
+      const file = await disk.open('log/0.seg', { create: false })
+      await file.truncate(2)
+      await file.append(bytes(9))
+    })
+    disk.crash({ mode: DiskCrashMode.dropUnsynced })
+    expect(disk.peekBytes('log/0.seg')).toEqual(bytes(1, 2, 3, 4, 5, 6))
+  })
+
   it('crash_dropsUnsyncedBytes_keepsSyncedOnes', async () => {
     const { scheduler, disk } = makeDisk()
     await run(scheduler, async () => {
