@@ -13,6 +13,11 @@ export interface FileHandle {
   size(): number
   /** Appends `data` at the end of the file. Resolves when written (not yet durable). */
   append(data: Uint8Array): Promise<void>
+  /**
+   * Appends `chunks` back to back as one write (writev): how a log writes many batches
+   * without first copying them into one buffer. Resolves when written (not yet durable).
+   */
+  appendAll(chunks: readonly Uint8Array[]): Promise<void>
   /** Reads up to `byteCount` bytes at `position`; shorter at end of file. */
   read(position: number, byteCount: number): Promise<Uint8Array>
   /** Makes every byte written so far durable (fsync). */
