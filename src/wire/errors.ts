@@ -20,6 +20,7 @@ function spec(code: number, name: string, retriable: boolean, description: strin
 export const ErrorCode = {
   NONE: spec(0, 'NONE', false, 'No error.'),
   UNKNOWN_SERVER_ERROR: spec(-1, 'UNKNOWN_SERVER_ERROR', false, 'An unexpected error on the server; see its log.'),
+  OFFSET_OUT_OF_RANGE: spec(1, 'OFFSET_OUT_OF_RANGE', false, 'The requested offset is outside the range of offsets this partition holds.'),
   CORRUPT_MESSAGE: spec(2, 'CORRUPT_MESSAGE', true, 'A message failed its CRC check or is otherwise corrupt.'),
   UNKNOWN_TOPIC_OR_PARTITION: spec(3, 'UNKNOWN_TOPIC_OR_PARTITION', true, 'This server does not host this topic-partition.'),
   LEADER_NOT_AVAILABLE: spec(5, 'LEADER_NOT_AVAILABLE', true, 'The partition has no leader right now (an election is in progress).'),
@@ -29,9 +30,14 @@ export const ErrorCode = {
   NETWORK_EXCEPTION: spec(13, 'NETWORK_EXCEPTION', true, 'The link to the server closed before a response arrived.'),
   COORDINATOR_NOT_AVAILABLE: spec(15, 'COORDINATOR_NOT_AVAILABLE', true, 'The coordinator is not available.'),
   NOT_COORDINATOR: spec(16, 'NOT_COORDINATOR', true, 'This server is not the coordinator for that key.'),
+  INVALID_TIMESTAMP: spec(32, 'INVALID_TIMESTAMP', false, 'A timestamp in the batch is out of the acceptable range.'),
   UNSUPPORTED_VERSION: spec(35, 'UNSUPPORTED_VERSION', false, 'The protocol version is not supported by this server.'),
   INVALID_REQUEST: spec(42, 'INVALID_REQUEST', false, 'The request is malformed or has invalid arguments.'),
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: spec(43, 'UNSUPPORTED_FOR_MESSAGE_FORMAT', false, 'The record batch format (magic) is not supported; skein stores RecordBatch v2 only.'),
+  KAFKA_STORAGE_ERROR: spec(56, 'KAFKA_STORAGE_ERROR', true, 'A disk error on the server; the partition is offline on this replica until it is reopened.'),
   AUTHENTICATION_FAILED: spec(58, 'AUTHENTICATION_FAILED', false, 'Authentication failed (wrong cluster secret or cluster id).'),
+  UNSUPPORTED_COMPRESSION_TYPE: spec(76, 'UNSUPPORTED_COMPRESSION_TYPE', false, 'The batch names a compression codec this server does not support.'),
+  INVALID_RECORD: spec(87, 'INVALID_RECORD', false, 'A batch failed validation (its header disagrees with itself).'),
 
   ACTOR_NOT_FOUND: spec(1000, 'ACTOR_NOT_FOUND', false, 'No actor kind is registered for that actor id.', 42),
   MAILBOX_FULL: spec(1001, 'MAILBOX_FULL', true, "The actor's mailbox is at its limit; retry with backoff.", 7),
@@ -41,6 +47,8 @@ export const ErrorCode = {
   SHUTTING_DOWN: spec(1005, 'SHUTTING_DOWN', true, 'The node is shutting down.', 13),
   OVERLOADED: spec(1006, 'OVERLOADED', true, 'A bounded queue on the path is full; retry with backoff.', 7),
   MALFORMED_FRAME: spec(1007, 'MALFORMED_FRAME', false, 'Bytes on a link did not decode as a valid frame.', 2),
+  LOG_TRUNCATED: spec(1009, 'LOG_TRUNCATED', true, 'The append was cut off by a truncation of the log (leadership moved); retry against the current leader.', 6),
+  OFFSET_MISMATCH: spec(1008, 'OFFSET_MISMATCH', false, "A replicated batch does not start at the replica's log end offset.", -1),
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorName = keyof typeof ErrorCode
