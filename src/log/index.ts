@@ -1,0 +1,16 @@
+export { PartitionLog } from './log.js'
+export type { AppendResult, LogEnv, LogStats, ReadOptions, ReadResult, RetentionResult } from './log.js'
+export { LOG_CONFIG_DEFAULT, resolveLogConfig } from './config.js'
+export type { FlushPolicy, LogConfig } from './config.js'
+export { FileCache, OPEN_FILES_MAX_DEFAULT } from './file-cache.js'
+export type { FileCacheStats } from './file-cache.js'
+export { crc32c, crc32cImplementation } from './crc32c.js'
+export {
+  BATCH_HEADER_BYTES,
+  BatchAttribute,
+  BatchField,
+  CompressionCodec,
+  checkBatch,
+  checkBatches,
+  type BatchInfo,
+} from './batch-header.js'
