@@ -21,6 +21,7 @@ import { FileCache } from './file-cache.js'
 import { cutIndexFile, firstBatchMaxTimestamp, loadClosedSegmentIndex, recoverActiveSegment } from './recovery.js'
 import { NO_TIMESTAMP, parseSegmentFileName, RELATIVE_OFFSET_MAX, SEGMENT_SUFFIX, Segment, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX } from './segment.js'
 import { DurabilityTracker } from './durability.js'
+import { decodeRecordBatch } from './record-batch.js'
 import { OFFSET_INDEX_ENTRY_BYTES, SegmentIndex } from './segment-index.js'
 
 /** The slice of the Env a log uses. */
@@ -307,8 +308,8 @@ export class PartitionLog {
   }
 
   /**
-   * The first batch holding a record with timestamp >= `timestampMs` (Kafka's ListOffsets by
-   * time): its base offset and max timestamp, or undefined if every record is older.
+   * The first record with timestamp >= `timestampMs` at or after the log start offset (Kafka's
+   * ListOffsets by time): its offset and timestamp, or undefined if every record is older.
    */
   async offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestamp: number } | undefined> {
     this.checkUsable()
@@ -328,14 +329,17 @@ export class PartitionLog {
       const index = await this.indexOf(segment)
       if (segment.maxTimestamp < timestampMs || segment.writtenBytes === 0) continue
       const entry = index.floorByTimestampBelow(timestampMs)
-      let found: BatchInfo | undefined
-      await segment.scan(this.files, entry < 0 ? 0 : index.position(entry), false, (batch) => {
+      let found: { offset: number; timestamp: number } | undefined
+      await segment.scan(this.files, entry < 0 ? 0 : index.position(entry), false, (batch, chunk, chunkStart) => {
         // Records below the log start offset are deleted as far as readers are concerned.
         if (batch.maxTimestamp < timestampMs || batchLastOffset(batch) < startOffset) return true
-        found = batch
+        found = firstRecordAtOrAfter(chunk, batch.position - chunkStart, timestampMs, startOffset) ?? {
+          offset: Math.max(batch.baseOffset, startOffset),
+          timestamp: batch.maxTimestamp,
+        }
         return false
       })
-      if (found !== undefined) return { offset: Math.max(found.baseOffset, startOffset), timestamp: found.maxTimestamp }
+      if (found !== undefined) return found
     }
     return undefined
   }
@@ -896,6 +900,20 @@ export class PartitionLog {
 /** The whole size a batch header at `relative` declares (at least a header, so a scan always moves). */
 function batchSizeAt(chunk: Uint8Array, relative: number): number {
   return Math.max(BATCH_HEADER_BYTES, readInt32(chunk, relative + BatchField.batchLength) + BATCH_LOG_OVERHEAD_BYTES)
+}
+
+/**
+ * The first record of the batch at `position` with timestamp >= `timestampMs` and offset >=
+ * `startOffset`, as Kafka's ListOffsets answers: an admin query, so decoding one batch's
+ * records is fine here. Undefined if the batch cannot be decoded (a codec skein lacks).
+ */
+function firstRecordAtOrAfter(chunk: Uint8Array, position: number, timestampMs: number, startOffset: number): { offset: number; timestamp: number } | undefined {
+  try {
+    const record = decodeRecordBatch(chunk, position).records.find((r) => r.timestamp >= timestampMs && r.offset >= startOffset)
+    return record === undefined ? undefined : { offset: record.offset, timestamp: record.timestamp }
+  } catch {
+    return undefined
+  }
 }
 
 /** A read found a sealed segment's index pointing somewhere its batches say is wrong. */

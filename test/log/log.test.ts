@@ -729,15 +729,8 @@ describe('PartitionLog.offsetForTimestamp', () => {
     })
   })
 
-  // Bug: offsetForTimestamp (log.ts) scans from the segment's start and, when the first batch
-  // with maxTimestamp >= t lies below an advanced logStartOffset (advanceLogStartOffset, Kafka's
-  // DeleteRecords), returns { offset: logStartOffset, timestamp: <that deleted batch's timestamp> }
-  // without checking the batches at or after logStartOffset. With producer timestamps out of
-  // order, the batch at logStartOffset may be older than t (wrong offset), and in any case the
-  // timestamp reported is not the one of the batch returned. Kafka's findOffsetByTimestamp(t,
-  // startingOffset) only considers records at or after the start offset. Suggested fix: in the
-  // scan visitor, skip batches whose last offset is below logStartOffset (and whole segments
-  // below it), and return max(baseOffset, logStartOffset) with that batch's own maxTimestamp.
+  // Regression: the first batch with maxTimestamp >= t below an advanced logStartOffset was
+  // answered as { logStartOffset, <that deleted batch's timestamp> }.
   it('offsetForTimestamp_afterAdvanceLogStartOffset_onlyConsidersBatchesFromTheStart', async () => {
     const sim = makeSim()
     await run(sim, async () => {
@@ -746,6 +739,21 @@ describe('PartitionLog.offsetForTimestamp', () => {
       log.advanceLogStartOffset(1)
       expect(await log.offsetForTimestamp(40)).toEqual({ offset: 1, timestamp: 50 })
       expect(await log.offsetForTimestamp(100)).toEqual({ offset: 2, timestamp: 200 })
+      await log.close()
+    })
+  })
+
+  it('offsetForTimestamp_findsTheFirstRecordInsideABatch_notJustTheBatch', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await openLog(sim.env)
+      const records = [10, 30, 20, 40].map((timestamp, i) => ({ key: null, value: new TextEncoder().encode(`r${i}`), timestamp }))
+      await log.append(encodeRecordBatch({ records }), 0)
+      expect(await log.offsetForTimestamp(5)).toEqual({ offset: 0, timestamp: 10 })
+      expect(await log.offsetForTimestamp(25)).toEqual({ offset: 1, timestamp: 30 })
+      expect(await log.offsetForTimestamp(35)).toEqual({ offset: 3, timestamp: 40 })
+      log.advanceLogStartOffset(2)
+      expect(await log.offsetForTimestamp(15)).toEqual({ offset: 2, timestamp: 20 })
       await log.close()
     })
   })
