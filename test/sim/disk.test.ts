@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { DiskErrorCode } from '../../src/env/disk.js'
-import { Prng } from '../../sim/prng.js'
-import { Scheduler } from '../../sim/scheduler.js'
-import { DiskCrashMode, SimDisk } from '../../sim/sim-disk.js'
+import { DiskCrashMode, type SimDisk } from '../../sim/sim-disk.js'
+import { makeSimDisk, runOnScheduler } from '../helpers/sim-disk.js'
 
-function makeDisk(seed = 1): { scheduler: Scheduler; disk: SimDisk } {
-  const scheduler = new Scheduler()
-  return { scheduler, disk: new SimDisk(scheduler, Prng.fromSeed(seed).fork('disk'), 'n1') }
-}
-
-/** Runs `body` to completion on the scheduler (disk promises only settle while it runs). */
-async function run<T>(scheduler: Scheduler, body: () => Promise<T>): Promise<T> {
-  let outcome: { value: T } | { error: unknown } | undefined
-  body().then(
-    (value) => (outcome = { value }),
-    (error: unknown) => (outcome = { error }),
-  )
-  await scheduler.runUntil(() => outcome !== undefined, { timeoutMs: 60_000 })
-  if (outcome === undefined) throw new Error('did not complete')
-  if ('error' in outcome) throw outcome.error
-  return outcome.value
-}
+const makeDisk = makeSimDisk
+const run = runOnScheduler
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values)
 

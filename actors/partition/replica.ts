@@ -1,0 +1,368 @@
+import { strict as assert } from 'node:assert'
+import type { Clock, TimerHandle } from '../../src/env/clock.js'
+import type { Disk } from '../../src/env/disk.js'
+import type { Logger } from '../../src/env/logger.js'
+import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32 } from '../../src/log/batch-header.js'
+import { FileCache } from '../../src/log/file-cache.js'
+import { type LogConfig, PartitionLog } from '../../src/log/index.js'
+import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
+import {
+  type EpochEntry,
+  type MembershipEntry,
+  RAFT_TICK_MS_DEFAULT,
+  RaftCore,
+  type RaftEffect,
+  type RaftMembership,
+  type RaftMessage,
+  type RaftSettings,
+  RaftStateFile,
+} from '../../src/raft/index.js'
+import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
+
+/** How many bytes of records a leader returns per follower fetch. */
+export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024
+/** Kafka's control record types (the key's second int16): KRaft's LeaderChange and Voters. */
+const CONTROL_TYPE_LEADER_CHANGE = 2
+const CONTROL_TYPE_VOTERS = 6
+
+/** Produce requests waiting for the high watermark (acks=all), per replica. */
+export const PRODUCE_WAITERS_MAX = 10_000
+
+export type Acks = 0 | 1 | 'all'
+
+export interface ReplicaEnv {
+  readonly disk: Disk
+  readonly clock: Clock
+  readonly log: Logger
+  /** Uniform in [0, 1). */
+  readonly random: () => number
+}
+
+export interface ReplicaOptions {
+  /** This replica's id in the group (a node id or replica id), one of `voters`. */
+  readonly id: string
+  /** The group's bootstrap membership; later changes live in the log and the state file. */
+  readonly voters: readonly string[]
+  readonly learners?: readonly string[]
+  /** Directory for the log and the Raft state file. */
+  readonly dir: string
+  readonly log?: Partial<LogConfig>
+  readonly raft?: Partial<RaftSettings>
+  readonly tickMs?: number
+  readonly files?: FileCache
+  /** Delivers a message (and, for a leader's fetch response, the records) to another replica. */
+  readonly send: (message: RaftMessage, records: Uint8Array | undefined) => void
+}
+
+interface ProduceWaiter {
+  readonly endOffset: number
+  readonly epoch: number
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * One replica of one partition: the Raft core, the partition log and the Raft state file,
+ * glued together. Effects run strictly in order on one chain, so a vote is on disk before it
+ * is sent and a truncation finishes before the next fetch.
+ */
+export class PartitionReplica {
+  private readonly core: RaftCore
+  private chain: Promise<void> = Promise.resolve()
+  private timer: TimerHandle | undefined
+  private closed = false
+  /** The records that came with the fetch response each appendFetched effect acts on. */
+  private readonly fetchedRecords = new Map<RaftEffect, Uint8Array>()
+  private waiters: ProduceWaiter[] = []
+
+  private constructor(
+    private readonly env: ReplicaEnv,
+    private readonly options: ReplicaOptions,
+    private readonly partitionLog: PartitionLog,
+    private readonly stateFile: RaftStateFile,
+    init: { hardState: { epoch: number; votedFor: string | undefined }; epochs: readonly EpochEntry[]; memberships: readonly MembershipEntry[] },
+  ) {
+    this.core = new RaftCore({
+      id: options.id,
+      voters: options.voters,
+      learners: options.learners ?? [],
+      memberships: init.memberships,
+      hardState: init.hardState,
+      epochs: init.epochs,
+      logEndOffset: partitionLog.logEndOffset,
+      settings: options.raft,
+      random: env.random,
+    })
+  }
+
+  static async open(env: ReplicaEnv, options: ReplicaOptions): Promise<PartitionReplica> {
+    const stateFile = new RaftStateFile(env.disk, options.dir)
+    const state = await stateFile.load()
+    const log = await PartitionLog.open(env, `${options.dir}/log`, options.log, options.files)
+    // The epoch cache may name epochs past the log's end if a crash took the tail with them.
+    const epochs = state.epochs.filter((entry) => entry.startOffset < log.logEndOffset)
+    const memberships = (state.memberships ?? []).filter((entry) => entry.offset < log.logEndOffset)
+    const replica = new PartitionReplica(env, options, log, stateFile, { hardState: state.hardState, epochs, memberships })
+    replica.scheduleTick()
+    return replica
+  }
+
+  get role(): string {
+    return this.core.role
+  }
+  get epoch(): number {
+    return this.core.epoch
+  }
+  get leader(): string | undefined {
+    return this.core.leader
+  }
+  get highWatermark(): number {
+    return this.core.highWatermark
+  }
+  get logEndOffset(): number {
+    return this.partitionLog.logEndOffset
+  }
+  get membership(): RaftMembership {
+    return this.core.membership
+  }
+  /** Leader: each other replica's log end (a learner is caught up when it reaches logEndOffset). */
+  replicaEnds(): Map<string, number> {
+    return this.core.replicaEnds()
+  }
+
+  /** Leader: one voter added or removed (learners free). Throws INVALID_REQUEST with the reason if refused. */
+  changeMembership(next: RaftMembership): void {
+    const refusal = this.core.proposeMembership(next)
+    if (refusal !== undefined) throw new SkeinError(refusal === 'not the leader' ? ErrorCode.NOT_LEADER_OR_FOLLOWER : ErrorCode.INVALID_REQUEST, `membership change refused: ${refusal}`)
+    this.drain()
+  }
+
+  /** Leader: hands leadership to `target` once it is caught up; writes are refused meanwhile. */
+  transferLeadership(target: string): void {
+    const refusal = this.core.transferLeadership(target)
+    if (refusal !== undefined) throw new SkeinError(refusal === 'not the leader' ? ErrorCode.NOT_LEADER_OR_FOLLOWER : ErrorCode.INVALID_REQUEST, `leadership transfer refused: ${refusal}`)
+    this.drain()
+  }
+
+  /** A message from another replica of this partition. */
+  receive(message: RaftMessage, records?: Uint8Array): void {
+    if (this.closed) return
+    this.core.receive(message)
+    const effects = this.core.takeEffects()
+    // Bind the records to the effect the core produced for this very response: a stale or
+    // duplicate response arriving before that effect runs must not swap them.
+    for (const effect of effects) if (effect.type === 'appendFetched' && records !== undefined) this.fetchedRecords.set(effect, records)
+    this.enqueue(effects)
+  }
+
+  /**
+   * Appends a producer's batch as leader. acks=0 and 1 resolve once the leader has it (per
+   * its flush policy); 'all' once the high watermark passes it. Elsewhere than on the leader:
+   * NOT_LEADER_OR_FOLLOWER (retriable), naming the leader if known.
+   */
+  async produce(batch: Uint8Array, acks: Acks): Promise<{ baseOffset: number; lastOffset: number }> {
+    if (this.core.role !== 'leader' || this.core.transferring) {
+      throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
+    }
+    if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
+    const epoch = this.core.epoch
+    const appended = this.partitionLog.append(batch, epoch)
+    // Offsets are assigned synchronously by append; tell the core now so fetches see them.
+    this.core.appended(this.partitionLog.logEndOffset)
+    this.drain()
+    const result = await appended
+    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.drain()
+    if (acks !== 'all') return { baseOffset: result.baseOffset, lastOffset: result.lastOffset }
+    await this.whenCommitted(result.lastOffset + 1, epoch)
+    return { baseOffset: result.baseOffset, lastOffset: result.lastOffset }
+  }
+
+  /** Committed records only (below the high watermark), for consumers. */
+  read(fromOffset: number, maxBytes: number) {
+    return this.partitionLog.read(fromOffset, maxBytes, { maxOffsetExclusive: this.core.highWatermark })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.timer?.cancel()
+    this.rejectWaiters(new SkeinError(ErrorCode.SHUTTING_DOWN, 'replica closed'))
+    await this.chain.catch(() => undefined)
+    await this.partitionLog.close()
+  }
+
+  private whenCommitted(endOffset: number, epoch: number): Promise<void> {
+    if (this.core.highWatermark >= endOffset) return Promise.resolve()
+    return new Promise((resolve, reject) => this.waiters.push({ endOffset, epoch, resolve, reject }))
+  }
+
+  private scheduleTick(): void {
+    this.timer = this.env.clock.setTimer(this.options.tickMs ?? RAFT_TICK_MS_DEFAULT, () => {
+      if (this.closed) return
+      this.core.tick()
+      this.drain()
+      this.scheduleTick()
+    })
+  }
+
+  /** Runs the core's new effects after those already queued, one at a time. */
+  private drain(): void {
+    this.enqueue(this.core.takeEffects())
+  }
+
+  private enqueue(effects: readonly RaftEffect[]): void {
+    if (effects.length === 0) return
+    this.chain = this.chain.then(async () => {
+      for (const effect of effects) {
+        if (this.closed) return
+        await this.execute(effect)
+      }
+    }).catch((error: unknown) => {
+      // A failed effect (a disk error) leaves memory and disk disagreeing: stop this replica;
+      // its peers carry on, and a restart recovers it from disk.
+      this.env.log.error({ replica: this.options.id, error: (error as Error).message }, 'replica effect failed; stopping the replica')
+      this.closed = true
+      this.timer?.cancel()
+      this.rejectWaiters(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `replica ${this.options.id} stopped after a disk error`))
+    })
+  }
+
+  private async execute(effect: RaftEffect): Promise<void> {
+    switch (effect.type) {
+      case 'persist':
+        // The core may have moved on since; epochs past the state being saved wait for their own persist.
+        await this.stateFile.save({
+          hardState: effect.state,
+          epochs: this.core.epochCache().filter((entry) => entry.epoch <= effect.state.epoch),
+          memberships: this.core.membershipEntries(),
+        })
+        return
+      case 'send':
+        await this.sendMessage(effect.message)
+        return
+      case 'appendFetched': {
+        const records = this.fetchedRecords.get(effect)
+        this.fetchedRecords.delete(effect)
+        const newEpochs = records === undefined || records.length === 0 ? [] : this.newEpochsIn(records)
+        const newMemberships = records === undefined || records.length === 0 ? [] : membershipsIn(records)
+        if (records !== undefined && records.length > 0) await this.partitionLog.appendReplicated(records)
+        if (newEpochs.length > 0 || newMemberships.length > 0) await this.saveState(newEpochs, newMemberships)
+        this.core.fetchCompleted(this.partitionLog.logEndOffset, newEpochs, newMemberships)
+        this.drain()
+        return
+      }
+      case 'truncate':
+        await this.partitionLog.truncateTo(effect.offset)
+        await this.saveState()
+        this.core.fetchCompleted(this.partitionLog.logEndOffset)
+        this.drain()
+        return
+      case 'becomeLeader':
+        await this.saveState()
+        await this.appendLeaderChange(effect.epoch)
+        return
+      case 'becomeFollower':
+        this.rejectWaiters(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} lost leadership in epoch ${effect.epoch}`))
+        return
+      case 'highWatermark':
+        this.resolveWaiters(effect.offset)
+        return
+      case 'appendMembership':
+        await this.appendMembership(effect.membership)
+        return
+    }
+  }
+
+  private async sendMessage(message: RaftMessage): Promise<void> {
+    if (message.type !== 'fetchResponse' || message.outcome !== 'records') {
+      this.options.send(message, undefined)
+      return
+    }
+    const read = await this.partitionLog.read(message.fetchOffset, REPLICA_FETCH_BYTES_MAX)
+    this.options.send(message, read.bytes)
+  }
+
+  /** The first batch of a leader's epoch: a control record (Kafka's LeaderChange), stamped with the epoch. */
+  private async appendLeaderChange(epoch: number): Promise<void> {
+    const value = new TextEncoder().encode(JSON.stringify({ leader: this.options.id, epoch, voters: this.options.voters }))
+    const appended = this.partitionLog.append(this.controlBatch(CONTROL_TYPE_LEADER_CHANGE, value), epoch)
+    this.core.appended(this.partitionLog.logEndOffset)
+    this.drain()
+    await appended
+    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.drain()
+  }
+
+  /** A membership change as the log holds it: a control record (KRaft's Voters) in the leader's epoch. */
+  private async appendMembership(membership: RaftMembership): Promise<void> {
+    const value = new TextEncoder().encode(JSON.stringify({ voters: membership.voters, learners: membership.learners }))
+    const offset = this.partitionLog.logEndOffset
+    const appended = this.partitionLog.append(this.controlBatch(CONTROL_TYPE_VOTERS, value), this.core.epoch)
+    this.core.membershipAppended(offset, membership, this.partitionLog.logEndOffset)
+    this.drain()
+    await this.saveState()
+    await appended
+    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.drain()
+  }
+
+  private controlBatch(type: number, value: Uint8Array): Uint8Array {
+    const key = Uint8Array.of(0, 0, type >>> 8, type & 0xff) // version 0, then the type
+    return encodeRecordBatch({ isControl: true, records: [{ key, value, timestamp: Math.floor(this.env.clock.wallMs()) }] })
+  }
+
+  /** Epochs that start in `records` (fetched from the leader) beyond what the core knows. */
+  private newEpochsIn(records: Uint8Array): EpochEntry[] {
+    const epochs: EpochEntry[] = []
+    let latest = this.core.epochCache().at(-1)?.epoch ?? 0
+    const batches: BatchInfo[] = checkBatches(records, { batchBytesMax: Number.MAX_SAFE_INTEGER })
+    for (const batch of batches) {
+      const epoch = readInt32(records, batch.position + BatchField.partitionLeaderEpoch)
+      if (epoch > latest) {
+        epochs.push({ epoch, startOffset: batch.baseOffset })
+        latest = epoch
+      }
+    }
+    return epochs
+  }
+
+  private async saveState(extraEpochs: readonly EpochEntry[] = [], extraMemberships: readonly MembershipEntry[] = []): Promise<void> {
+    const epochs = [...this.core.epochCache()]
+    for (const entry of extraEpochs) if (!epochs.some((e) => e.epoch === entry.epoch)) epochs.push(entry)
+    const memberships = [...this.core.membershipEntries()]
+    for (const entry of extraMemberships) if (!memberships.some((m) => m.offset === entry.offset)) memberships.push(entry)
+    await this.stateFile.save({ hardState: this.core.hardState, epochs, memberships })
+  }
+
+  private resolveWaiters(highWatermark: number): void {
+    const still: ProduceWaiter[] = []
+    for (const waiter of this.waiters) {
+      if (waiter.endOffset <= highWatermark) waiter.resolve()
+      else still.push(waiter)
+    }
+    this.waiters = still
+  }
+
+  private rejectWaiters(error: unknown): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) waiter.reject(error)
+  }
+}
+
+/** Membership changes carried in fetched records: control batches of type Voters. */
+function membershipsIn(records: Uint8Array): MembershipEntry[] {
+  const found: MembershipEntry[] = []
+  for (const batch of checkBatches(records, { batchBytesMax: Number.MAX_SAFE_INTEGER })) {
+    if ((batch.attributes & BatchAttribute.control) === 0) continue
+    const decoded = decodeRecordBatch(records, batch.position)
+    const record = decoded.records[0]
+    const key = record?.key
+    if (record === undefined || key === null || key === undefined || key.length < 4 || ((key[2] as number) << 8 | (key[3] as number)) !== CONTROL_TYPE_VOTERS) continue
+    const parsed = JSON.parse(new TextDecoder().decode(record.value ?? new Uint8Array(0))) as RaftMembership
+    found.push({ offset: record.offset, voters: parsed.voters, learners: parsed.learners })
+  }
+  return found
+}
+
+assert.ok(REPLICA_FETCH_BYTES_MAX > 0)

@@ -1,0 +1,7 @@
+export { RaftCore, RAFT_SETTINGS_DEFAULT, RAFT_TICK_MS_DEFAULT } from './raft.js'
+export type { HardState, MembershipEntry, RaftEffect, RaftInit, RaftMembership, RaftRole, RaftSettings } from './raft.js'
+export { EpochCache } from './epoch-cache.js'
+export type { EpochEntry } from './epoch-cache.js'
+export type { BeginEpoch, FetchRequest, FetchResponse, RaftMessage, TimeoutNow, VoteRequest, VoteResponse } from './messages.js'
+export { RaftStateFile } from './state-file.js'
+export type { RaftDurableState } from './state-file.js'

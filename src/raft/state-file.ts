@@ -1,0 +1,120 @@
+import type { Disk } from '../env/disk.js'
+import { crc32c } from '../log/crc32c.js'
+import { ErrorCode, SkeinError } from '../wire/errors.js'
+import type { EpochEntry } from './epoch-cache.js'
+import type { HardState, MembershipEntry } from './raft.js'
+
+/**
+ * What a replica must find again after a restart: its vote, its epoch, and where its log's
+ * epochs and membership changes start (both also live in the log; keeping them here spares
+ * a scan of the whole log on every open).
+ */
+export interface RaftDurableState {
+  readonly hardState: HardState
+  readonly epochs: readonly EpochEntry[]
+  readonly memberships?: readonly MembershipEntry[]
+}
+
+const FORMAT_VERSION = 1
+const STATE_FILE_NAME = 'raft-state'
+const TEMP_SUFFIX = '.tmp'
+/** A state file is a few hundred bytes; anything larger is not ours. */
+const STATE_FILE_BYTES_MAX = 1024 * 1024
+
+/**
+ * The replica's Raft state on disk, in `dir`, replaced atomically: written to a temporary
+ * file, fsynced, renamed over the old one, directory fsynced. A vote is acted on only after
+ * save() resolves, so a crash can never make a replica forget a vote and vote twice.
+ *
+ * Format: one line of JSON, then a line with its CRC-32C in hex, so a damaged file is
+ * refused (KAFKA_STORAGE_ERROR) rather than read as "never voted".
+ */
+export class RaftStateFile {
+  private readonly path: string
+
+  constructor(
+    private readonly disk: Disk,
+    private readonly dir: string,
+  ) {
+    this.path = `${dir}/${STATE_FILE_NAME}`
+  }
+
+  /** The saved state, or the initial one (epoch 0, no vote, no epochs) if none was ever saved. */
+  async load(): Promise<RaftDurableState> {
+    if (!(await this.disk.exists(this.path))) return { hardState: { epoch: 0, votedFor: undefined }, epochs: [], memberships: [] }
+    const file = await this.disk.open(this.path, { create: false })
+    let bytes: Uint8Array
+    try {
+      if (file.size() > STATE_FILE_BYTES_MAX) throw this.damaged(`${file.size()} bytes`)
+      bytes = await file.read(0, file.size())
+    } finally {
+      await file.close()
+    }
+    return this.decode(bytes)
+  }
+
+  async save(state: RaftDurableState): Promise<void> {
+    const json = JSON.stringify({
+      version: FORMAT_VERSION,
+      epoch: state.hardState.epoch,
+      votedFor: state.hardState.votedFor ?? null,
+      epochs: state.epochs.map((entry) => [entry.epoch, entry.startOffset]),
+      memberships: (state.memberships ?? []).map((entry) => ({ offset: entry.offset, voters: entry.voters, learners: entry.learners })),
+    })
+    const body = new TextEncoder().encode(json)
+    const text = `${json}\n${crc32c(body).toString(16).padStart(8, '0')}\n`
+    const temp = `${this.path}${TEMP_SUFFIX}`
+    await this.disk.mkdirs(this.dir)
+    await this.disk.delete(temp)
+    const file = await this.disk.open(temp, { create: true })
+    try {
+      await file.append(new TextEncoder().encode(text))
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await this.disk.rename(temp, this.path)
+    await this.disk.syncDir(this.dir)
+  }
+
+  private decode(bytes: Uint8Array): RaftDurableState {
+    const text = new TextDecoder().decode(bytes)
+    const [json, crcHex, rest] = text.split('\n')
+    if (json === undefined || crcHex === undefined || rest !== '') throw this.damaged('not two lines')
+    if (crc32c(new TextEncoder().encode(json)).toString(16).padStart(8, '0') !== crcHex) throw this.damaged('CRC mismatch')
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(json)
+    } catch {
+      throw this.damaged('not JSON')
+    }
+    const record = parsed as { version?: unknown; epoch?: unknown; votedFor?: unknown; epochs?: unknown; memberships?: unknown }
+    if (record.version !== FORMAT_VERSION) throw this.damaged(`version ${String(record.version)}`)
+    if (!isCount(record.epoch)) throw this.damaged('bad epoch')
+    if (record.votedFor !== null && typeof record.votedFor !== 'string') throw this.damaged('bad votedFor')
+    if (!Array.isArray(record.epochs) || !record.epochs.every((e) => Array.isArray(e) && e.length === 2 && isCount(e[0]) && isCount(e[1]))) {
+      throw this.damaged('bad epochs')
+    }
+    const memberships = record.memberships ?? []
+    if (!Array.isArray(memberships) || !memberships.every(isMembershipEntry)) throw this.damaged('bad memberships')
+    return {
+      hardState: { epoch: record.epoch, votedFor: record.votedFor ?? undefined },
+      epochs: (record.epochs as Array<[number, number]>).map(([epoch, startOffset]) => ({ epoch, startOffset })),
+      memberships,
+    }
+  }
+
+  private damaged(why: string): SkeinError {
+    return new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `Raft state file ${this.path} is damaged (${why}); refusing to guess a vote`)
+  }
+}
+
+function isMembershipEntry(value: unknown): value is MembershipEntry {
+  const entry = value as { offset?: unknown; voters?: unknown; learners?: unknown }
+  const isIds = (ids: unknown): boolean => Array.isArray(ids) && ids.every((id) => typeof id === 'string')
+  return typeof value === 'object' && value !== null && isCount(entry.offset) && isIds(entry.voters) && isIds(entry.learners)
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
