@@ -50,6 +50,8 @@ export interface FetchRequest {
   readonly fetchOffset: number
   /** The epoch of the follower's last record (0 for an empty log). */
   readonly lastFetchedEpoch: number
+  /** Numbers the follower's fetches, so a late answer to an earlier one is recognized and ignored. */
+  readonly fetchId?: number
 }
 
 /**
@@ -70,6 +72,8 @@ export interface FetchResponse {
   readonly highWatermark: number
   readonly divergingEpoch: number
   readonly divergingEndOffset: number
+  /** The fetchId of the request answered. */
+  readonly fetchId?: number
 }
 
 /** Leadership transfer: the leader tells a caught-up voter to start an election now. */

@@ -136,7 +136,8 @@ export class RaftCore {
   private transfer: { readonly target: string; readonly sinceTick: number; sent: boolean } | undefined
 
   // Follower state.
-  private fetchInFlight: { readonly offset: number; readonly sinceTick: number; readonly to: string } | undefined
+  private fetchInFlight: { readonly offset: number; readonly sinceTick: number; readonly to: string; readonly id: number } | undefined
+  private fetchesSent = 0
   private fetchOutcomePending = false
   /** The shell is carrying out an appendFetched or truncate: the log end is in flux until fetchCompleted. */
   private shellBusy = false
@@ -473,7 +474,15 @@ export class RaftCore {
   }
 
   private onBeginEpoch(message: BeginEpoch): void {
-    if (message.epoch < this.epochValue) return
+    if (message.epoch < this.epochValue) {
+      // We moved past the leader's epoch while cut off (without pre-vote) and, under
+      // check-quorum, our votes are refused: tell the leader our epoch so it steps down and
+      // the group elects at an epoch we can join (etcd does the same).
+      if (this.settings.checkQuorum && this.roleValue !== 'leader') {
+        this.send({ type: 'fetch', epoch: this.epochValue, from: this.id, to: message.from, fetchOffset: this.logEnd, lastFetchedEpoch: this.epochs.epochAt(this.logEnd - 1) })
+      }
+      return
+    }
     if (message.epoch === this.epochValue && this.roleValue === 'leader') return
     this.becomeFollower(message.epoch, message.from)
   }
@@ -523,6 +532,7 @@ export class RaftCore {
       highWatermark: this.highWatermarkValue,
       divergingEpoch: diverging.epoch,
       divergingEndOffset: diverging.endOffset,
+      ...(request.fetchId === undefined ? {} : { fetchId: request.fetchId }),
     })
   }
 
@@ -576,8 +586,10 @@ export class RaftCore {
 
   private maybeFetch(): void {
     if (this.roleValue !== 'follower' || this.leaderValue === undefined || this.fetchInFlight !== undefined || this.shellBusy) return
-    this.fetchInFlight = { offset: this.logEnd, sinceTick: this.now, to: this.leaderValue }
+    const id = ++this.fetchesSent
+    this.fetchInFlight = { offset: this.logEnd, sinceTick: this.now, to: this.leaderValue, id }
     this.send({
+      fetchId: id,
       type: 'fetch',
       epoch: this.epochValue,
       from: this.id,
@@ -590,11 +602,13 @@ export class RaftCore {
   private onFetchResponse(response: FetchResponse): void {
     if (response.epoch < this.epochValue) return
     if (response.outcome === 'fenced') {
-      if (this.fetchInFlight?.to === response.from && !this.fetchOutcomePending) this.fetchInFlight = undefined
+      // Only a fence that teaches us something (a newer epoch, another leader) ends the fetch
+      // early; otherwise it waits out its timeout, or two confused replicas would ping-pong.
       if (response.epoch > this.epochValue || (response.leader !== undefined && response.leader !== this.leaderValue)) {
+        if (this.fetchInFlight?.to === response.from && !this.fetchOutcomePending) this.fetchInFlight = undefined
         this.becomeFollower(response.epoch, response.leader)
+        this.maybeFetch()
       }
-      this.maybeFetch()
       return
     }
     // Two leaders of one epoch cannot exist; a response claiming so is a bug or a forgery.
@@ -604,6 +618,9 @@ export class RaftCore {
     this.electionElapsed = 0
     const inFlight = this.fetchInFlight
     if (inFlight === undefined || this.fetchOutcomePending || inFlight.offset !== response.fetchOffset || inFlight.to !== response.from) return
+    // A late answer to an earlier fetch at the same offset (sent before a truncation and a
+    // refetch) describes a log we no longer have: only the current fetch's answer counts.
+    if (response.fetchId !== undefined && response.fetchId !== inFlight.id) return
     this.fetchOutcomePending = true
     this.shellBusy = true
     if (response.outcome === 'records') {
