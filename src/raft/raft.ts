@@ -475,10 +475,11 @@ export class RaftCore {
 
   private onBeginEpoch(message: BeginEpoch): void {
     if (message.epoch < this.epochValue) {
-      // We moved past the leader's epoch while cut off (without pre-vote) and, under
-      // check-quorum, our votes are refused: tell the leader our epoch so it steps down and
-      // the group elects at an epoch we can join (etcd does the same).
-      if (this.settings.checkQuorum && this.roleValue !== 'leader') {
+      // We moved past the leader's epoch while cut off and cannot catch up by voting: under
+      // check-quorum our votes are refused, under pre-vote nobody adopts our epoch. Tell the
+      // leader our epoch so it steps down and the group elects at one we can join (etcd does
+      // the same for both settings).
+      if ((this.settings.checkQuorum || this.settings.preVote) && this.roleValue !== 'leader') {
         this.send({ type: 'fetch', epoch: this.epochValue, from: this.id, to: message.from, fetchOffset: this.logEnd, lastFetchedEpoch: this.epochs.epochAt(this.logEnd - 1) })
       }
       return
@@ -635,7 +636,9 @@ export class RaftCore {
     }
     // Diverging: cut where the leader's copy of that epoch ends, or where ours does if earlier.
     const ours = this.epochs.endOffsetFor(response.divergingEpoch, this.logEnd)
-    const cut = Math.min(response.divergingEndOffset, ours.endOffset, this.logEnd)
+    // If we never had that epoch, cut where our own epoch below it ends (a batch boundary of
+    // ours); the next fetch narrows it further. The leader's offset could fall inside a batch.
+    const cut = ours.epoch === response.divergingEpoch ? Math.min(response.divergingEndOffset, ours.endOffset, this.logEnd) : Math.min(ours.endOffset, this.logEnd)
     assert.ok(cut >= this.highWatermarkValue, `a divergence below the high watermark (${cut} < ${this.highWatermarkValue}) means committed records differ`)
     this.epochs.truncateFrom(cut)
     this.memberships = this.memberships.filter((entry) => entry.offset < cut)

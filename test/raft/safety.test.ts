@@ -343,6 +343,30 @@ describe('pre-vote and check-quorum against a follower cut off and back', () => 
     expect(outcome.caughtUp, 'the follower rejoined the group after healing').toBe(true)
   })
 
+  it.each([1, 2, 3])('epochAheadFollower_withPreVoteWithoutCheckQuorum_rejoinsAfterHealing (seed %i)', (seed) => {
+    // A follower that stops hearing its leader (a one-way cut) wins a pre-vote, becomes a
+    // candidate for epoch 2, and is cut off before its real vote lands. The group goes on in
+    // epoch 1 and takes writes. After healing, its pre-votes are refused (its log is behind)
+    // with epoch 1, below its own; the leader's beginEpoch is for epoch 1 too. It must still
+    // find its way back: the group moving to an epoch past its own, as etcd does.
+    const harness = new RaftHarness({ seed, replicaCount: 3, settings: { preVote: true, checkQuorum: false } })
+    expect(harness.runUntil(() => harness.leaders().length === 1 && harness.ids.every((id) => harness.core(id).highWatermark > 0), { timeoutMs: 10_000 })).toBeDefined()
+    const leader = harness.leaders()[0] as string
+    const ahead = harness.ids.find((id) => id !== leader) as string
+    harness.cutOneWay(leader, ahead)
+    expect(harness.runUntil(() => harness.core(ahead).role === 'candidate', { timeoutMs: 10_000, checkEveryMs: 0.1 }), 'a candidacy').toBeDefined()
+    harness.partition([[ahead]])
+    for (let i = 0; i < 20; i++) {
+      harness.proposeOnce(leader)
+      harness.runFor(200)
+    }
+    expect(harness.core(ahead).epoch).toBeGreaterThan(harness.core(leader).epoch)
+    harness.heal()
+    const converged = harness.runUntil(() => harness.converged(), { timeoutMs: 20_000 })
+    expect(harness.violations).toEqual([])
+    expect(converged, `converged within 20 s of healing: ${harness.describeState().join('; ')}`).toBeDefined()
+  })
+
   it.each([1, 2, 3])('isolateFollower_withoutPreVoteOrCheckQuorum_epochChanges (seed %i)', (seed) => {
     // The control: the same run without the two defences is disrupted, so the test above can fail.
     const outcome = isolateOneFollower({ preVote: false, checkQuorum: false }, seed)
