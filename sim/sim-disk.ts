@@ -244,6 +244,17 @@ export class SimDisk implements Disk {
     if (failure !== undefined) throw failure
   }
 
+  async removeTree(dir: string): Promise<void> {
+    const normalized = normalizePath(dir)
+    const prefix = normalized === '' ? '' : `${normalized}/`
+    const under = (path: string): boolean => path === normalized || path.startsWith(prefix)
+    // Durable at once: a removed tree never comes back after a crash (RealDisk syncs the parent).
+    for (const path of [...this.files.keys()]) if (under(path)) this.files.delete(path)
+    for (const path of [...this.durableFiles.keys()]) if (under(path)) this.durableFiles.delete(path)
+    for (const path of [...this.dirs]) if (path !== '' && under(path)) this.dirs.delete(path)
+    await this.delay('delete', 0)
+  }
+
   async exists(path: string): Promise<boolean> {
     const normalized = normalizePath(path)
     const found = this.files.has(normalized) || this.dirs.has(normalized)

@@ -3,3 +3,4 @@ export { startNode, staticDirectory, SkeinNode, type NodeConfig, type NodeHooks 
 export * from './actor/index.js'
 export * from './wire/index.js'
 export type { Env, Clock, Random, Disk, Net, Logger } from './env/index.js'
+export * from './client/index.js'

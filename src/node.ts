@@ -1,10 +1,18 @@
-import { registerDomainActors, diagNodeOf } from '../actors/index.js'
+import {
+  BROKER_SETTINGS_DEFAULT,
+  BrokerControl,
+  type BrokerSettings,
+  ControllerVoters,
+  type NodeServices,
+  registerDomainActors,
+} from '../actors/index.js'
 import { ActorSystem, type ActorSystemLimits, type Directory, StaticDirectory } from './actor/index.js'
 import type { Env, HttpRequest, HttpResponse } from './env/index.js'
 import { LAN_SWIM_SETTINGS, type SwimSettings } from './membership/index.js'
 import { MEMBERSHIP_RECIPIENT, MembershipShell } from './membership/shell.js'
 import { MembershipDirectory, rendezvousNode } from './placement/index.js'
-import type { Envelope } from './wire/index.js'
+import { type Envelope, brokerActorId, pinnedNodeOf } from './wire/index.js'
+import { FileCache } from './log/index.js'
 import { DEFAULT_TRANSPORT_LIMITS, Transport, type TransportLimits } from './transport/index.js'
 
 /** Everything needed to build one node. The CLI fills it from flags; the simulator directly. */
@@ -32,6 +40,11 @@ export interface NodeConfig {
   leaveLingerMs?: number
   transportLimits?: Partial<TransportLimits>
   actorLimits?: Partial<ActorSystemLimits>
+  /** Node ids of the metadata quorum for a new cluster; default: the nodes at the first 3 seeds (see ControllerVoters). */
+  controllers?: string[]
+  broker?: Partial<BrokerSettings>
+  /** Runs no broker (no partitions, no metadata): for membership- and actor-only setups. */
+  brokerDisabled?: boolean
 }
 
 /**
@@ -51,7 +64,7 @@ export interface NodeHooks {
 /** A fixed directory: diagnostics actors where their id pins them, others by rendezvous over `nodeIds`. */
 export function staticDirectory(nodeIds: readonly string[]): StaticDirectory {
   const sorted = [...nodeIds].sort()
-  return new StaticDirectory((actorId) => diagNodeOf(actorId) ?? rendezvousNode(actorId, sorted))
+  return new StaticDirectory((actorId) => pinnedNodeOf(actorId) ?? rendezvousNode(actorId, sorted))
 }
 
 /** A running node: its membership, actor system and transport, and how to stop them. */
@@ -65,6 +78,8 @@ export class SkeinNode {
     readonly transport: Transport,
     /** "host:port" the node is reached at. */
     readonly address: string,
+    /** Broker services (hosted replicas, metadata voters); undefined when the broker is disabled. */
+    readonly services: NodeServices | undefined,
   ) {}
 
   /** Leaves the cluster, fails waiting asks, stops actors, closes links. Idempotent. */
@@ -79,11 +94,25 @@ export class SkeinNode {
 
 /** Builds and starts a node from config and an Env: the composition root. */
 export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks = {}): Promise<SkeinNode> {
-  const placement = new MembershipDirectory(config.nodeId, { pinned: diagNodeOf })
+  const placement = new MembershipDirectory(config.nodeId, { pinned: pinnedNodeOf })
   const actors = new ActorSystem(env, { nodeId: config.nodeId, directory: hooks.directory ?? placement, limits: config.actorLimits })
-  registerDomainActors(actors)
-  hooks.registerActors?.(actors)
   let membership: MembershipShell | undefined
+  let voters: ControllerVoters | undefined
+  const liveMembers = () =>
+    (membership?.liveMembers() ?? []).map((m) => ({ id: m.id, address: m.address, zone: m.zone })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const services: NodeServices | undefined = config.brokerDisabled === true ? undefined : {
+    nodeId: config.nodeId,
+    liveMembers,
+    addressOf: (nodeId) => membership?.addressOf(nodeId) ?? config.peers[nodeId],
+    controllerVoters: () => voters?.get(),
+    adoptControllerVoters: async (list, source) => voters?.adopt(list, source),
+    deriveControllerVoters: () => voters?.derive(liveMembers()),
+    files: new FileCache(env.disk),
+    settings: { ...BROKER_SETTINGS_DEFAULT, ...config.broker },
+    hostedReplicas: new Map(),
+  }
+  registerDomainActors(actors, services)
+  hooks.registerActors?.(actors)
   const transport = new Transport(
     env,
     {
@@ -98,7 +127,7 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     {
       onEnvelopes: (fromNodeId, envelopes) => routeInbound(fromNodeId, envelopes, membership, actors),
       onUndeliverable: (toNodeId, envelopes, error) => actors.undeliverable(toNodeId, envelopes, error),
-      onHttp: (request) => statusRoute(request, config.nodeId, membership, actors),
+      onHttp: (request) => statusRoute(request, config.nodeId, membership, actors, services),
     },
   )
   actors.attachSender(transport)
@@ -119,8 +148,21 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
   // Static peers are known for certain: link up with them now rather than on first use.
   for (const peerId of Object.keys(config.peers).sort()) transport.connect(peerId)
   shell.start()
+  if (services !== undefined) {
+    voters = new ControllerVoters(
+      env.disk,
+      env.log.child({ component: 'controllers' }),
+      { id: config.nodeId, address },
+      config.seeds,
+      Object.keys(config.peers),
+      config.controllers,
+      services.settings.controllerCount,
+    )
+    await voters.load()
+    actors.tell(brokerActorId(config.nodeId), BrokerControl.start, null)
+  }
   env.log.info({ address, zone: config.zone ?? '', seeds: config.seeds.length, peers: Object.keys(config.peers).length }, 'node started')
-  return new SkeinNode(config, shell, actors, transport, address)
+  return new SkeinNode(config, shell, actors, transport, address, services)
 }
 
 /** Membership envelopes go to the shell; everything else to the actors, in arrival order. */
@@ -136,8 +178,21 @@ function routeInbound(fromNodeId: string, envelopes: Envelope[], membership: Mem
   if (forActors.length > 0) actors.receiveFromPeer(fromNodeId, forActors)
 }
 
-function statusRoute(request: HttpRequest, nodeId: string, membership: MembershipShell | undefined, actors: ActorSystem): HttpResponse | undefined {
+function statusRoute(request: HttpRequest, nodeId: string, membership: MembershipShell | undefined, actors: ActorSystem, services: NodeServices | undefined): HttpResponse | undefined {
   if (request.method !== 'GET' || request.path !== '/status') return undefined
   const members = (membership?.members() ?? []).map((m) => ({ id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, zone: m.zone }))
-  return { status: 200, contentType: 'application/json', body: JSON.stringify({ node: nodeId, members, actors: actors.stats() }) }
+  const partitions = [...(services?.hostedReplicas.values() ?? [])]
+    .map(({ topic, partition, replica }) => ({
+      topic,
+      partition,
+      role: replica.role,
+      term: replica.epoch,
+      leader: replica.leader ?? null,
+      highWatermark: replica.highWatermark,
+      logEndOffset: replica.logEndOffset,
+      logStartOffset: replica.logStartOffset,
+    }))
+    .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
+  const body = { node: nodeId, members, controllers: services?.controllerVoters() ?? null, partitions, actors: actors.stats() }
+  return { status: 200, contentType: 'application/json', body: JSON.stringify(body) }
 }

@@ -4,7 +4,7 @@ import type { Disk } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
 import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32 } from '../../src/log/batch-header.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { type LogConfig, PartitionLog } from '../../src/log/index.js'
+import { type AppendResult, type LogConfig, PartitionLog } from '../../src/log/index.js'
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
 import {
   type EpochEntry,
@@ -74,6 +74,8 @@ export class PartitionReplica {
   /** The records that came with the fetch response each appendFetched effect acts on. */
   private readonly fetchedRecords = new Map<RaftEffect, Uint8Array>()
   private waiters: ProduceWaiter[] = []
+  /** Called whenever the high watermark moves (long-polling fetches, state machines on top). */
+  private readonly commitListeners = new Set<(highWatermark: number) => void>()
 
   private constructor(
     private readonly env: ReplicaEnv,
@@ -122,6 +124,34 @@ export class PartitionReplica {
   get logEndOffset(): number {
     return this.partitionLog.logEndOffset
   }
+  get logStartOffset(): number {
+    return this.partitionLog.logStartOffset
+  }
+  get isClosed(): boolean {
+    return this.closed
+  }
+  /** A leader that is not handing over: the one replica that may take writes. */
+  get acceptsWrites(): boolean {
+    return this.core.role === 'leader' && !this.core.transferring
+  }
+
+  /** Calls `listener` with each new high watermark until the returned function is called. */
+  onCommit(listener: (highWatermark: number) => void): () => void {
+    this.commitListeners.add(listener)
+    return () => this.commitListeners.delete(listener)
+  }
+
+  /** The first committed record at or after `timestampMs` (Kafka's ListOffsets). */
+  async offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestamp: number } | undefined> {
+    const found = await this.partitionLog.offsetForTimestamp(timestampMs)
+    return found === undefined || found.offset >= this.core.highWatermark ? undefined : found
+  }
+
+  /** Deletes closed segments past the topic's retention (time or size). */
+  async enforceRetention(): Promise<void> {
+    if (this.closed) return
+    await this.partitionLog.enforceRetention()
+  }
   get membership(): RaftMembership {
     return this.core.membership
   }
@@ -160,22 +190,28 @@ export class PartitionReplica {
    * its flush policy); 'all' once the high watermark passes it. Elsewhere than on the leader:
    * NOT_LEADER_OR_FOLLOWER (retriable), naming the leader if known.
    */
-  async produce(batch: Uint8Array, acks: Acks): Promise<{ baseOffset: number; lastOffset: number }> {
+  async produce(batch: Uint8Array, acks: Acks, expectedEpoch?: number): Promise<AppendResult> {
+    if (this.closed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is closed`)
     if (this.core.role !== 'leader' || this.core.transferring) {
       throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
     }
+    if (expectedEpoch !== undefined && expectedEpoch >= 0 && expectedEpoch !== this.core.epoch) {
+      throw expectedEpoch < this.core.epoch
+        ? new SkeinError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than the current ${this.core.epoch}`)
+        : new SkeinError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${expectedEpoch} is newer than the current ${this.core.epoch}`)
+    }
     if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
     const epoch = this.core.epoch
-    const appended = this.partitionLog.append(batch, epoch)
+    const appended = this.partitionLog.append(batch, epoch, 'client')
     // Offsets are assigned synchronously by append; tell the core now so fetches see them.
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
     const result = await appended
     this.core.persisted(this.partitionLog.durableEndOffset)
     this.drain()
-    if (acks !== 'all') return { baseOffset: result.baseOffset, lastOffset: result.lastOffset }
+    if (acks !== 'all') return result
     await this.whenCommitted(result.lastOffset + 1, epoch)
-    return { baseOffset: result.baseOffset, lastOffset: result.lastOffset }
+    return result
   }
 
   /** Committed records only (below the high watermark), for consumers. */
@@ -266,6 +302,7 @@ export class PartitionReplica {
         return
       case 'highWatermark':
         this.resolveWaiters(effect.offset)
+        for (const listener of this.commitListeners) listener(effect.offset)
         return
       case 'appendMembership':
         await this.appendMembership(effect.membership)

@@ -23,6 +23,21 @@ export interface Actor {
   stop?(): void | Promise<void>
 }
 
+/**
+ * Returned from `receive`, it answers the ask when `promise` settles while the actor goes on
+ * to its next message at once: for work whose order is fixed when it starts (a produce gets
+ * its offsets synchronously) but whose completion waits on others (replication, an fsync).
+ * Rejecting with a SkeinError answers with that error; anything else answers ACTOR_FAILED and
+ * is logged, without restarting the actor, which has moved on.
+ */
+export class LaterReply {
+  constructor(readonly promise: Promise<unknown>) {}
+}
+
+export function replyLater(promise: Promise<unknown>): LaterReply {
+  return new LaterReply(promise)
+}
+
 export interface AskOptions {
   /** How long to wait for the reply before failing with REQUEST_TIMED_OUT. */
   timeoutMs?: number

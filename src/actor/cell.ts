@@ -1,6 +1,6 @@
 import type { Clock, Logger, TimerHandle } from '../env/index.js'
 import { ErrorCode, SkeinError, type Envelope, type WireError, toWireError } from '../wire/index.js'
-import type { Actor, ActorKindOptions } from './actor.js'
+import { type Actor, type ActorKindOptions, LaterReply } from './actor.js'
 import { Mailbox } from './mailbox.js'
 
 /** An envelope as held on this node: its deadline re-based on the local monotonic clock. */
@@ -139,6 +139,10 @@ export class ActorCell {
         this.awaitResult(envelope, result)
         return
       }
+      if (result instanceof LaterReply) {
+        this.replyWhenSettled(envelope, result.promise)
+        continue
+      }
       this.onHandled(envelope, result)
     }
     this.host.clock.defer(() => this.drain())
@@ -158,6 +162,25 @@ export class ActorCell {
         if (!this.answerWithError(envelope, err)) return this.fail(envelope, err)
         this.state = 'scheduled'
         this.drain()
+      },
+    )
+  }
+
+  private replyWhenSettled(envelope: LocalEnvelope, promise: Promise<unknown>): void {
+    this.consecutiveFailures = 0
+    this.host.counters.processed++
+    promise.then(
+      (value) => {
+        if (envelope.corr > 0) this.host.reply(envelope, value)
+      },
+      (err: unknown) => {
+        if (err instanceof SkeinError) {
+          if (envelope.corr > 0) this.host.replyError(envelope, toWireError(err))
+          return
+        }
+        const message = err instanceof Error ? err.message : String(err)
+        this.host.log.error({ actor: this.id, kind: envelope.kind, err }, 'deferred reply failed')
+        if (envelope.corr > 0) this.host.replyError(envelope, { code: ErrorCode.ACTOR_FAILED.code, message: `actor ${this.id} failed: ${message}` })
       },
     )
   }

@@ -1,5 +1,5 @@
 export type { Actor, ActorContext, ActorFactory, ActorKindOptions, AskOptions, Message } from './actor.js'
-export { DEFAULT_ACTOR_KIND_OPTIONS } from './actor.js'
+export { DEFAULT_ACTOR_KIND_OPTIONS, LaterReply, replyLater } from './actor.js'
 export type { Directory } from './directory.js'
 export { StaticDirectory } from './directory.js'
 export { actorKindOf } from './ids.js'

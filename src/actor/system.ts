@@ -305,7 +305,7 @@ export class ActorSystem {
     }
     const error = payload as Partial<WireError> | undefined
     const code = typeof error?.code === 'number' ? error.code : ErrorCode.UNKNOWN_SERVER_ERROR.code
-    ask.reject(SkeinError.fromWire(code, typeof error?.message === 'string' ? error.message : 'malformed error reply'))
+    ask.reject(SkeinError.fromWire(code, typeof error?.message === 'string' ? error.message : 'malformed error reply', error?.leader))
   }
 
   private ensureSweep(): void {

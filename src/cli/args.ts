@@ -43,6 +43,14 @@ export function parseNodeId(flag: string, text: string): string {
   return text
 }
 
+/** A comma-separated list of distinct node ids, at least one. */
+export function parseNodeIdList(flag: string, text: string): string[] {
+  const ids = splitList(text).map((id) => parseNodeId(flag, id))
+  if (ids.length === 0) throw usageError(`${flag} needs at least one node id`)
+  if (new Set(ids).size !== ids.length) throw usageError(`${flag} names a node twice: '${text}'`)
+  return ids
+}
+
 function splitList(text: string | undefined): string[] {
   if (text === undefined || text.trim() === '') return []
   return text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRealEnv } from '../env/real/index.js'
 import { startNode } from '../node.js'
-import { parseAddress, parseNodeId, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
+import { parseAddress, parseNodeId, parseNodeIdList, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
 import { describeFlags, type FlagSource, type FlagSpec, readFlags } from './flags.js'
 
 const START_FLAGS: readonly FlagSpec[] = [
@@ -13,6 +13,7 @@ const START_FLAGS: readonly FlagSpec[] = [
   { name: 'data', env: 'SKEIN_DATA', placeholder: 'dir', help: 'data directory (default ./data/<id>)' },
   { name: 'seeds', env: 'SKEIN_SEEDS', placeholder: 'host:port,...', help: 'nodes to join through; any reachable one will do; may include this node' },
   { name: 'peers', env: 'SKEIN_PEERS', placeholder: 'id=host:port,...', help: 'static peers dialled at start (optional; seeds are the usual way in)' },
+  { name: 'controllers', env: 'SKEIN_CONTROLLERS', placeholder: 'id,id,id', help: 'node ids of the metadata quorum of a new cluster (default: the nodes at the first 3 seeds)' },
   { name: 'cluster-id', env: 'SKEIN_CLUSTER_ID', placeholder: 'name', defaultValue: 'skein', help: 'cluster name; links from other clusters are refused' },
   { name: 'cluster-secret', env: 'SKEIN_CLUSTER_SECRET', placeholder: 'secret', help: 'shared secret (>= 16 chars) every link proves; prefer the env variable or --secret-file (flags show in ps)' },
   { name: 'secret-file', env: 'SKEIN_SECRET_FILE', placeholder: 'path', help: 'file holding the cluster secret' },
@@ -44,6 +45,7 @@ export async function runStart(argv: string[]): Promise<void> {
   const peers = parsePeers('--peers', values['peers'])
   const seeds = parseSeeds('--seeds', values['seeds'])
   if (peers[nodeId] !== undefined) throw usageError(`--peers names this node's own id '${nodeId}'`)
+  const controllers = values['controllers'] === undefined ? undefined : parseNodeIdList('--controllers', values['controllers'])
   const secret = readSecret(
     { value: values['cluster-secret'], source: sources['cluster-secret'] ?? 'unset' },
     { value: values['secret-file'], source: sources['secret-file'] ?? 'unset' },
@@ -60,6 +62,7 @@ export async function runStart(argv: string[]): Promise<void> {
     zone: values['zone'] ?? '',
     peers,
     seeds,
+    controllers,
   })
   const shutdown = (signal: string): void => {
     env.log.info({ signal }, 'stopping')

@@ -9,7 +9,8 @@ const STATUS_SWITCHES: readonly SwitchSpec[] = [{ name: 'json', help: 'print the
 
 export const STATUS_USAGE = `Usage: skein status [--seeds host:port,...] [--json]
 
-Prints one node's view of the cluster: its members, their state and incarnation.
+Prints one node's view of the cluster: its members, their state and incarnation, the
+metadata quorum's voters, and the partition replicas the node hosts (role, term, offsets).
 
 ${describeFlags(STATUS_FLAGS, STATUS_SWITCHES)}
 `
@@ -25,9 +26,22 @@ export interface StatusMember {
   zone?: string
 }
 
+export interface StatusPartition {
+  topic: string
+  partition: number
+  role: string
+  term: number
+  leader: string | null
+  highWatermark: number
+  logEndOffset: number
+  logStartOffset: number
+}
+
 export interface NodeStatus {
   node: string
   members: StatusMember[]
+  controllers?: string[] | null
+  partitions?: StatusPartition[]
 }
 
 export async function runStatus(argv: string[]): Promise<void> {
@@ -52,14 +66,27 @@ async function fetchStatus(seeds: readonly string[]): Promise<{ address: string;
   throw new SkeinError(ErrorCode.NODE_UNREACHABLE, `no node answered: ${failures.join('; ')}`)
 }
 
-/** A fixed-width table, widest cell per column. */
+/** Members, then (when the node runs a broker) its hosted partitions, as fixed-width tables. */
 export function formatStatus(address: string, status: NodeStatus): string {
-  const header = ['ID', 'ADDRESS', 'STATE', 'INCARNATION', 'ZONE']
-  const rows = (status.members ?? []).map((m) => [m.id, m.address, m.state, String(m.incarnation), m.zone ?? ''])
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
   const counts = new Map<string, number>()
   for (const m of status.members ?? []) counts.set(m.state, (counts.get(m.state) ?? 0) + 1)
   const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ')
-  return [`node ${status.node} at ${address}: ${summary || 'no members'}`, line(header), ...rows.map(line), ''].join('\n')
+  const lines = [`node ${status.node} at ${address}: ${summary || 'no members'}`]
+  lines.push(...table(['ID', 'ADDRESS', 'STATE', 'INCARNATION', 'ZONE'], (status.members ?? []).map((m) => [m.id, m.address, m.state, String(m.incarnation), m.zone ?? ''])))
+  if (status.controllers !== undefined) lines.push('', `metadata quorum: ${status.controllers === null ? 'not known yet' : status.controllers.join(', ')}`)
+  if (status.partitions !== undefined) {
+    lines.push('', `partitions hosted: ${status.partitions.length}`)
+    if (status.partitions.length > 0) {
+      const rows = status.partitions.map((p) => [p.topic, String(p.partition), p.role, String(p.term), p.leader ?? '-', String(p.highWatermark), String(p.logEndOffset), String(p.logStartOffset)])
+      lines.push(...table(['TOPIC', 'PARTITION', 'ROLE', 'TERM', 'LEADER', 'HIGH-WATERMARK', 'LOG-END', 'LOG-START'], rows))
+    }
+  }
+  return [...lines, ''].join('\n')
+}
+
+/** A fixed-width table, widest cell per column. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return [line(header), ...rows.map(line)]
 }

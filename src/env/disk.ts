@@ -42,6 +42,8 @@ export interface Disk {
   rename(from: string, to: string): Promise<void>
   /** Removes a file; no error if it is missing. */
   delete(path: string): Promise<void>
+  /** Removes a directory and everything under it, durably; no error if it is missing. */
+  removeTree(dir: string): Promise<void>
   exists(path: string): Promise<boolean>
   /** Makes creations, renames and deletions in `dir` durable (fsync of the directory). */
   syncDir(dir: string): Promise<void>

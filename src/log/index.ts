@@ -1,5 +1,5 @@
 export { PartitionLog } from './log.js'
-export type { AppendResult, LogEnv, LogStats, ReadOptions, ReadResult, RetentionResult } from './log.js'
+export type { AppendResult, AppendSource, LogEnv, LogStats, ReadOptions, ReadResult, RetentionResult } from './log.js'
 export { LOG_CONFIG_DEFAULT, resolveLogConfig } from './config.js'
 export type { FlushPolicy, LogConfig } from './config.js'
 export { FileCache, OPEN_FILES_MAX_DEFAULT } from './file-cache.js'

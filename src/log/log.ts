@@ -6,6 +6,7 @@ import { ErrorCode, SkeinError } from '../wire/errors.js'
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD_BYTES,
+  BatchAttribute,
   BatchField,
   type BatchInfo,
   batchLastOffset,
@@ -37,6 +38,9 @@ export interface AppendResult {
   /** The time stamped into the batches under LogAppendTime, else -1. */
   readonly logAppendTimeMs: number
 }
+
+/** Who wrote a batch: a client's batches may not be control batches (only the broker writes those). */
+export type AppendSource = 'client' | 'internal'
 
 export interface ReadOptions {
   /** Return no batch whose last offset is at or past this (the high watermark, say). */
@@ -201,9 +205,9 @@ export class PartitionLog {
    * so no re-encoding), and queues the bytes for writing. Offsets are assigned now, in call
    * order. Refused batches (bad CRC, magic, length, size) throw a SkeinError and change nothing.
    */
-  append(batches: Uint8Array, leaderEpoch: number): Promise<AppendResult> {
+  append(batches: Uint8Array, leaderEpoch: number, source: AppendSource = 'internal'): Promise<AppendResult> {
     try {
-      return this.appendAsLeader(batches, leaderEpoch)
+      return this.appendAsLeader(batches, leaderEpoch, source)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -222,9 +226,16 @@ export class PartitionLog {
   }
 
   /** The synchronous part of append: offsets are assigned here, in call order. */
-  private appendAsLeader(batches: Uint8Array, leaderEpoch: number): Promise<AppendResult> {
+  private appendAsLeader(batches: Uint8Array, leaderEpoch: number, source: AppendSource): Promise<AppendResult> {
     assert.ok(Number.isSafeInteger(leaderEpoch) && leaderEpoch >= -1 && leaderEpoch <= 0x7fff_ffff, `leaderEpoch out of range: ${leaderEpoch}`)
     const infos = this.checkAppend(batches)
+    if (source === 'client') {
+      for (const info of infos) {
+        if ((info.attributes & BatchAttribute.control) !== 0) {
+          throw this.refuse(new SkeinError(ErrorCode.INVALID_RECORD, `batch at byte ${info.position} is a control batch; only the broker writes those`))
+        }
+      }
+    }
     const appendTimeMs = this.config.logAppendTime ? Math.floor(this.env.clock.wallMs()) : -1
     let nextOffset = this.logEndOffset
     const stamped = infos.map((info) => {

@@ -1,5 +1,5 @@
 import type { Disk } from '../env/disk.js'
-import { crc32c } from '../log/crc32c.js'
+import { loadDurableJson, saveDurableJson } from '../log/durable-json.js'
 import { ErrorCode, SkeinError } from '../wire/errors.js'
 import type { EpochEntry } from './epoch-cache.js'
 import type { HardState, MembershipEntry } from './raft.js'
@@ -17,9 +17,6 @@ export interface RaftDurableState {
 
 const FORMAT_VERSION = 1
 const STATE_FILE_NAME = 'raft-state'
-const TEMP_SUFFIX = '.tmp'
-/** A state file is a few hundred bytes; anything larger is not ours. */
-const STATE_FILE_BYTES_MAX = 1024 * 1024
 
 /**
  * The replica's Raft state on disk, in `dir`, replaced atomically: written to a temporary
@@ -41,53 +38,28 @@ export class RaftStateFile {
 
   /** The saved state, or the initial one (epoch 0, no vote, no epochs) if none was ever saved. */
   async load(): Promise<RaftDurableState> {
-    if (!(await this.disk.exists(this.path))) return { hardState: { epoch: 0, votedFor: undefined }, epochs: [], memberships: [] }
-    const file = await this.disk.open(this.path, { create: false })
-    let bytes: Uint8Array
+    let parsed: unknown
     try {
-      if (file.size() > STATE_FILE_BYTES_MAX) throw this.damaged(`${file.size()} bytes`)
-      bytes = await file.read(0, file.size())
-    } finally {
-      await file.close()
+      parsed = await loadDurableJson(this.disk, this.path)
+    } catch (error) {
+      if (error instanceof SkeinError) throw this.damaged(error.message)
+      throw error
     }
-    return this.decode(bytes)
+    if (parsed === undefined) return { hardState: { epoch: 0, votedFor: undefined }, epochs: [], memberships: [] }
+    return this.decode(parsed)
   }
 
   async save(state: RaftDurableState): Promise<void> {
-    const json = JSON.stringify({
+    await saveDurableJson(this.disk, this.dir, STATE_FILE_NAME, {
       version: FORMAT_VERSION,
       epoch: state.hardState.epoch,
       votedFor: state.hardState.votedFor ?? null,
       epochs: state.epochs.map((entry) => [entry.epoch, entry.startOffset]),
       memberships: (state.memberships ?? []).map((entry) => ({ offset: entry.offset, voters: entry.voters, learners: entry.learners })),
     })
-    const body = new TextEncoder().encode(json)
-    const text = `${json}\n${crc32c(body).toString(16).padStart(8, '0')}\n`
-    const temp = `${this.path}${TEMP_SUFFIX}`
-    await this.disk.mkdirs(this.dir)
-    await this.disk.delete(temp)
-    const file = await this.disk.open(temp, { create: true })
-    try {
-      await file.append(new TextEncoder().encode(text))
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    await this.disk.rename(temp, this.path)
-    await this.disk.syncDir(this.dir)
   }
 
-  private decode(bytes: Uint8Array): RaftDurableState {
-    const text = new TextDecoder().decode(bytes)
-    const [json, crcHex, rest] = text.split('\n')
-    if (json === undefined || crcHex === undefined || rest !== '') throw this.damaged('not two lines')
-    if (crc32c(new TextEncoder().encode(json)).toString(16).padStart(8, '0') !== crcHex) throw this.damaged('CRC mismatch')
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(json)
-    } catch {
-      throw this.damaged('not JSON')
-    }
+  private decode(parsed: unknown): RaftDurableState {
     const record = parsed as { version?: unknown; epoch?: unknown; votedFor?: unknown; epochs?: unknown; memberships?: unknown }
     if (record.version !== FORMAT_VERSION) throw this.damaged(`version ${String(record.version)}`)
     if (!isCount(record.epoch)) throw this.damaged('bad epoch')

@@ -30,12 +30,21 @@ export const ErrorCode = {
   NETWORK_EXCEPTION: spec(13, 'NETWORK_EXCEPTION', true, 'The link to the server closed before a response arrived.'),
   COORDINATOR_NOT_AVAILABLE: spec(15, 'COORDINATOR_NOT_AVAILABLE', true, 'The coordinator is not available.'),
   NOT_COORDINATOR: spec(16, 'NOT_COORDINATOR', true, 'This server is not the coordinator for that key.'),
+  INVALID_TOPIC_EXCEPTION: spec(17, 'INVALID_TOPIC_EXCEPTION', false, 'The topic name is not valid: 1 to 249 characters of [a-zA-Z0-9._-], not "." or "..".'),
   INVALID_TIMESTAMP: spec(32, 'INVALID_TIMESTAMP', false, 'A timestamp in the batch is out of the acceptable range.'),
   UNSUPPORTED_VERSION: spec(35, 'UNSUPPORTED_VERSION', false, 'The protocol version is not supported by this server.'),
+  TOPIC_ALREADY_EXISTS: spec(36, 'TOPIC_ALREADY_EXISTS', false, 'A topic with that name already exists.'),
+  INVALID_PARTITIONS: spec(37, 'INVALID_PARTITIONS', false, 'The number of partitions is not valid (1 up to the limit, and only ever more).'),
+  INVALID_REPLICATION_FACTOR: spec(38, 'INVALID_REPLICATION_FACTOR', false, 'The replication factor is not valid (1 up to the number of live nodes).'),
+  INVALID_REPLICA_ASSIGNMENT: spec(39, 'INVALID_REPLICA_ASSIGNMENT', false, 'The replica assignment is not valid.'),
+  INVALID_CONFIG: spec(40, 'INVALID_CONFIG', false, 'A topic config is unknown or its value is not valid.'),
+  NOT_CONTROLLER: spec(41, 'NOT_CONTROLLER', true, 'This node does not lead the cluster metadata quorum; retry against the leader.'),
   INVALID_REQUEST: spec(42, 'INVALID_REQUEST', false, 'The request is malformed or has invalid arguments.'),
   UNSUPPORTED_FOR_MESSAGE_FORMAT: spec(43, 'UNSUPPORTED_FOR_MESSAGE_FORMAT', false, 'The record batch format (magic) is not supported; skein stores RecordBatch v2 only.'),
   KAFKA_STORAGE_ERROR: spec(56, 'KAFKA_STORAGE_ERROR', true, 'A disk error on the server; the partition is offline on this replica until it is reopened.'),
   AUTHENTICATION_FAILED: spec(58, 'AUTHENTICATION_FAILED', false, 'Authentication failed (wrong cluster secret or cluster id).'),
+  FENCED_LEADER_EPOCH: spec(74, 'FENCED_LEADER_EPOCH', true, 'The request names an older leader epoch than the replica has; refresh metadata.'),
+  UNKNOWN_LEADER_EPOCH: spec(75, 'UNKNOWN_LEADER_EPOCH', true, 'The request names a newer leader epoch than the replica knows; retry shortly.'),
   UNSUPPORTED_COMPRESSION_TYPE: spec(76, 'UNSUPPORTED_COMPRESSION_TYPE', false, 'The batch names a compression codec this server does not support.'),
   INVALID_RECORD: spec(87, 'INVALID_RECORD', false, 'A batch failed validation (its header disagrees with itself).'),
 
@@ -48,6 +57,7 @@ export const ErrorCode = {
   OVERLOADED: spec(1006, 'OVERLOADED', true, 'A bounded queue on the path is full; retry with backoff.', 7),
   MALFORMED_FRAME: spec(1007, 'MALFORMED_FRAME', false, 'Bytes on a link did not decode as a valid frame.', 2),
   LOG_TRUNCATED: spec(1009, 'LOG_TRUNCATED', true, 'The append was cut off by a truncation of the log (leadership moved); retry against the current leader.', 6),
+  METADATA_VERSION_MISMATCH: spec(1010, 'METADATA_VERSION_MISMATCH', true, 'The metadata changed since the version this change was based on; re-read and retry.', 41),
   OFFSET_MISMATCH: spec(1008, 'OFFSET_MISMATCH', false, "A replicated batch does not start at the replica's log end offset.", -1),
 } as const satisfies Record<string, ErrorSpec>
 
@@ -65,35 +75,53 @@ export function allErrorSpecs(): readonly ErrorSpec[] {
   return [...byCode.values()]
 }
 
+/** Who leads, as a NOT_LEADER_OR_FOLLOWER or NOT_CONTROLLER error tells it, so the client can go there. */
+export interface LeaderHint {
+  readonly nodeId: string
+  /** "host:port" of the leader's node, when the answering node knows it. */
+  readonly address?: string
+  readonly epoch?: number
+}
+
 /** The error type that crosses layers: a stable code, a message, and whether a retry may succeed. */
 export class SkeinError extends Error {
   readonly code: number
   readonly errorName: string
   readonly retriable: boolean
+  /** For redirecting errors: the leader the answering node knows of. */
+  readonly leader: LeaderHint | undefined
 
-  constructor(spec: ErrorSpec, message?: string, options?: { cause?: unknown }) {
+  constructor(spec: ErrorSpec, message?: string, options?: { cause?: unknown; leader?: LeaderHint }) {
     super(message ?? spec.description, options)
     this.name = 'SkeinError'
     this.code = spec.code
     this.errorName = spec.name
     this.retriable = spec.retriable
+    this.leader = options?.leader
   }
 
   /** Rebuilds an error received on the wire. */
-  static fromWire(code: number, message: string): SkeinError {
-    return new SkeinError(errorSpecFor(code), message)
+  static fromWire(code: number, message: string, leader?: unknown): SkeinError {
+    return new SkeinError(errorSpecFor(code), message, { leader: isLeaderHint(leader) ? leader : undefined })
   }
 }
 
-/** The wire form of an error: code and message; the name and retriable flag come from the table. */
+/** The wire form of an error: code and message (name and retriable come from the table), and a leader hint for redirects. */
 export interface WireError {
   code: number
   message: string
+  leader?: LeaderHint
+}
+
+function isLeaderHint(value: unknown): value is LeaderHint {
+  const hint = value as Partial<LeaderHint> | null | undefined
+  return typeof hint === 'object' && hint !== null && typeof hint.nodeId === 'string' &&
+    (hint.address === undefined || typeof hint.address === 'string') && (hint.epoch === undefined || typeof hint.epoch === 'number')
 }
 
 /** Converts anything thrown into a wire error; non-skein errors become UNKNOWN_SERVER_ERROR. */
 export function toWireError(err: unknown): WireError {
-  if (err instanceof SkeinError) return { code: err.code, message: err.message }
+  if (err instanceof SkeinError) return err.leader === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, leader: err.leader }
   const message = err instanceof Error ? err.message : String(err)
   return { code: ErrorCode.UNKNOWN_SERVER_ERROR.code, message }
 }

@@ -62,4 +62,25 @@ describe('formatStatus', () => {
       '',
     ])
   })
+
+  it('adds the metadata quorum and a row per hosted partition when the node runs a broker', () => {
+    const text = formatStatus('127.0.0.1:7071', {
+      node: 'n1',
+      members: [{ id: 'n1', address: '127.0.0.1:7071', state: 'alive', incarnation: 0 }],
+      controllers: ['n1', 'n2', 'n3'],
+      partitions: [
+        { topic: 'orders', partition: 0, role: 'leader', term: 3, leader: 'n1', highWatermark: 120, logEndOffset: 121, logStartOffset: 0 },
+        { topic: 'orders', partition: 1, role: 'follower', term: 2, leader: null, highWatermark: 7, logEndOffset: 7, logStartOffset: 0 },
+      ],
+    })
+    expect(text.split('\n').slice(4)).toEqual([
+      'metadata quorum: n1, n2, n3',
+      '',
+      'partitions hosted: 2',
+      'TOPIC   PARTITION  ROLE      TERM  LEADER  HIGH-WATERMARK  LOG-END  LOG-START',
+      'orders  0          leader    3     n1      120             121      0',
+      'orders  1          follower  2     -       7               7        0',
+      '',
+    ])
+  })
 })

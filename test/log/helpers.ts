@@ -19,6 +19,9 @@ export class PassThroughDisk implements Disk {
   delete(path: string): Promise<void> {
     return this.inner.delete(path)
   }
+  removeTree(dir: string): Promise<void> {
+    return this.inner.removeTree(dir)
+  }
   exists(path: string): Promise<boolean> {
     return this.inner.exists(path)
   }

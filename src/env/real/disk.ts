@@ -65,6 +65,17 @@ export class RealDisk implements Disk {
     }
   }
 
+  async removeTree(relativeDir: string): Promise<void> {
+    const absolutePath = this.resolve(relativeDir)
+    try {
+      await fs.rm(absolutePath, { recursive: true, force: true })
+      await this.syncDir(path.dirname(relativeDir))
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return
+      throw toDiskError(error)
+    }
+  }
+
   async exists(relativePath: string): Promise<boolean> {
     const absolutePath = this.resolve(relativePath)
     try {

@@ -1,0 +1,267 @@
+import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
+import { replyLater } from '../../src/actor/index.js'
+import {
+  BrokerRequest,
+  type DescribeTopicRequest,
+  type MetadataRequest,
+  type MetadataResponse,
+  type PartitionDescription,
+  type ReplicaStatus,
+  type TopicDescription,
+  brokerActorId,
+  controllerActorId,
+  replicaActorId,
+  topicActorId,
+} from '../../src/wire/broker-protocol.js'
+import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import { ControllerRequest, type MetadataSnapshot } from '../metadata/controller.js'
+import { ControllerClient } from '../metadata/controller-client.js'
+import { type ClusterMetadata, EMPTY_METADATA, type TopicMetadata, metadataFromJson, sortedTopics } from '../metadata/state.js'
+import { topicConfigEntries } from '../metadata/topic-configs.js'
+import { validateTopicName } from '../metadata/topic-name.js'
+import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../partition/replica-actor.js'
+import type { NodeServices } from '../services.js'
+
+/** Broker-internal message kinds. */
+export const BrokerControl = {
+  /** tell: open the replicas found on disk, the metadata voter if this node is one, and start following metadata. */
+  start: 'start',
+  /** tell MetadataSnapshot: a newer cluster metadata from the controller. */
+  metadataUpdate: 'metadataUpdate',
+  /** ask: the metadata quorum's voters as this node knows them (a joining node learns them so). */
+  controllers: 'controllers',
+} as const
+
+/** How long an admin request may take end to end (read, propose, commit, apply). */
+export const ADMIN_TIMEOUT_MS = 15_000
+/** Replica status asks answering describe and metadata; a dead replica costs this much. */
+export const REPLICA_STATUS_TIMEOUT_MS = 1_000
+/** How long a leader learned from another node's replica is trusted before it is asked again. */
+export const LEADER_HINT_TTL_MS = 1_000
+/** Pause after a failed metadata read before the next one. */
+export const METADATA_RETRY_MS = 250
+
+interface LeaderHintEntry {
+  readonly nodeId: string | undefined
+  readonly epoch: number
+  readonly atMs: number
+}
+
+/**
+ * The broker side of one node (`broker/<node>`, pinned): it follows the cluster metadata
+ * (long-polling the metadata controller), opens and removes the replicas assigned to this
+ * node, and answers the requests any node can answer: metadata (who leads what), topic
+ * listing and description, and topic admin, which it hands to the topic's controller.
+ */
+export class BrokerActor implements Actor {
+  private metadata: ClusterMetadata = EMPTY_METADATA
+  private readonly controller: ControllerClient
+  private readonly leaderHints = new Map<string, LeaderHintEntry>()
+  /** Replica actor ids this broker opened (or found on disk), with the topic id they were opened for. */
+  private readonly opened = new Map<string, string>()
+  private started = false
+  private stopped = false
+
+  constructor(
+    private readonly context: ActorContext,
+    private readonly services: NodeServices,
+  ) {
+    this.controller = new ControllerClient(context, services)
+  }
+
+  receive(message: Message): unknown {
+    switch (message.kind) {
+      case BrokerControl.start:
+        return this.startFollowing()
+      case BrokerControl.metadataUpdate:
+        return this.onMetadata(message.payload as MetadataSnapshot)
+      case BrokerControl.controllers:
+        return this.services.controllerVoters() ?? null
+      case BrokerRequest.metadata:
+        return replyLater(this.answerMetadata(message.payload as MetadataRequest | null))
+      case BrokerRequest.listTopics:
+        return sortedTopics(this.metadata).map((topic) => topic.name)
+      case BrokerRequest.describeTopic:
+        return replyLater(this.describe((message.payload as DescribeTopicRequest | null)?.name))
+      case BrokerRequest.createTopic:
+      case BrokerRequest.deleteTopic:
+      case BrokerRequest.addPartitions:
+        return replyLater(this.admin(message.kind, message.payload))
+      default:
+        throw new SkeinError(ErrorCode.INVALID_REQUEST, `a broker does not handle '${message.kind}'`)
+    }
+  }
+
+  stop(): void {
+    this.stopped = true
+  }
+
+  private async startFollowing(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    for (const stored of await listStoredReplicas(this.context.env.disk, this.context.log)) {
+      this.openReplica(stored.topic, stored.partition, stored)
+    }
+    void this.followMetadata()
+  }
+
+  /** Long-polls the controller for each newer metadata version, for as long as the node runs. */
+  private async followMetadata(): Promise<void> {
+    let controllerOpened = false
+    while (!this.stopped) {
+      const voters = this.services.controllerVoters()
+      if (voters === undefined) {
+        await this.settleVoters()
+        if (this.services.controllerVoters() === undefined) await this.sleep(METADATA_RETRY_MS)
+        continue
+      }
+      if (!controllerOpened && voters.includes(this.context.nodeId)) {
+        this.context.tell(controllerActorId(this.context.nodeId), ControllerRequest.open, { voters })
+        controllerOpened = true
+      }
+      try {
+        const snapshot = await this.controller.read(this.metadata.version, this.services.settings.metadataPollMs)
+        if (snapshot.version > this.metadata.version) this.context.tell(this.context.self, BrokerControl.metadataUpdate, snapshot)
+        // Let the update be handled before asking past it.
+        await this.sleep(0)
+      } catch (error) {
+        if (this.stopped) return
+        this.context.log.debug({ error: String(error) }, 'metadata read failed; retrying')
+        await this.sleep(METADATA_RETRY_MS)
+      }
+    }
+  }
+
+  /** Learns the metadata voters from a live member that knows them, else applies the bootstrap rule. */
+  private async settleVoters(): Promise<void> {
+    const others = this.services.liveMembers().filter((member) => member.id !== this.context.nodeId)
+    const answers = await Promise.all(others.map((member) =>
+      this.context.ask<readonly string[] | null>(brokerActorId(member.id), BrokerControl.controllers, null, { timeoutMs: REPLICA_STATUS_TIMEOUT_MS }).catch(() => null),
+    ))
+    const known = answers.find((answer) => Array.isArray(answer) && answer.length > 0)
+    if (known !== undefined && known !== null) return this.services.adoptControllerVoters(known, 'learned from a member')
+    const derived = this.services.deriveControllerVoters()
+    if (derived !== undefined) await this.services.adoptControllerVoters(derived, 'bootstrap from the seed list')
+  }
+
+  private onMetadata(snapshot: MetadataSnapshot): void {
+    if (snapshot.version <= this.metadata.version) return
+    let next: ClusterMetadata
+    try {
+      next = metadataFromJson(snapshot.metadata)
+    } catch (error) {
+      this.context.log.error({ error: String(error), version: snapshot.version }, 'metadata snapshot refused')
+      return
+    }
+    this.metadata = next
+    this.reconcile()
+  }
+
+  /** Opens the replicas the metadata assigns here; removes those of deleted topics. */
+  private reconcile(): void {
+    const self = this.context.nodeId
+    const wanted = new Map<string, { topic: TopicMetadata; partition: number }>()
+    for (const topic of this.metadata.topics.values()) {
+      topic.partitions.forEach((replicas, partition) => {
+        if (replicas.includes(self)) wanted.set(replicaActorId(topic.name, partition, self), { topic, partition })
+      })
+    }
+    for (const [actorId, { topic, partition }] of wanted) {
+      if (this.opened.get(actorId) === topic.topicId) continue
+      this.openReplica(topic.name, partition, { topicId: topic.topicId, voters: topic.partitions[partition] as string[], configs: topic.configs })
+    }
+    for (const [actorId, topicId] of [...this.opened]) {
+      const want = wanted.get(actorId)
+      if (want !== undefined && want.topic.topicId === topicId) continue
+      this.opened.delete(actorId)
+      // Only a deleted topic's data goes here; a replica moved away is removed by its reassignment.
+      const topic = this.metadata.topics.get(actorId.split('/')[1] as string)
+      if (topic === undefined || topic.topicId !== topicId) {
+        this.context.ask(actorId, ReplicaControl.remove, null, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
+          this.context.log.warn({ replica: actorId, error: String(error) }, 'removing a replica failed')
+        })
+      }
+    }
+  }
+
+  private openReplica(topic: string, partition: number, request: ReplicaOpenRequest): void {
+    const actorId = replicaActorId(topic, partition, this.context.nodeId)
+    this.opened.set(actorId, request.topicId)
+    this.context.tell(actorId, ReplicaControl.open, request)
+  }
+
+  private async admin(kind: string, payload: unknown): Promise<unknown> {
+    const name = validateTopicName((payload as { name?: unknown } | null)?.name)
+    return this.context.ask(topicActorId(name), kind, payload, { timeoutMs: ADMIN_TIMEOUT_MS })
+  }
+
+  private async answerMetadata(request: MetadataRequest | null): Promise<MetadataResponse> {
+    const names = request?.topics
+    const topics = names === undefined ? sortedTopics(this.metadata) : names.flatMap((name) => {
+      const topic = this.metadata.topics.get(name)
+      return topic === undefined ? [] : [topic]
+    })
+    const described = await Promise.all(topics.map((topic) => this.describeTopic(topic, false)))
+    return {
+      version: this.metadata.version,
+      nodes: this.services.liveMembers(),
+      controller: this.controller.knownLeader,
+      topics: described,
+    }
+  }
+
+  private async describe(name: unknown): Promise<TopicDescription> {
+    const topicName = validateTopicName(name)
+    const topic = this.metadata.topics.get(topicName)
+    if (topic === undefined) throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${topicName}' does not exist`)
+    return this.describeTopic(topic, true)
+  }
+
+  private async describeTopic(topic: TopicMetadata, full: boolean): Promise<TopicDescription> {
+    const partitions = await Promise.all(topic.partitions.map((replicas, partition) => this.describePartition(topic.name, partition, replicas, full)))
+    return { name: topic.name, topicId: topic.topicId, configs: topicConfigEntries(topic.configs), partitions }
+  }
+
+  /**
+   * A partition's leader: from this node's own replica when it hosts one, else from a recent
+   * answer, else by asking the replicas. `full` (describe) always asks, for ISR and offsets.
+   */
+  private async describePartition(topic: string, partition: number, replicas: readonly string[], full: boolean): Promise<PartitionDescription> {
+    const key = `${topic}/${partition}`
+    if (!full) {
+      const local = this.services.hostedReplicas.get(replicaActorId(topic, partition, this.context.nodeId))?.replica
+      if (local !== undefined && local.leader !== undefined) return { partition, replicas, leader: local.leader, leaderEpoch: local.epoch }
+      const hint = this.leaderHints.get(key)
+      if (hint !== undefined && this.context.env.clock.nowMs() - hint.atMs < LEADER_HINT_TTL_MS) {
+        return { partition, replicas, leader: hint.nodeId, leaderEpoch: hint.epoch }
+      }
+    }
+    const statuses = await Promise.all(replicas.map((nodeId) =>
+      this.context.ask<ReplicaStatus>(replicaActorId(topic, partition, nodeId), BrokerRequest.replicaStatus, null, { timeoutMs: REPLICA_STATUS_TIMEOUT_MS }).catch(() => undefined),
+    ))
+    let best: ReplicaStatus | undefined
+    for (const status of statuses) {
+      if (status === undefined || status.leader === undefined) continue
+      if (best === undefined || status.epoch > best.epoch || (status.epoch === best.epoch && status.role === 'leader')) best = status
+    }
+    const leaderStatus = statuses.find((status) => status !== undefined && status.role === 'leader' && status.epoch === best?.epoch)
+    this.leaderHints.set(key, { nodeId: best?.leader, epoch: best?.epoch ?? -1, atMs: this.context.env.clock.nowMs() })
+    if (this.leaderHints.size > this.metadataPartitionCount() * 2 + 1024) this.leaderHints.clear()
+    const description: PartitionDescription = { partition, replicas, leader: best?.leader, leaderEpoch: best?.epoch ?? -1 }
+    if (!full || leaderStatus === undefined) return description
+    const ends = leaderStatus.replicaEnds ?? {}
+    const isr = replicas.filter((nodeId) => nodeId === leaderStatus.nodeId || (ends[nodeId] ?? -1) >= leaderStatus.highWatermark)
+    return { ...description, isr, highWatermark: leaderStatus.highWatermark, logStartOffset: leaderStatus.logStartOffset }
+  }
+
+  private metadataPartitionCount(): number {
+    let count = 0
+    for (const topic of this.metadata.topics.values()) count += topic.partitions.length
+    return count
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.context.env.clock.setTimer(ms, resolve))
+  }
+}
+

@@ -1,0 +1,64 @@
+import type { FileCache, LogConfig } from '../src/log/index.js'
+import type { RaftSettings } from '../src/raft/index.js'
+import type { NodeDescription } from '../src/wire/broker-protocol.js'
+import type { PartitionReplica } from './partition/replica.js'
+
+/** A replica hosted on this node, as the node's status page and broker see it. */
+export interface HostedReplica {
+  readonly topic: string
+  readonly partition: number
+  readonly topicId: string
+  readonly replica: PartitionReplica
+}
+
+/** How the broker side of a node behaves; every field has a default in BROKER_SETTINGS_DEFAULT. */
+export interface BrokerSettings {
+  /** One Raft tick; election and fetch timeouts are counted in ticks (RaftSettings). */
+  readonly raftTickMs: number
+  readonly raft: Partial<RaftSettings>
+  /** Overrides applied to every partition log over its topic's configs (tests: flush 'never'). */
+  readonly logOverrides: Partial<LogConfig>
+  /**
+   * A replica's node dead (not alive in gossip) this long has the replica moved elsewhere
+   * (Kafka has no such automation; 60 s rides out a restart or a rolling upgrade).
+   */
+  readonly replicaReassignAfterMs: number
+  /** How long a broker's metadata long-poll waits at the controller before it asks again. */
+  readonly metadataPollMs: number
+  /** How often each hosted replica runs retention. */
+  readonly retentionCheckIntervalMs: number
+  /** How many nodes form the metadata quorum when a new cluster bootstraps from its seed list. */
+  readonly controllerCount: number
+}
+
+export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
+  raftTickMs: 100,
+  raft: {},
+  logOverrides: {},
+  replicaReassignAfterMs: 60_000,
+  // Long enough that idle polling costs nothing, short enough that a lost push is noticed fast.
+  metadataPollMs: 5_000,
+  // Kafka's log.retention.check.interval.ms is 5 minutes; a minute keeps disks tighter at no real cost.
+  retentionCheckIntervalMs: 60_000,
+  controllerCount: 3,
+}
+
+/** What the domain actors of a node may use beyond their ActorContext. */
+export interface NodeServices {
+  readonly nodeId: string
+  /** Alive members as gossip sees them now, this node included, sorted by id. */
+  liveMembers(): NodeDescription[]
+  /** "host:port" of a node as gossip knows it (for leader hints in redirect errors). */
+  addressOf(nodeId: string): string | undefined
+  /** The metadata quorum's voter node ids, once known (from disk, config or the seed list). */
+  controllerVoters(): readonly string[] | undefined
+  /** Settles the voters from another node's answer or the bootstrap rule (see ControllerVoters). */
+  adoptControllerVoters(voters: readonly string[], source: string): Promise<void>
+  /** The bootstrap rule over the live members; undefined while some first seed is not yet seen alive. */
+  deriveControllerVoters(): string[] | undefined
+  /** Shared by every log on the node, so open files stay under one limit. */
+  readonly files: FileCache
+  readonly settings: BrokerSettings
+  /** The replicas open on this node by replica actor id; replica actors keep it current. */
+  readonly hostedReplicas: Map<string, HostedReplica>
+}

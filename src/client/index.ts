@@ -1,0 +1,1 @@
+export { BrokerClient, type BrokerClientConfig } from './broker-client.js'
