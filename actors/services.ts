@@ -25,6 +25,8 @@ export interface BrokerSettings {
   readonly replicaReassignAfterMs: number
   /** How long a broker's metadata long-poll waits at the controller before it asks again. */
   readonly metadataPollMs: number
+  /** How often the metadata leader's broker asks each topic controller for a rebalance step. */
+  readonly rebalanceIntervalMs: number
   /** How often each hosted replica runs retention. */
   readonly retentionCheckIntervalMs: number
   /** How many nodes form the metadata quorum when a new cluster bootstraps from its seed list. */
@@ -38,6 +40,8 @@ export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
   replicaReassignAfterMs: 60_000,
   // Long enough that idle polling costs nothing, short enough that a lost push is noticed fast.
   metadataPollMs: 5_000,
+  // Each round takes at most one step per partition, and each step waits for a commit.
+  rebalanceIntervalMs: 2_000,
   // Kafka's log.retention.check.interval.ms is 5 minutes; a minute keeps disks tighter at no real cost.
   retentionCheckIntervalMs: 60_000,
   controllerCount: 3,

@@ -20,6 +20,7 @@ import { type ClusterMetadata, EMPTY_METADATA, type TopicMetadata, metadataFromJ
 import { topicConfigEntries } from '../metadata/topic-configs.js'
 import { validateTopicName } from '../metadata/topic-name.js'
 import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../partition/replica-actor.js'
+import { TopicControl } from '../topic/topic-controller.js'
 import type { NodeServices } from '../services.js'
 
 /** Broker-internal message kinds. */
@@ -103,6 +104,39 @@ export class BrokerActor implements Actor {
       this.openReplica(stored.topic, stored.partition, stored)
     }
     void this.followMetadata()
+    void this.driveRebalance()
+  }
+
+  /**
+   * On the node leading the metadata quorum only (others skip their rounds): watches which
+   * assigned nodes are down and for how long, and each round asks every topic controller for
+   * one step of moving replicas off nodes down past replica.reassign.after.ms, or of returning
+   * leadership to preferred replicas. Two brokers driving at once (a stale leader hint) is safe:
+   * every step is a compare-and-set or a Raft membership change.
+   */
+  private async driveRebalance(): Promise<void> {
+    const downSinceMs = new Map<string, number>()
+    const settings = this.services.settings
+    while (!this.stopped) {
+      await this.sleep(settings.rebalanceIntervalMs)
+      if (this.stopped || this.controller.knownLeader !== this.context.nodeId) {
+        downSinceMs.clear()
+        continue
+      }
+      const nowMs = this.context.env.clock.nowMs()
+      const live = new Set(this.services.liveMembers().map((member) => member.id))
+      const assigned = new Set<string>()
+      for (const topic of this.metadata.topics.values()) for (const replicas of topic.partitions) for (const nodeId of replicas) assigned.add(nodeId)
+      for (const nodeId of [...downSinceMs.keys()]) if (live.has(nodeId) || !assigned.has(nodeId)) downSinceMs.delete(nodeId)
+      for (const nodeId of assigned) if (!live.has(nodeId) && !downSinceMs.has(nodeId)) downSinceMs.set(nodeId, nowMs)
+      const deadLong = [...downSinceMs].filter(([, sinceMs]) => nowMs - sinceMs >= settings.replicaReassignAfterMs).map(([nodeId]) => nodeId)
+      for (const topic of sortedTopics(this.metadata)) {
+        if (this.stopped) return
+        await this.context.ask<string[]>(topicActorId(topic.name), TopicControl.rebalance, { deadLong }, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
+          this.context.log.debug({ topic: topic.name, error: String(error) }, 'rebalance round failed')
+        })
+      }
+    }
   }
 
   /** Long-polls the controller for each newer metadata version, for as long as the node runs. */
@@ -173,14 +207,12 @@ export class BrokerActor implements Actor {
     for (const [actorId, topicId] of [...this.opened]) {
       const want = wanted.get(actorId)
       if (want !== undefined && want.topic.topicId === topicId) continue
+      // The topic was deleted, or this replica was moved away (the metadata drops a replica
+      // only once the Raft group no longer counts it): its data goes.
       this.opened.delete(actorId)
-      // Only a deleted topic's data goes here; a replica moved away is removed by its reassignment.
-      const topic = this.metadata.topics.get(actorId.split('/')[1] as string)
-      if (topic === undefined || topic.topicId !== topicId) {
-        this.context.ask(actorId, ReplicaControl.remove, null, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
-          this.context.log.warn({ replica: actorId, error: String(error) }, 'removing a replica failed')
-        })
-      }
+      this.context.ask(actorId, ReplicaControl.remove, null, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
+        this.context.log.warn({ replica: actorId, error: String(error) }, 'removing a replica failed')
+      })
     }
   }
 

@@ -40,6 +40,8 @@ export interface TopicMetadata {
   readonly configs: TopicConfigs
   /** Per partition, its replica node ids; the first is the preferred leader. */
   readonly partitions: readonly (readonly string[])[]
+  /** Replicas each partition should have; a list is longer or shorter only while a reassignment is under way. */
+  readonly replicationFactor: number
   /** Metadata version at which the topic was created: the version its createTopic produced. */
   readonly createdAtVersion: number
 }
@@ -102,6 +104,7 @@ export function metadataToJson(state: ClusterMetadata): unknown {
       topicId: topic.topicId,
       configs: { ...topic.configs },
       partitions: topic.partitions.map((replicas) => [...replicas]),
+      replicationFactor: topic.replicationFactor,
       createdAtVersion: topic.createdAtVersion,
     })),
   }
@@ -139,7 +142,9 @@ function topicFromJson(entry: unknown, version: number): TopicMetadata {
   }
   // Lengths may differ between partitions here: a reassignment step may be under way.
   const partitions = replicaLists(field(topic, 'partitions'), { sameLength: false })
-  return freezeTopic({ name, topicId: topicId(field(topic, 'topicId')), configs: configs(field(topic, 'configs')), partitions, createdAtVersion })
+  const replicationFactor = nonNegativeInteger(field(topic, 'replicationFactor'), `topic ${name}: replicationFactor`)
+  if (replicationFactor < 1) throw invalid(`topic ${name}: replicationFactor must be at least 1`)
+  return freezeTopic({ name, topicId: topicId(field(topic, 'topicId')), configs: configs(field(topic, 'configs')), partitions, replicationFactor, createdAtVersion })
 }
 
 // ---- step 1: the command alone ----------------------------------------------------------
@@ -265,7 +270,8 @@ function createTopic(topics: Topics, command: Extract<MetadataCommand, { op: 'cr
     if (topic.topicId === command.topicId) throw invalid(`topicId ${command.topicId} is already used by topic ${topic.name}`)
   }
   const { name, topicId, configs, partitions } = command
-  return withTopic(topics, name, freezeTopic({ name, topicId, configs, partitions, createdAtVersion: version }))
+  const replicationFactor = partitions[0]?.length ?? 0
+  return withTopic(topics, name, freezeTopic({ name, topicId, configs, partitions, replicationFactor, createdAtVersion: version }))
 }
 
 function addPartitions(topics: Topics, command: Extract<MetadataCommand, { op: 'addPartitions' }>): Topics {
@@ -274,9 +280,7 @@ function addPartitions(topics: Topics, command: Extract<MetadataCommand, { op: '
   if (total > PARTITIONS_PER_TOPIC_MAX) {
     throw refuse(ErrorCode.INVALID_PARTITIONS, `topic ${topic.name} would have ${total} partitions; the limit is ${PARTITIONS_PER_TOPIC_MAX}`)
   }
-  // Partition 0 stands for the topic's replication factor, as in Kafka; a reassignment of
-  // partition 0 that is under way changes it, and the proposer is expected to wait for it.
-  const replicationFactor = topic.partitions[0]?.length ?? 0
+  const replicationFactor = topic.replicationFactor
   const added = command.partitions[0]?.length ?? 0
   if (added !== replicationFactor) {
     throw refuse(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `new partitions of ${topic.name} have ${added} replicas but its partitions have ${replicationFactor}`)

@@ -26,8 +26,12 @@ export const ReplicaControl = {
   open: 'open',
   /** tell { m: RaftMessage, r?: records }: Raft traffic from another replica of the partition. */
   raft: 'raft',
-  /** ask: close the replica and delete its data (the topic was deleted). */
+  /** ask: close the replica and delete its data (the topic was deleted, or the replica moved). */
   remove: 'remove',
+  /** ask { voters, learners }: leader only; proposes one membership change of the Raft group. */
+  changeMembership: 'changeMembership',
+  /** ask { target }: leader only; hands leadership to `target` once it is caught up. */
+  transferLeadership: 'transferLeadership',
 } as const
 
 export interface ReplicaOpenRequest {
@@ -120,6 +124,21 @@ export class PartitionReplicaActor implements Actor {
         return replyLater(this.listOffsets(message.payload as ListOffsetsRequest))
       case BrokerRequest.replicaStatus:
         return this.status()
+      case ReplicaControl.changeMembership: {
+        const { voters, learners } = (message.payload ?? {}) as { voters?: unknown; learners?: unknown }
+        if (!isIdList(voters) || !isIdList(learners)) throw new SkeinError(ErrorCode.INVALID_REQUEST, 'changeMembership needs { voters: string[], learners: string[] }')
+        const replica = this.leaderReplica(undefined)
+        replica.changeMembership({ voters, learners })
+        this.context.log.info({ voters, learners }, 'membership change proposed')
+        return null
+      }
+      case ReplicaControl.transferLeadership: {
+        const target = (message.payload as { target?: unknown } | null)?.target
+        if (typeof target !== 'string') throw new SkeinError(ErrorCode.INVALID_REQUEST, 'transferLeadership needs { target: node id }')
+        this.leaderReplica(undefined).transferLeadership(target)
+        this.context.log.info({ target }, 'leadership transfer started')
+        return null
+      }
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a partition replica does not handle '${message.kind}'`)
     }
@@ -286,6 +305,8 @@ export class PartitionReplicaActor implements Actor {
       logEndOffset: replica.logEndOffset,
       logStartOffset: replica.logStartOffset,
       replicaEnds: ends,
+      voters: replica.membership.voters,
+      learners: replica.membership.learners,
     }
   }
 
@@ -297,6 +318,10 @@ export class PartitionReplicaActor implements Actor {
       this.scheduleRetention()
     })
   }
+}
+
+function isIdList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((id) => typeof id === 'string' && id.length > 0)
 }
 
 function badAcks(acks: unknown): never {

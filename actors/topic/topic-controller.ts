@@ -4,6 +4,8 @@ import {
   BrokerRequest,
   type CreateTopicRequest,
   type DeleteTopicRequest,
+  type ReplicaStatus,
+  replicaActorId,
   TOPIC_KIND,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError, errorSpecFor } from '../../src/wire/index.js'
@@ -12,7 +14,22 @@ import { type ApplyOutcome, type ClusterMetadata, type MetadataCommand, PARTITIO
 import { parseTopicConfigs } from '../metadata/topic-configs.js'
 import { validateTopicName } from '../metadata/topic-name.js'
 import type { NodeServices } from '../services.js'
+import { ReplicaControl } from '../partition/replica-actor.js'
 import { assignPartitions } from './assignment.js'
+import { type LeaderView, type MoveStep, nextMoveStep } from './reassignment.js'
+
+export const TopicControl = {
+  /** ask RebalanceRequest: take one step, per partition, of moving replicas off long-dead nodes or back to preferred leaders. */
+  rebalance: 'rebalance',
+} as const
+
+export interface RebalanceRequest {
+  /** Nodes not alive for longer than replica.reassign.after.ms, as the asking broker has watched them. */
+  readonly deadLong: readonly string[]
+}
+
+/** How long one partition's replicas may take to answer a status ask during a rebalance. */
+const REBALANCE_STATUS_TIMEOUT_MS = 1_000
 
 /** Compare-and-set retries when another change landed between our read and our proposal. */
 export const TOPIC_CHANGE_ATTEMPTS_MAX = 5
@@ -52,6 +69,8 @@ export class TopicControllerActor implements Actor {
         return this.delete(message.payload as DeleteTopicRequest)
       case BrokerRequest.addPartitions:
         return this.addPartitions(message.payload as AddPartitionsRequest)
+      case TopicControl.rebalance:
+        return this.rebalance(message.payload as RebalanceRequest)
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a topic controller does not handle '${message.kind}'`)
     }
@@ -93,10 +112,68 @@ export class TopicControllerActor implements Actor {
       if (!Number.isSafeInteger(total) || total <= current || total > PARTITIONS_PER_TOPIC_MAX) {
         throw new SkeinError(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${current} partitions; the new count must be ${current + 1}..${PARTITIONS_PER_TOPIC_MAX}, got ${String(total)}`)
       }
-      const replicationFactor = topic.partitions[0]?.length ?? 1
+      const replicationFactor = topic.replicationFactor
       const added = assignPartitions(topic.topicId, current, total - current, replicationFactor, this.services.liveMembers(), metadata)
       return { op: 'addPartitions', expectedVersion: metadata.version, name, partitions: added }
     })
+  }
+
+  /** One step per partition (see nextMoveStep); answers the steps taken, for logs and tests. */
+  private async rebalance(request: RebalanceRequest): Promise<string[]> {
+    const deadLong = new Set(Array.isArray(request?.deadLong) ? request.deadLong : [])
+    const snapshot = await this.controller.read(-1, 0)
+    const topic = metadataFromJson(snapshot.metadata).topics.get(this.topic)
+    if (topic === undefined) return []
+    const live = this.services.liveMembers()
+    const taken: string[] = []
+    for (const [partition, replicas] of topic.partitions.entries()) {
+      const view = await this.leaderView(partition, replicas)
+      if (view === undefined) continue
+      const step = nextMoveStep({ partitionKey: `${topic.topicId}/${partition}`, replicas, replicationFactor: topic.replicationFactor, live, deadLong, view })
+      if (step === undefined) continue
+      try {
+        await this.apply(partition, replicas, view.leader, step)
+        taken.push(`${partition}:${step.kind}`)
+        this.context.log.info({ partition, step }, 'rebalance step')
+      } catch (error) {
+        this.context.log.info({ partition, step: step.kind, error: String(error) }, 'rebalance step not taken; retried next round')
+      }
+    }
+    return taken
+  }
+
+  private async leaderView(partition: number, replicas: readonly string[]): Promise<LeaderView | undefined> {
+    const statuses = await Promise.all(replicas.map((nodeId) =>
+      this.context.ask<ReplicaStatus>(replicaActorId(this.topic, partition, nodeId), BrokerRequest.replicaStatus, null, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS }).catch(() => undefined),
+    ))
+    let leader: ReplicaStatus | undefined
+    for (const status of statuses) if (status?.role === 'leader' && (leader === undefined || status.epoch > leader.epoch)) leader = status
+    if (leader === undefined) return undefined
+    return { leader: leader.nodeId, voters: leader.voters, learners: leader.learners, ends: leader.replicaEnds ?? {}, highWatermark: leader.highWatermark }
+  }
+
+  private async apply(partition: number, decidedOn: readonly string[], leader: string, step: MoveStep): Promise<void> {
+    const leaderReplica = replicaActorId(this.topic, partition, leader)
+    switch (step.kind) {
+      case 'addReplica':
+      case 'dropReplica':
+        await this.change((metadata) => {
+          const current = metadata.topics.get(this.topic)?.partitions[partition]
+          if (current === undefined) throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${this.topic}/${partition} is gone`)
+          // Decided on a list that has changed since: decide again next round.
+          if (current.join(',') !== decidedOn.join(',')) throw new SkeinError(ErrorCode.METADATA_VERSION_MISMATCH, `${this.topic}/${partition} replicas changed`)
+          return { op: 'setReplicas', expectedVersion: metadata.version, name: this.topic, partition, replicas: [...step.replicas] }
+        })
+        return
+      case 'addLearner':
+      case 'promote':
+      case 'removeVoter':
+        await this.context.ask(leaderReplica, ReplicaControl.changeMembership, { voters: step.voters, learners: step.learners }, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS * 2 })
+        return
+      case 'preferLeader':
+        await this.context.ask(leaderReplica, ReplicaControl.transferLeadership, { target: step.target }, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS * 2 })
+        return
+    }
   }
 
   private checkName(name: string): void {

@@ -201,4 +201,7 @@ export interface ReplicaStatus {
   readonly logStartOffset: number
   /** Leader only: each other replica's log end offset. */
   readonly replicaEnds?: Readonly<Record<string, number>>
+  /** The Raft group's membership as this replica knows it. */
+  readonly voters: readonly string[]
+  readonly learners: readonly string[]
 }

@@ -22,7 +22,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
 
-async function startCluster(ids: string[]): Promise<SkeinNode[]> {
+async function startCluster(ids: string[], options: { controllers?: string[]; broker?: Record<string, number> } = {}): Promise<SkeinNode[]> {
   let seed: string | undefined
   for (const id of ids) {
     const dataDir = await mkdtemp(join(tmpdir(), `skein-broker-${id}-`))
@@ -35,7 +35,8 @@ async function startCluster(ids: string[]): Promise<SkeinNode[]> {
       seeds: seed === undefined ? [] : [seed],
       peers: {},
       swimSettings: FAST_SWIM_SETTINGS,
-      controllers: ids,
+      controllers: options.controllers ?? ids,
+      broker: options.broker,
     })
     seed ??= node.address
     nodes.push(node)
@@ -107,4 +108,43 @@ describe('a three-node broker in one process', () => {
     const values = decodeRecordBatches(fetched.records).flatMap((batch) => batch.isControl ? [] : batch.records.map((r) => new TextDecoder().decode(r.value!)))
     expect(values).toEqual(['first', 'second'])
   }, 60_000)
+
+  it('replicaNodeDownPastReassignAfter_replicasMoveToALiveNode_dataIntact_leadersReturnToPreferred', async () => {
+    const ids = ['n1', 'n2', 'n3', 'n4']
+    const cluster = await startCluster(ids, { controllers: ['n1', 'n2', 'n3'], broker: { replicaReassignAfterMs: 1_000, rebalanceIntervalMs: 300 } })
+    client = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [cluster[0]!.address], ...CLUSTER, retryBackoffMs: 20 })
+    const created = await client.createTopic({ name: 'moving', partitions: 4, replicationFactor: 3 })
+    await client.waitForLeaders('moving')
+    const onN4 = created.partitions.map((replicas, p) => (replicas.includes('n4') ? p : -1)).filter((p) => p >= 0)
+    expect(onN4.length).toBeGreaterThan(0)
+    for (let p = 0; p < 4; p++) await client.produce('moving', p, batchOf([`before-${p}`]))
+
+    await cluster[3]!.stop() // n4 leaves; after 1 s its replicas move to the other nodes
+    nodes.splice(3, 1)
+    const deadline = Date.now() + 40_000
+    let described = await client.describeTopic('moving')
+    while (described.partitions.some((p) => p.replicas.includes('n4') || (p.isr?.length ?? 0) !== 3) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      described = await client.describeTopic('moving').catch(() => described)
+    }
+    for (const partition of described.partitions) {
+      expect(partition.replicas, `partition ${partition.partition}`).not.toContain('n4')
+      expect(new Set(partition.replicas).size).toBe(3)
+      expect(partition.isr).toHaveLength(3)
+    }
+    for (let p = 0; p < 4; p++) {
+      await client.produce('moving', p, batchOf([`after-${p}`]))
+      const fetched = await client.fetch('moving', p, 0)
+      const values = decodeRecordBatches(fetched.records).flatMap((batch) => batch.isControl ? [] : batch.records.map((r) => new TextDecoder().decode(r.value!)))
+      expect(values).toEqual([`before-${p}`, `after-${p}`])
+    }
+    // Preferred-leader balancing: every partition ends up led by its first replica.
+    const balancedBy = Date.now() + 20_000
+    let metadata = await client.metadata(['moving'])
+    while (metadata.topics[0]!.partitions.some((p) => p.leader !== p.replicas[0]) && Date.now() < balancedBy) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      metadata = await client.metadata(['moving'])
+    }
+    for (const partition of metadata.topics[0]!.partitions) expect(partition.leader).toBe(partition.replicas[0])
+  }, 90_000)
 })

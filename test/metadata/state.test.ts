@@ -83,6 +83,7 @@ describe('applyMetadataCommand: createTopic', () => {
         ['n1', 'n2', 'n3'],
         ['n2', 'n3', 'n1'],
       ],
+      replicationFactor: 3,
       createdAtVersion: 1,
     })
   })
