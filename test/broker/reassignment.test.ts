@@ -4,7 +4,7 @@ import { type LeaderView, type MoveInput, nextMoveStep } from '../../actors/topi
 const member = (id: string) => ({ id, zone: '' })
 const live4 = ['a', 'b', 'c', 'n'].map(member)
 
-function input(replicas: string[], view: Partial<LeaderView>, overrides: Partial<MoveInput> = {}): MoveInput {
+function input(replicas: readonly string[], view: Partial<LeaderView>, overrides: Partial<MoveInput> = {}): MoveInput {
   return {
     partitionKey: 'topic-id/0',
     replicas,
