@@ -25,10 +25,12 @@ afterEach(async () => {
 })
 
 /** The member rows of `skein status`'s table: [id, address, state, incarnation] per member. */
+/** The member rows: from under the header to the first blank line (the broker's sections follow). */
 function tableRows(stdout: string): string[][] {
   const lines = stdout.trimEnd().split('\n')
   expect(lines[1]?.split(/\s+/)).toEqual(['ID', 'ADDRESS', 'STATE', 'INCARNATION', 'ZONE'])
-  return lines.slice(2).map((line) => line.trim().split(/\s+/))
+  const end = lines.indexOf('', 2)
+  return lines.slice(2, end < 0 ? undefined : end).map((line) => line.trim().split(/\s+/))
 }
 
 /** Runs `skein status` until it prints `count` alive rows (bounded); returns that run. */
