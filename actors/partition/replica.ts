@@ -281,8 +281,10 @@ export class PartitionReplica {
         this.fetchedRecords.delete(effect)
         const newEpochs = records === undefined || records.length === 0 ? [] : this.newEpochsIn(records)
         const newMemberships = records === undefined || records.length === 0 ? [] : membershipsIn(records)
-        if (records !== undefined && records.length > 0) await this.partitionLog.appendReplicated(records)
+        // Epochs and memberships first, as for a new leader: a crash between the two must not
+        // leave fsynced records of an epoch the state file does not name. Open drops entries past the log end.
         if (newEpochs.length > 0 || newMemberships.length > 0) await this.saveState(newEpochs, newMemberships)
+        if (records !== undefined && records.length > 0) await this.partitionLog.appendReplicated(records)
         this.core.fetchCompleted(this.partitionLog.logEndOffset, newEpochs, newMemberships)
         this.drain()
         return
@@ -294,7 +296,10 @@ export class PartitionReplica {
         this.drain()
         return
       case 'becomeLeader':
-        await this.saveState()
+        // The new epoch goes into the state file before any record of it reaches the log: a
+        // restart must not find epoch-E batches its epoch cache does not know (it would vote
+        // for shorter logs and truncate committed records). Open drops entries past the log end.
+        await this.saveState([{ epoch: effect.epoch, startOffset: effect.startOffset }])
         await this.appendLeaderChange(effect.epoch)
         return
       case 'becomeFollower':
