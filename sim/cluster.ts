@@ -20,11 +20,16 @@ export class SimCluster {
     readonly world: World,
     readonly nodeIds: readonly string[],
     private readonly hooksFor: (nodeId: string) => NodeHooks,
+    /** Per-node overrides merged over the default config (swim settings, controllers, broker settings...). */
+    private readonly configOverridesFor: (nodeId: string) => Partial<NodeConfig> = () => ({}),
   ) {}
 
-  static async start(nodeIds: readonly string[], options: Partial<WorldOptions> & { hooksFor?: (nodeId: string) => NodeHooks } = {}): Promise<SimCluster> {
+  static async start(
+    nodeIds: readonly string[],
+    options: Partial<WorldOptions> & { hooksFor?: (nodeId: string) => NodeHooks; configFor?: (nodeId: string) => Partial<NodeConfig> } = {},
+  ): Promise<SimCluster> {
     const world = new World({ seed: 1, ...options })
-    const cluster = new SimCluster(world, nodeIds, options.hooksFor ?? (() => ({})))
+    const cluster = new SimCluster(world, nodeIds, options.hooksFor ?? (() => ({})), options.configFor)
     for (const nodeId of nodeIds) world.addNode(nodeId)
     for (const nodeId of nodeIds) await cluster.boot(nodeId)
     return cluster
@@ -41,6 +46,7 @@ export class SimCluster {
       port: SIM_NODE_PORT,
       peers,
       seeds: [],
+      ...this.configOverridesFor(nodeId),
     }
   }
 

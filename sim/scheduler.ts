@@ -105,7 +105,12 @@ export class Scheduler {
   /** Runs `fn` `delayMs` (>= 0) from now. */
   scheduleAfter(delayMs: number, label: string, fn: () => void): EventHandle {
     if (!(delayMs >= 0)) throw new RangeError(`delayMs must be >= 0, got ${delayMs}`)
-    return this.schedule(this.nowMsValue + delayMs, label, fn)
+    let atMs = this.nowMsValue + delayMs
+    // A positive delay below the resolution of `now` (a clock's rounding residue, 1e-12 ms)
+    // still moves time on, by the smallest step: else code that re-arms a timer until its
+    // clock reads the deadline spins forever at one instant.
+    if (delayMs > 0 && atMs === this.nowMsValue) atMs = this.nowMsValue + Number.EPSILON * Math.max(1, Math.abs(this.nowMsValue))
+    return this.schedule(atMs, label, fn)
   }
 
   /** Time of the next live event, or undefined when idle. */

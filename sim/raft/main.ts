@@ -7,34 +7,11 @@
  * Exits 1 if any seed found a violation.
  */
 import { parseArgs } from 'node:util'
+import { SimArgs } from '../cli-args.js'
 import { formatViolation } from './checker.js'
 import { runRaftSim, summarize } from './scenario.js'
 
-/** Seeds are unsigned 32-bit integers, so every one of them can be typed on a command line. */
-const SEED_MAX = 2 ** 32 - 1
-
-function fail(message: string): never {
-  process.stderr.write(`sim:raft: error[INVALID_REQUEST]: ${message}\n`)
-  process.exit(2)
-}
-
-function parseInteger(name: string, text: string, min: number, max: number): number {
-  const value = Number(text)
-  if (!/^\d+$/.test(text) || value < min || value > max) fail(`--${name} must be an integer from ${min} to ${max}, got '${text}'`)
-  return value
-}
-
-function parseSeeds(seed: string | undefined, seeds: string | undefined): number[] {
-  if (seed !== undefined && seeds !== undefined) fail('give --seed or --seeds, not both')
-  if (seeds !== undefined) {
-    const match = /^(\d+)\.\.(\d+)$/.exec(seeds)
-    if (match === null) fail(`--seeds must look like A..B, got '${seeds}'`)
-    const first = parseInteger('seeds', match[1] as string, 0, SEED_MAX)
-    const last = parseInteger('seeds', match[2] as string, first, SEED_MAX)
-    return Array.from({ length: last - first + 1 }, (_, i) => first + i)
-  }
-  return [seed === undefined ? 1 : parseInteger('seed', seed, 0, SEED_MAX)]
-}
+const args = new SimArgs('sim:raft')
 
 function main(): void {
   const { values } = parseArgs({
@@ -48,9 +25,9 @@ function main(): void {
     },
     strict: true,
   })
-  const seeds = parseSeeds(values.seed, values.seeds)
-  const replicaCount = values.replicas === undefined ? undefined : parseInteger('replicas', values.replicas, 1, 9)
-  const safetyMs = values['safety-ms'] === undefined ? undefined : parseInteger('safety-ms', values['safety-ms'], 0, 3_600_000)
+  const seeds = args.seeds(values.seed, values.seeds)
+  const replicaCount = values.replicas === undefined ? undefined : args.integer('replicas', values.replicas, 1, 9)
+  const safetyMs = values['safety-ms'] === undefined ? undefined : args.integer('safety-ms', values['safety-ms'], 0, 3_600_000)
   let failures = 0
   for (const seed of seeds) {
     const settings = values['default-settings'] ? {} : undefined

@@ -1,0 +1,67 @@
+/**
+ * `npm run sim:broker -- [--seed N | --seeds A..B] [--fault-ms MS] [--raft-tick-ms MS] [--verbose] [--twice]`:
+ * runs the broker simulator (sim/broker/scenario.ts) once per seed and prints one line per
+ * seed, `seed=N ... trace=<hash> ok` or the first violation, followed by the command that
+ * replays it. The same seed replays the same run event for event: the trace hash says so, and
+ * `--twice` runs each seed a second time and fails it if the trace differs. `--verbose`
+ * prints the drawn faults and every violation. Exits 1 if any seed failed.
+ */
+import { parseArgs } from 'node:util'
+import { SimArgs } from '../cli-args.js'
+import { formatViolation } from './checker.js'
+import { replayCommand, runBrokerSim, summarize } from './scenario.js'
+
+const args = new SimArgs('sim:broker')
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seed: { type: 'string' },
+      seeds: { type: 'string' },
+      'fault-ms': { type: 'string' },
+      'raft-tick-ms': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      twice: { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  const seeds = args.seeds(values.seed, values.seeds)
+  const faultPhaseMs = values['fault-ms'] === undefined ? undefined : args.integer('fault-ms', values['fault-ms'], 0, 3_600_000)
+  const raftTickMs = values['raft-tick-ms'] === undefined ? undefined : args.integer('raft-tick-ms', values['raft-tick-ms'], 1, 10_000)
+  const options = { faultPhaseMs, raftTickMs }
+  let failures = 0
+  const startedMs = Date.now()
+  for (const seed of seeds) {
+    const seedStartMs = Date.now()
+    let result
+    try {
+      result = await runBrokerSim({ seed, ...options })
+    } catch (error) {
+      failures++
+      process.stdout.write(`seed=${seed} CRASHED: ${error instanceof Error ? error.stack : String(error)}\n`)
+      process.stdout.write(`replay: ${replayCommand(seed, options)} --verbose\n`)
+      continue
+    }
+    if (values.twice) {
+      const again = await runBrokerSim({ seed, ...options })
+      if (again.trace !== result.trace) {
+        failures++
+        process.stdout.write(`seed=${seed} NOT DETERMINISTIC: trace ${result.trace} then ${again.trace} (events ${result.events} then ${again.events})\n`)
+        continue
+      }
+    }
+    if (values.verbose) for (const fault of result.faults) process.stdout.write(`fault: ${fault}\n`)
+    if (values.verbose || seeds.length === 1) for (const violation of result.violations) process.stdout.write(`VIOLATION ${formatViolation(violation)}\n`)
+    process.stdout.write(`${summarize(result)} wallMs=${Date.now() - seedStartMs}\n`)
+    if (result.violations.length === 0) continue
+    failures++
+    process.stdout.write(`replay: ${replayCommand(seed, options)}\n`)
+  }
+  if (seeds.length > 1) process.stdout.write(`${seeds.length - failures}/${seeds.length} seeds ok in ${((Date.now() - startedMs) / 1000).toFixed(1)} s\n`)
+  if (failures > 0) process.exit(1)
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sim:broker: ${error instanceof Error ? error.stack : String(error)}\n`)
+  process.exit(1)
+})
