@@ -37,10 +37,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /**
  * Starts `skein start` as a child process on an ephemeral loopback port and resolves with its
- * address once it logs 'node started'.
+ * address once it logs 'node started'. `nodeFlags` go to node itself, before the script (e.g.
+ * `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
-export function spawnNode(id: string, extraArgs: string[], envVars: Record<string, string>): Promise<SpawnedNode> {
-  const args = [cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...extraArgs]
+export function spawnNode(id: string, extraArgs: string[], envVars: Record<string, string>, nodeFlags: string[] = []): Promise<SpawnedNode> {
+  const args = [...nodeFlags, cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...envVars } })
   running.add(child)
   child.once('exit', () => running.delete(child))

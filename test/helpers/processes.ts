@@ -65,6 +65,8 @@ export interface StartOptions {
   peers?: Record<string, string>
   /** Passed as --seeds host:port,... */
   seeds?: string[]
+  /** Passed as --controllers id,id,...: the metadata quorum of a new cluster. */
+  controllers?: string[]
   clusterId?: string
   /** Passed as SKEIN_CLUSTER_SECRET; without one the node warns and uses its dev secret. */
   secret?: string
@@ -321,6 +323,7 @@ export class Processes {
     const peers = Object.entries(options.peers ?? {}).map(([peerId, address]) => `${peerId}=${address}`)
     if (peers.length > 0) args.push('--peers', peers.join(','))
     if (options.seeds !== undefined && options.seeds.length > 0) args.push('--seeds', options.seeds.join(','))
+    if (options.controllers !== undefined && options.controllers.length > 0) args.push('--controllers', options.controllers.join(','))
     const env: Record<string, string | undefined> = { ...process.env, ...options.env }
     if (options.secret !== undefined) env['SKEIN_CLUSTER_SECRET'] = options.secret
     const child = spawn(process.execPath, args, { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env })
