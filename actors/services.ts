@@ -1,6 +1,7 @@
 import type { FileCache, LogConfig } from '../src/log/index.js'
 import type { RaftSettings } from '../src/raft/index.js'
 import type { NodeDescription } from '../src/wire/broker-protocol.js'
+import type { ControllerMembership, ObservedMembership } from './metadata/voters.js'
 import type { PartitionReplica } from './partition/replica.js'
 
 /** A replica hosted on this node, as the node's status page and broker see it. */
@@ -23,9 +24,20 @@ export interface BrokerSettings {
    * (Kafka has no such automation; 60 s rides out a restart or a rolling upgrade).
    */
   readonly replicaReassignAfterMs: number
+  /**
+   * A metadata voter's node dead (not alive in gossip, as the metadata leader watches it) this
+   * long is replaced: the leader adds a live non-voter as a learner, promotes it once caught
+   * up, then removes the dead voter, one Raft membership change at a time. Same default and
+   * reasoning as replicaReassignAfterMs: a restart or a rolling upgrade must not trigger it,
+   * while a quorum of 3 left one failure away from unavailability should not stay so for long.
+   */
+  readonly controllerReplaceAfterMs: number
   /** How long a broker's metadata long-poll waits at the controller before it asks again. */
   readonly metadataPollMs: number
-  /** How often the metadata leader's broker asks each topic controller for a rebalance step. */
+  /**
+   * How often the metadata leader's broker asks each topic controller for a rebalance step,
+   * and how often the metadata leader checks its own voters for one to replace.
+   */
   readonly rebalanceIntervalMs: number
   /** How often each hosted replica runs retention. */
   readonly retentionCheckIntervalMs: number
@@ -38,6 +50,7 @@ export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
   raft: {},
   logOverrides: {},
   replicaReassignAfterMs: 60_000,
+  controllerReplaceAfterMs: 60_000,
   // Long enough that idle polling costs nothing, short enough that a lost push is noticed fast.
   metadataPollMs: 5_000,
   // Each round takes at most one step per partition, and each step waits for a commit.
@@ -54,8 +67,12 @@ export interface NodeServices {
   liveMembers(): NodeDescription[]
   /** "host:port" of a node as gossip knows it (for leader hints in redirect errors). */
   addressOf(nodeId: string): string | undefined
-  /** The metadata quorum's voter node ids, once known (from disk, config or the seed list). */
+  /** The metadata quorum's current voter node ids, once known (from disk, config, the seed list, then the metadata). */
   controllerVoters(): readonly string[] | undefined
+  /** Founding voters and the latest committed membership of the metadata group known here. */
+  controllerMembership(): ControllerMembership | undefined
+  /** Records a committed membership of the metadata group if newer than the known one (saved in cluster.json). */
+  observeControllerMembership(membership: ObservedMembership): Promise<boolean>
   /** Settles the voters from another node's answer or the bootstrap rule (see ControllerVoters). */
   adoptControllerVoters(voters: readonly string[], source: string): Promise<void>
   /** The bootstrap rule over the live members; undefined while some first seed is not yet seen alive. */

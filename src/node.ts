@@ -105,6 +105,8 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     liveMembers,
     addressOf: (nodeId) => membership?.addressOf(nodeId) ?? config.peers[nodeId],
     controllerVoters: () => voters?.get(),
+    controllerMembership: () => voters?.membership(),
+    observeControllerMembership: async (observed) => (await voters?.observe(observed)) ?? false,
     adoptControllerVoters: async (list, source) => voters?.adopt(list, source),
     deriveControllerVoters: () => voters?.derive(liveMembers()),
     files: new FileCache(env.disk),
@@ -193,6 +195,10 @@ function statusRoute(request: HttpRequest, nodeId: string, membership: Membershi
       logStartOffset: replica.logStartOffset,
     }))
     .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
-  const body = { node: nodeId, members, controllers: services?.controllerVoters() ?? null, partitions, actors: actors.stats() }
+  // The metadata group as last committed and learned here: current voters, learners catching up to replace one, founding voters.
+  const controllerGroup = services?.controllerMembership()
+  const controllers = controllerGroup?.voters ?? null
+  const controllerLearners = controllerGroup?.learners ?? []
+  const body = { node: nodeId, members, controllers, controllerLearners, foundingControllers: controllerGroup?.founding ?? null, partitions, actors: actors.stats() }
   return { status: 200, contentType: 'application/json', body: JSON.stringify(body) }
 }

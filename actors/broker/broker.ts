@@ -16,6 +16,7 @@ import {
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { ControllerRequest, type MetadataSnapshot } from '../metadata/controller.js'
 import { ControllerClient } from '../metadata/controller-client.js'
+import { type ObservedMembership, parseObserved } from '../metadata/voters.js'
 import { type ClusterMetadata, EMPTY_METADATA, type TopicMetadata, metadataFromJson, sortedTopics } from '../metadata/state.js'
 import { topicConfigEntries } from '../metadata/topic-configs.js'
 import { validateTopicName } from '../metadata/topic-name.js'
@@ -29,7 +30,7 @@ export const BrokerControl = {
   start: 'start',
   /** tell MetadataSnapshot: a newer cluster metadata from the controller. */
   metadataUpdate: 'metadataUpdate',
-  /** ask: the metadata quorum's voters as this node knows them (a joining node learns them so). */
+  /** ask: the metadata group as this node knows it, a ControllerMembership or null (a joining or lagging node learns it so). */
   controllers: 'controllers',
 } as const
 
@@ -41,6 +42,11 @@ export const REPLICA_STATUS_TIMEOUT_MS = 1_000
 export const LEADER_HINT_TTL_MS = 1_000
 /** Pause after a failed metadata read before the next one. */
 export const METADATA_RETRY_MS = 250
+/**
+ * Metadata reads failing this long make the broker ask the live members for the metadata
+ * group they know: the voters it knows may all have been replaced while it was away.
+ */
+export const VOTER_REFRESH_AFTER_MS = 2_000
 
 interface LeaderHintEntry {
   readonly nodeId: string | undefined
@@ -62,6 +68,8 @@ export class BrokerActor implements Actor {
   private readonly opened = new Map<string, string>()
   private started = false
   private stopped = false
+  /** Whether this node's metadata replica was last told to open (true) or go (false); undefined at start. */
+  private controllerHosted: boolean | undefined
 
   constructor(
     private readonly context: ActorContext,
@@ -77,7 +85,7 @@ export class BrokerActor implements Actor {
       case BrokerControl.metadataUpdate:
         return this.onMetadata(message.payload as MetadataSnapshot)
       case BrokerControl.controllers:
-        return this.services.controllerVoters() ?? null
+        return this.services.controllerMembership() ?? null
       case BrokerRequest.metadata:
         return replyLater(this.answerMetadata(message.payload as MetadataRequest | null))
       case BrokerRequest.listTopics:
@@ -141,39 +149,83 @@ export class BrokerActor implements Actor {
 
   /** Long-polls the controller for each newer metadata version, for as long as the node runs. */
   private async followMetadata(): Promise<void> {
-    let controllerOpened = false
+    let failingSinceMs: number | undefined
     while (!this.stopped) {
-      const voters = this.services.controllerVoters()
-      if (voters === undefined) {
+      if (this.services.controllerMembership() === undefined) {
         await this.settleVoters()
-        if (this.services.controllerVoters() === undefined) await this.sleep(METADATA_RETRY_MS)
+        if (this.services.controllerMembership() === undefined) await this.sleep(METADATA_RETRY_MS)
         continue
       }
-      if (!controllerOpened && voters.includes(this.context.nodeId)) {
-        this.context.tell(controllerActorId(this.context.nodeId), ControllerRequest.open, { voters })
-        controllerOpened = true
-      }
+      this.hostController()
       try {
         const snapshot = await this.controller.read(this.metadata.version, this.services.settings.metadataPollMs)
+        failingSinceMs = undefined
+        await this.observeMembership(parseObserved({ voters: snapshot.voters, learners: snapshot.learners, offset: snapshot.membershipOffset }))
         if (snapshot.version > this.metadata.version) this.context.tell(this.context.self, BrokerControl.metadataUpdate, snapshot)
         // Let the update be handled before asking past it.
         await this.sleep(0)
       } catch (error) {
         if (this.stopped) return
         this.context.log.debug({ error: String(error) }, 'metadata read failed; retrying')
+        const nowMs = this.context.env.clock.nowMs()
+        failingSinceMs ??= nowMs
+        if (nowMs - failingSinceMs >= VOTER_REFRESH_AFTER_MS) {
+          failingSinceMs = nowMs
+          await this.settleVoters()
+        }
         await this.sleep(METADATA_RETRY_MS)
       }
     }
   }
 
-  /** Learns the metadata voters from a live member that knows them, else applies the bootstrap rule. */
+  /**
+   * Hosts this node's metadata replica while the metadata group (as last committed and learned)
+   * counts the node as a voter or learner; drops it, data included, once a committed change
+   * removed the node. A node removed while it was down first reopens its old replica, which
+   * the group ignores (its members only hear members), and drops it at the first metadata read.
+   */
+  private hostController(): void {
+    const membership = this.services.controllerMembership()
+    if (membership === undefined) return
+    const member = membership.voters.includes(this.context.nodeId) || membership.learners.includes(this.context.nodeId)
+    if (member === this.controllerHosted) return
+    this.controllerHosted = member
+    const controller = controllerActorId(this.context.nodeId)
+    if (member) {
+      this.context.tell(controller, ControllerRequest.open, { membership })
+      return
+    }
+    this.context.ask(controller, ControllerRequest.remove, null, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
+      this.context.log.warn({ error: String(error) }, 'removing the metadata replica failed')
+      this.controllerHosted = undefined
+    })
+  }
+
+  /** Keeps a committed membership of the metadata group if newer than the one known, and acts on it. */
+  private async observeMembership(observed: ObservedMembership | undefined): Promise<void> {
+    if (observed === undefined) return
+    if (await this.services.observeControllerMembership(observed)) this.hostController()
+  }
+
+  /**
+   * Learns the metadata group from the live members that know it (the latest committed
+   * membership any of them knows), else applies the bootstrap rule for a new cluster.
+   */
   private async settleVoters(): Promise<void> {
     const others = this.services.liveMembers().filter((member) => member.id !== this.context.nodeId)
     const answers = await Promise.all(others.map((member) =>
-      this.context.ask<readonly string[] | null>(brokerActorId(member.id), BrokerControl.controllers, null, { timeoutMs: REPLICA_STATUS_TIMEOUT_MS }).catch(() => null),
+      this.context.ask<unknown>(brokerActorId(member.id), BrokerControl.controllers, null, { timeoutMs: REPLICA_STATUS_TIMEOUT_MS }).catch(() => null),
     ))
-    const known = answers.find((answer) => Array.isArray(answer) && answer.length > 0)
-    if (known !== undefined && known !== null) return this.services.adoptControllerVoters(known, 'learned from a member')
+    let latest: ObservedMembership | undefined
+    for (const answer of answers) {
+      const founding = Array.isArray(answer) ? answer : (answer as { founding?: unknown } | null)?.founding
+      if (!Array.isArray(founding) || founding.length === 0 || !founding.every((id) => typeof id === 'string')) continue
+      await this.services.adoptControllerVoters(founding as string[], 'learned from a member')
+      const observed = Array.isArray(answer) ? undefined : parseObserved(answer)
+      if (observed !== undefined && (latest === undefined || observed.offset > latest.offset)) latest = observed
+    }
+    await this.observeMembership(latest)
+    if (this.services.controllerMembership() !== undefined) return
     const derived = this.services.deriveControllerVoters()
     if (derived !== undefined) await this.services.adoptControllerVoters(derived, 'bootstrap from the seed list')
   }

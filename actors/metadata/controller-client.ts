@@ -12,7 +12,8 @@ export const CONTROLLER_ATTEMPTS_MAX = 6
 
 /**
  * Finds the metadata quorum's leader and asks it: the last leader that answered first, then
- * whoever a NOT_CONTROLLER answer names, then each voter in turn.
+ * whoever a NOT_CONTROLLER answer names, then each voter in turn (the current voters as this
+ * node last learned them; the broker refreshes them from other members when none answers).
  */
 export class ControllerClient {
   private leaderHint: string | undefined
@@ -52,7 +53,8 @@ export class ControllerClient {
       } catch (error) {
         lastError = error
         const hinted = error instanceof SkeinError && error.code === ErrorCode.NOT_CONTROLLER.code ? error.leader?.nodeId : undefined
-        this.leaderHint = hinted !== undefined && hinted !== target && voters.includes(hinted) ? hinted : undefined
+        // A hint may name a voter this node does not know yet (one that replaced a dead voter).
+        this.leaderHint = hinted !== undefined && hinted !== target ? hinted : undefined
         if (!(error instanceof SkeinError) || !error.retriable) throw error
       }
     }

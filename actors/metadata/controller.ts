@@ -8,11 +8,17 @@ import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { type ApplyOutcome, type ClusterMetadata, EMPTY_METADATA, applyMetadataCommand, metadataToJson } from './state.js'
+import { type VoterStep, metadataReplicaBootstrap, nextVoterStep } from './voter-replacement.js'
+import { type ControllerMembership, type ObservedMembership, parseObserved } from './voters.js'
 
 /** Message kinds of the metadata controller. */
 export const ControllerRequest = {
-  /** tell { voters }: host this node's voter of the metadata quorum (idempotent). */
+  /** tell { membership: ControllerMembership }: host this node's member of the metadata group (idempotent). */
   open: 'open',
+  /** ask: close this node's metadata replica and delete its data (the node left the group; idempotent). */
+  remove: 'remove',
+  /** tell (to itself, on a timer): the leader looks for a voter to replace (voter-replacement.ts). */
+  checkVoters: 'checkVoters',
   /** tell { m, r? }: Raft traffic between voters. */
   raft: 'raft',
   /** ask { command }: leader only; answers the command's ApplyOutcome once it is committed and applied. */
@@ -28,7 +34,11 @@ export interface MetadataSnapshot {
   readonly metadata: unknown
   readonly version: number
   readonly leader: string
+  /** The group's committed membership as applied here (the founding voters until the log changes it). */
   readonly voters: readonly string[]
+  readonly learners: readonly string[]
+  /** Log offset of the membership record `voters` come from; -1 for the founding voters. */
+  readonly membershipOffset: number
 }
 
 export interface ControllerStatus {
@@ -39,6 +49,9 @@ export interface ControllerStatus {
   readonly version: number
   readonly appliedOffset: number
   readonly highWatermark: number
+  /** The membership in force in this replica's log (committed or not). */
+  readonly voters: readonly string[]
+  readonly learners: readonly string[]
 }
 
 /** Where the metadata log and its Raft state live, relative to the node's data directory. */
@@ -54,6 +67,8 @@ export const METADATA_COMMAND_BYTES_MAX = 512 * 1024
 
 /** Applied outcomes remembered for late proposers; proposals are serialized per topic, so few are ever in flight. */
 const RECENT_OUTCOMES_MAX = 1_024
+/** Kafka's control record type of a membership change (KRaft's Voters), as the replica writes it. */
+const CONTROL_TYPE_VOTERS = 6
 
 interface Reader {
   readonly sinceVersion: number
@@ -69,7 +84,12 @@ interface Reader {
  */
 export class MetadataControllerActor implements Actor {
   private replica: PartitionReplica | undefined
-  private voters: readonly string[] = []
+  /** The committed membership as applied from the log (founding voters before any change record). */
+  private membership: ObservedMembership = { voters: [], learners: [], offset: -1 }
+  /** Leader only: when each member of the group was first seen not alive; cleared when not leading. */
+  private readonly downSinceMs = new Map<string, number>()
+  private checkTimer: TimerHandle | undefined
+  private foundingCount = 0
   private state: ClusterMetadata = EMPTY_METADATA
   /** Next offset of the metadata log to apply. */
   private appliedOffset = 0
@@ -90,7 +110,11 @@ export class MetadataControllerActor implements Actor {
       case ControllerRequest.raft:
         return this.onRaft(message.payload)
       case ControllerRequest.open:
-        return this.open((message.payload as { voters: readonly string[] }).voters)
+        return this.open(message.payload as { membership?: ControllerMembership } | null)
+      case ControllerRequest.remove:
+        return this.remove()
+      case ControllerRequest.checkVoters:
+        return this.checkVoters()
       case ControllerRequest.propose:
         return replyLater(this.propose((message.payload as { command?: unknown } | null)?.command))
       case ControllerRequest.read:
@@ -105,6 +129,7 @@ export class MetadataControllerActor implements Actor {
   async stop(): Promise<void> {
     const replica = this.replica
     this.replica = undefined
+    this.checkTimer?.cancel()
     this.wakeReaders(Number.MAX_SAFE_INTEGER)
     await replica?.close()
   }
@@ -115,16 +140,22 @@ export class MetadataControllerActor implements Actor {
     this.replica.receive(m, r instanceof Uint8Array ? r : undefined)
   }
 
-  private async open(voters: readonly string[]): Promise<void> {
+  private async open(request: { membership?: ControllerMembership } | null): Promise<void> {
     if (this.replica !== undefined) return
-    if (!Array.isArray(voters) || !voters.includes(this.context.nodeId)) throw new Error(`invariant: ${this.context.nodeId} opened as a metadata voter of ${String(voters)}`)
-    this.voters = [...voters]
+    const membership = request?.membership
+    if (membership === undefined || !Array.isArray(membership.founding) || membership.founding.length === 0) throw new SkeinError(ErrorCode.INVALID_REQUEST, 'open needs { membership }')
+    const disk = this.context.env.disk
+    const bootstrap = metadataReplicaBootstrap(this.context.nodeId, membership, await disk.exists(METADATA_DIR))
+    if (bootstrap === undefined) throw new Error(`invariant: ${this.context.nodeId} opened as a metadata member of ${JSON.stringify(membership)}`)
+    this.foundingCount = new Set(membership.founding).size
+    this.membership = { voters: [...new Set(membership.founding)].sort(), learners: [], offset: -1 }
     const settings = this.services.settings
     const replica = await PartitionReplica.open(
-      { disk: this.context.env.disk, clock: this.context.env.clock, log: this.context.log, random: () => this.context.env.random.float() },
+      { disk, clock: this.context.env.clock, log: this.context.log, random: () => this.context.env.random.float() },
       {
         id: this.context.nodeId,
-        voters,
+        voters: bootstrap.voters,
+        learners: bootstrap.learners,
         dir: METADATA_DIR,
         // The metadata log is small and must never lose a committed change: fsync always, keep forever.
         log: { flush: { mode: 'always' }, retentionMs: undefined, retentionBytes: undefined, segmentBytesMax: 64 * 1024 * 1024 },
@@ -138,7 +169,30 @@ export class MetadataControllerActor implements Actor {
     )
     this.replica = replica
     replica.onCommit(() => this.scheduleApply())
-    this.context.log.info({ voters }, 'metadata controller opened')
+    this.scheduleVoterCheck()
+    this.context.log.info({ voters: bootstrap.voters, learners: bootstrap.learners, membership: replica.membership }, 'metadata controller opened')
+  }
+
+  /** This node left the metadata group (a committed change says so): its replica and data go. */
+  private async remove(): Promise<void> {
+    const replica = this.replica
+    this.replica = undefined
+    this.checkTimer?.cancel()
+    this.checkTimer = undefined
+    this.downSinceMs.clear()
+    await replica?.close()
+    await this.applying
+    const existed = await this.context.env.disk.exists(METADATA_DIR)
+    await this.context.env.disk.removeTree(METADATA_DIR)
+    // Proposers and readers waiting here are answered now: this node holds no metadata any more.
+    for (const [offset, settle] of this.proposals) settle({ ok: false, code: ErrorCode.NOT_CONTROLLER.code, message: `metadata offset ${offset}: ${this.context.nodeId} left the metadata group` })
+    this.proposals.clear()
+    this.recentOutcomes.clear()
+    this.wakeReaders(Number.MAX_SAFE_INTEGER)
+    this.state = EMPTY_METADATA
+    this.appliedOffset = 0
+    this.membership = { voters: [], learners: [], offset: -1 }
+    if (replica !== undefined || existed) this.context.log.info({}, 'metadata replica removed: this node is no longer in the metadata group')
   }
 
   private leader(): PartitionReplica {
@@ -187,11 +241,13 @@ export class MetadataControllerActor implements Actor {
         })
       })
     }
+    if (this.replica === undefined) throw new SkeinError(ErrorCode.NOT_CONTROLLER, `${this.context.nodeId} left the metadata group`)
     return this.snapshot()
   }
 
   private snapshot(): MetadataSnapshot {
-    return { metadata: metadataToJson(this.state), version: this.state.version, leader: this.context.nodeId, voters: this.voters }
+    const { voters, learners, offset } = this.membership
+    return { metadata: metadataToJson(this.state), version: this.state.version, leader: this.context.nodeId, voters, learners, membershipOffset: offset }
   }
 
   private status(): ControllerStatus {
@@ -204,6 +260,58 @@ export class MetadataControllerActor implements Actor {
       version: this.state.version,
       appliedOffset: this.appliedOffset,
       highWatermark: replica?.highWatermark ?? 0,
+      voters: replica?.membership.voters ?? [],
+      learners: replica?.membership.learners ?? [],
+    }
+  }
+
+  private scheduleVoterCheck(): void {
+    this.checkTimer?.cancel()
+    this.checkTimer = this.context.env.clock.setTimer(this.services.settings.rebalanceIntervalMs, () => {
+      this.checkTimer = undefined
+      if (this.replica !== undefined) this.context.tell(this.context.self, ControllerRequest.checkVoters, null)
+    })
+  }
+
+  /**
+   * Leader only: watches which members of the group gossip shows down, and for how long, and
+   * proposes the next single-server change replacing a voter dead past controllerReplaceAfterMs
+   * (nextVoterStep). Acts only on a committed, applied membership: while a change is pending,
+   * its commit comes first. The down-since clock restarts when leadership moves.
+   */
+  private checkVoters(): void {
+    const replica = this.replica
+    if (replica === undefined || replica.isClosed || this.checkTimer !== undefined) return
+    this.scheduleVoterCheck()
+    if (replica.role !== 'leader') {
+      this.downSinceMs.clear()
+      return
+    }
+    const nowMs = this.context.env.clock.nowMs()
+    const live = this.services.liveMembers()
+    const liveIds = new Set(live.map((member) => member.id))
+    const { voters, learners } = replica.membership
+    const members = new Set([...voters, ...learners])
+    for (const nodeId of [...this.downSinceMs.keys()]) if (liveIds.has(nodeId) || !members.has(nodeId)) this.downSinceMs.delete(nodeId)
+    for (const nodeId of members) if (!liveIds.has(nodeId) && !this.downSinceMs.has(nodeId)) this.downSinceMs.set(nodeId, nowMs)
+    if (!sameIds(voters, this.membership.voters) || !sameIds(learners, this.membership.learners)) return
+    const graceMs = this.services.settings.controllerReplaceAfterMs
+    const deadLong = new Set([...this.downSinceMs].filter(([, sinceMs]) => nowMs - sinceMs >= graceMs).map(([nodeId]) => nodeId))
+    const step = nextVoterStep({
+      view: { leader: this.context.nodeId, voters, learners, ends: Object.fromEntries(replica.replicaEnds()), highWatermark: replica.highWatermark },
+      voterCount: this.foundingCount,
+      live,
+      deadLong,
+    })
+    if (step !== undefined) this.proposeStep(replica, step)
+  }
+
+  private proposeStep(replica: PartitionReplica, step: VoterStep): void {
+    try {
+      replica.changeMembership({ voters: step.voters, learners: step.learners })
+      this.context.log.info({ step: step.kind, node: step.node, voters: step.voters, learners: step.learners }, 'metadata group membership change proposed')
+    } catch (error) {
+      this.context.log.debug({ step: step.kind, node: step.node, error: String(error) }, 'metadata group membership change refused')
     }
   }
 
@@ -227,6 +335,7 @@ export class MetadataControllerActor implements Actor {
         for (const record of batch.records) {
           if (record.offset < this.appliedOffset) continue
           if (!batch.isControl) this.applyRecord(record.offset, record.value)
+          else this.applyControlRecord(record.offset, record.key, record.value)
           this.appliedOffset = record.offset + 1
         }
         this.appliedOffset = Math.max(this.appliedOffset, batch.baseOffset + batch.lastOffsetDelta + 1)
@@ -261,6 +370,25 @@ export class MetadataControllerActor implements Actor {
     }
   }
 
+  /** A committed membership change of the group (KRaft's Voters control record): what snapshots report. */
+  private applyControlRecord(offset: number, key: Uint8Array | null, value: Uint8Array | null): void {
+    if (key === null || key.length < 4 || (((key[2] as number) << 8) | (key[3] as number)) !== CONTROL_TYPE_VOTERS) return
+    let parsed: ObservedMembership | undefined
+    try {
+      parsed = parseObserved({ ...(JSON.parse(new TextDecoder().decode(value ?? new Uint8Array(0))) as object), offset })
+    } catch {
+      parsed = undefined
+    }
+    if (parsed === undefined) {
+      this.context.log.error({ offset }, 'metadata membership record unreadable')
+      return
+    }
+    this.membership = parsed
+    this.context.log.info({ voters: parsed.voters, learners: parsed.learners, offset }, 'metadata group membership committed')
+    // Brokers long-polling for a newer version learn the change now, not at their next poll.
+    this.wakeReaders(Number.MAX_SAFE_INTEGER)
+  }
+
   private wakeReaders(version: number): void {
     const still: Reader[] = []
     for (const reader of this.readers) {
@@ -269,4 +397,8 @@ export class MetadataControllerActor implements Actor {
     }
     this.readers = still
   }
+}
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id, index) => id === b[index])
 }

@@ -1,4 +1,4 @@
-// The cluster metadata's public surface: topic names, topic configs and the replicated state.
+// The cluster metadata's public surface: topic names, topic configs, the replicated state and its voters.
 export { INTERNAL_TOPIC_PREFIX, TOPIC_NAME_LENGTH_MAX, validateTopicName, type TopicNameOptions } from './topic-name.js'
 export {
   FLUSH_INTERVAL_BYTES,
@@ -29,3 +29,14 @@ export {
   type MetadataCommand,
   type TopicMetadata,
 } from './state.js'
+export {
+  METADATA_PLACEMENT_KEY,
+  VoterStepKind,
+  chooseReplacement,
+  metadataReplicaBootstrap,
+  nextVoterStep,
+  type VoterGroupView,
+  type VoterReplacementInput,
+  type VoterStep,
+} from './voter-replacement.js'
+export { ControllerVoters, type ControllerMembership, type ObservedMembership } from './voters.js'

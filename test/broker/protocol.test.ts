@@ -57,4 +57,28 @@ describe('ControllerVoters', () => {
     await settle(world, reloaded.load())
     expect(reloaded.get()).toEqual(['n1', 'n2', 'n3'])
   })
+
+  it('observe_newerCommittedMembershipWins_isSaved_andARestartAsksTheCurrentVoters', async () => {
+    const { world, env, voters: v } = voters([], [], ['n1', 'n2', 'n3'])
+    const { settle } = await import('../../sim/index.js')
+    await settle(world, v.load())
+    expect(v.membership()).toEqual({ founding: ['n1', 'n2', 'n3'], voters: ['n1', 'n2', 'n3'], learners: [], offset: -1 })
+    expect(await settle(world, v.observe({ voters: ['n1', 'n2', 'n3'], learners: ['n4'], offset: 7 }))).toBe(true)
+    expect(await settle(world, v.observe({ voters: ['n4', 'n1', 'n3'], learners: [], offset: 9 }))).toBe(true)
+    // An older record (a stale leader's snapshot) never takes the membership back.
+    expect(await settle(world, v.observe({ voters: ['n1', 'n2', 'n3'], learners: ['n4'], offset: 7 }))).toBe(false)
+    expect(await settle(world, v.observe({ voters: [], learners: [], offset: 20 }))).toBe(false)
+    expect(v.get()).toEqual(['n1', 'n3', 'n4'])
+    const reloaded = new ControllerVoters(env.disk, silentLogger, { id: 'n1', address: 'h1:1' }, [], [], ['x'], 3)
+    await settle(world, reloaded.load())
+    expect(reloaded.membership()).toEqual({ founding: ['n1', 'n2', 'n3'], voters: ['n1', 'n3', 'n4'], learners: [], offset: 9 })
+  })
+
+  it('observe_beforeTheFoundingVotersAreKnown_isIgnored', async () => {
+    const { world, voters: v } = voters([], [])
+    const { settle } = await import('../../sim/index.js')
+    await settle(world, v.load())
+    expect(await settle(world, v.observe({ voters: ['n1'], learners: [], offset: 3 }))).toBe(false)
+    expect(v.membership()).toBeUndefined()
+  })
 })
