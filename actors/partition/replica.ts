@@ -76,6 +76,9 @@ export class PartitionReplica {
   private waiters: ProduceWaiter[] = []
   /** Called whenever the high watermark moves (long-polling fetches, state machines on top). */
   private readonly commitListeners = new Set<(highWatermark: number) => void>()
+  private readonly stopWrittenListener: () => void
+  /** The role, epoch and leader last logged: a change is logged once, not on every tick. */
+  private logged: { role: string; epoch: number; leader: string | undefined } | undefined
 
   private constructor(
     private readonly env: ReplicaEnv,
@@ -94,6 +97,13 @@ export class PartitionReplica {
       logEndOffset: partitionLog.logEndOffset,
       settings: options.raft,
       random: env.random,
+    })
+    // A leader answers a waiting follower fetch once the records are in the file: answered
+    // when only their offsets were assigned, the fetch read nothing and came straight back.
+    this.stopWrittenListener = partitionLog.onWritten((writtenEndOffset) => {
+      if (this.closed) return
+      this.core.written(writtenEndOffset)
+      this.drain()
     })
   }
 
@@ -222,6 +232,7 @@ export class PartitionReplica {
   async close(): Promise<void> {
     this.closed = true
     this.timer?.cancel()
+    this.stopWrittenListener()
     this.rejectWaiters(new SkeinError(ErrorCode.SHUTTING_DOWN, 'replica closed'))
     await this.chain.catch(() => undefined)
     await this.partitionLog.close()
@@ -247,6 +258,7 @@ export class PartitionReplica {
   }
 
   private enqueue(effects: readonly RaftEffect[]): void {
+    this.logRoleChange()
     if (effects.length === 0) return
     this.chain = this.chain.then(async () => {
       for (const effect of effects) {
@@ -313,6 +325,17 @@ export class PartitionReplica {
         await this.appendMembership(effect.membership)
         return
     }
+  }
+
+  /** Logs the core's role, epoch and leader when any of them changed since last logged (called after every core input). */
+  private logRoleChange(): void {
+    const role = this.core.role
+    const epoch = this.core.epoch
+    const leader = this.core.leader
+    const last = this.logged
+    if (last !== undefined && last.role === role && last.epoch === epoch && last.leader === leader) return
+    this.logged = { role, epoch, leader }
+    this.env.log.info({ replica: this.options.id, role, epoch, leader: leader ?? null }, `raft: ${role} in epoch ${epoch}${leader === undefined ? ', no leader known' : `, leader ${leader}`}`)
   }
 
   private async sendMessage(message: RaftMessage): Promise<void> {

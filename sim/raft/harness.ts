@@ -13,9 +13,10 @@
  * - `appendFetched`: appends the batches that came with the fetch response being received
  *   (they must start at the log end), fsyncs after a drawn delay, then `fetchCompleted`;
  * - `truncate`: cuts the log (durably) and, after a drawn delay, `fetchCompleted`;
- * - `becomeLeader`: appends the epoch's control batch, `appended()`, fsync, `persisted()`;
+ * - `becomeLeader`: appends the epoch's control batch, `appended()` and `written()` (the log
+ *   is in memory, readable at once), fsync, `persisted()`;
  * - a client proposal to a leader: append a batch stamped with its epoch, `appended()`,
- *   fsync, `persisted()`.
+ *   `written()`, fsync, `persisted()`.
  * An fsync makes durable everything written before it started (one file, in order). A crash
  * keeps the durable prefix and the hard state; the restarted core is built from them.
  *
@@ -635,6 +636,8 @@ export class RaftHarness {
     }
     this.appendBatch(replica, { baseOffset: end, lastOffset: end, epoch, id: `c${++this.batchesCreated}` })
     replica.core.appended(end + 1, [{ epoch, startOffset: end }])
+    // This log is in memory: written (readable) at once; fsynced later.
+    replica.core.written(end + 1)
     this.scheduleSync(replica, { kind: 'persisted' })
   }
 
@@ -652,7 +655,10 @@ export class RaftHarness {
     const batch: Batch = { baseOffset: end, lastOffset: end + offsets - 1, epoch: replica.core.epoch, id: `p${++this.batchesCreated}` }
     this.proposalsValue++
     this.appendBatch(replica, batch)
-    this.call(replica, `append ${batch.id}`, (core) => core.appended(batch.lastOffset + 1))
+    this.call(replica, `append ${batch.id}`, (core) => {
+      core.appended(batch.lastOffset + 1)
+      core.written(batch.lastOffset + 1)
+    })
     this.scheduleSync(replica, { kind: 'persisted' })
   }
 

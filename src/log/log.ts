@@ -117,6 +117,7 @@ export class PartitionLog {
   private closed = false
   private maintenance: Promise<unknown> = Promise.resolve()
   private drainWaiters: Array<() => void> = []
+  private readonly writtenListeners = new Set<(writtenEndOffset: number) => void>()
   private lastWrittenSegment: Segment
   private flushTimer: TimerHandle | undefined
   private unsyncedBytes = 0
@@ -197,6 +198,18 @@ export class PartitionLog {
   /** Every offset below this has been fsynced: it survives a crash of this machine. */
   get durableEndOffset(): number {
     return this.durability.durableEnd
+  }
+
+  /**
+   * Calls `listener` with the new writtenEndOffset each time appended bytes reach the file
+   * (reads return them from then on), until the returned function is called. A partition
+   * leader answers its followers' waiting fetches then: earlier they would read nothing,
+   * later (at the fsync) costs replication a disk sync. Runs inside the writer: the listener
+   * must be quick and must not throw.
+   */
+  onWritten(listener: (writtenEndOffset: number) => void): () => void {
+    this.writtenListeners.add(listener)
+    return () => this.writtenListeners.delete(listener)
   }
 
   /**
@@ -592,6 +605,7 @@ export class PartitionLog {
     this.writtenEnd = op.endOffset
     this.lastWrittenSegment = segment
     this.afterWrite(op.bytes)
+    for (const listener of this.writtenListeners) listener(this.writtenEnd)
     // Index entries go out in batches, off the path between data writes: recovery never
     // trusts an entry without checking the batch it points at, and rebuilds the missing ones.
     if (segment.unpersistedIndexEntries() >= INDEX_PERSIST_BATCH_ENTRIES) await segment.persistIndex(this.files)

@@ -117,12 +117,21 @@ export class RaftCore {
   private roleValue: RaftRole = 'follower'
   private leaderValue: string | undefined
   private logEnd: number
+  /** Every offset below this is in the log file, readable by the shell (offsets appended may not be yet); a leader serves fetches from it. */
+  private writtenEnd: number
   private durableEnd: number
   private highWatermarkValue = 0
   private now = 0
 
   /** Ticks since the last sign of a live leader (followers) or since the campaign began. */
   private electionElapsed = 0
+  /**
+   * Tick of the last message `leaderValue` itself sent us (a beginEpoch, a fetch answer):
+   * the check-quorum lease runs from it. Undefined when we never heard from the leader we
+   * name, as when we only learned its id from another voter's refusal: a hint says nothing
+   * about whether that leader is still alive, so it must not start a lease.
+   */
+  private leaderHeardTick: number | undefined
   private electionTimeout: number
   private votes = new Set<string>()
   private rejections = new Set<string>()
@@ -152,6 +161,7 @@ export class RaftCore {
     this.epochValue = init.hardState.epoch
     this.votedFor = init.hardState.votedFor
     this.logEnd = init.logEndOffset
+    this.writtenEnd = init.logEndOffset
     this.durableEnd = init.logEndOffset
     assert.ok(this.epochs.latestEpoch <= this.epochValue, 'the log holds no epoch beyond the persisted one')
     this.electionTimeout = this.randomElectionTimeout()
@@ -254,7 +264,8 @@ export class RaftCore {
   }
 
   receive(message: RaftMessage): void {
-    if (message.to !== this.id || !this.isMember(message.from)) return
+    if (message.to !== this.id) return
+    if (!this.isMember(message.from) && !leaderOriginated(message)) return
     switch (message.type) {
       case 'timeoutNow':
         this.onTimeoutNow(message)
@@ -279,20 +290,36 @@ export class RaftCore {
 
   /**
    * The local log grew to `logEndOffset` (the leader appended produced records or its epoch's
-   * first batch; a follower appended fetched records), with `newEpochs` starting in it.
+   * first batch), with `newEpochs` starting in it. The offsets are assigned but the bytes may
+   * not be in the file yet: fetches for them wait for `written` (or `persisted`), else the
+   * shell would read nothing and answer them empty, and the follower would fetch again at once.
    */
   appended(logEndOffset: number, newEpochs: readonly EpochEntry[] = []): void {
     assert.ok(logEndOffset >= this.logEnd, 'appends only grow the log')
     for (const entry of newEpochs) this.epochs.assign(entry.epoch, entry.startOffset)
     this.logEnd = logEndOffset
     if (this.roleValue === 'leader' && logEndOffset > this.epochStartOffset) this.epochs.assign(this.epochValue, this.epochStartOffset)
+  }
+
+  /**
+   * Every offset below `writtenEndOffset` is in the log file, so a read returns its bytes: a
+   * leader answers the fetches parked for them now. Taken only up to the log end the core
+   * knows: a follower's moves with fetchCompleted, after the log has written its append, so
+   * the log may report more meanwhile (and this input must never throw: shells call it from
+   * inside their log's writer).
+   */
+  written(writtenEndOffset: number): void {
+    const end = Math.min(writtenEndOffset, this.logEnd)
+    if (end <= this.writtenEnd) return
+    this.writtenEnd = end
     if (this.roleValue === 'leader') this.answerParkedFetches(false)
   }
 
-  /** Everything below `durableEndOffset` is fsynced on this replica. */
+  /** Everything below `durableEndOffset` is fsynced on this replica (and so written). */
   persisted(durableEndOffset: number): void {
     assert.ok(durableEndOffset <= this.logEnd, 'only appended offsets can be durable')
     this.durableEnd = Math.max(this.durableEnd, durableEndOffset)
+    this.written(durableEndOffset)
     if (this.roleValue === 'leader') this.advanceHighWatermark()
   }
 
@@ -311,6 +338,7 @@ export class RaftCore {
     for (const entry of newEpochs) this.epochs.assign(entry.epoch, entry.startOffset)
     for (const entry of newMemberships) this.addMembership(entry)
     this.logEnd = logEndOffset
+    this.writtenEnd = logEndOffset
     this.durableEnd = logEndOffset
     if (this.fetchOutcomePending) {
       this.fetchOutcomePending = false
@@ -326,6 +354,7 @@ export class RaftCore {
       this.roleValue = 'preCandidate'
       // We timed out on our leader: no lease for it any more (etcd's becomePreCandidate).
       this.leaderValue = undefined
+      this.leaderHeardTick = undefined
       this.startVoting(true)
     } else {
       this.becomeCandidate()
@@ -336,6 +365,7 @@ export class RaftCore {
     this.roleValue = 'candidate'
     this.setHardState(this.epochValue + 1, this.id)
     this.leaderValue = undefined
+    this.leaderHeardTick = undefined
     this.startVoting(false, transfer)
   }
 
@@ -401,7 +431,12 @@ export class RaftCore {
 
   private onVoteResponse(response: VoteResponse): void {
     if (response.leader !== undefined && response.leader !== this.id && this.roleValue !== 'leader' && response.epoch >= this.epochValue) {
-      this.becomeFollower(response.epoch, response.leader)
+      // A voter in its lease names its leader: follow it and fetch from it. This is hearsay,
+      // not contact: it starts no lease of ours (becomeFollower forgets leaderHeardTick for a
+      // new leader), so if that leader is dead we still grant the next pre-vote. A follower
+      // that already follows that leader learns nothing and keeps its election timer running.
+      const nothingNew = this.roleValue === 'follower' && this.leaderValue === response.leader && response.epoch === this.epochValue
+      if (!nothingNew) this.becomeFollower(response.epoch, response.leader)
       return
     }
     const campaigning = response.preVote ? this.roleValue === 'preCandidate' : this.roleValue === 'candidate'
@@ -429,17 +464,30 @@ export class RaftCore {
     return request.logEndOffset >= this.logEnd
   }
 
-  /** A follower that heard from its leader within the election timeout (check-quorum's lease). */
+  /**
+   * A follower that heard from its leader directly within the election timeout
+   * (check-quorum's lease, as etcd's). Counted from the leader's own last message, not from
+   * electionElapsed: that restarts on hearsay too (a refusal naming a leader), and a lease
+   * restarted by hearsay kept a dead leader alive, voters refusing each other by turns.
+   */
   private inLease(): boolean {
     if (!this.settings.checkQuorum) return false
     if (this.roleValue === 'leader') return true
-    return this.leaderValue !== undefined && this.electionElapsed < this.settings.electionTimeoutTicks
+    if (this.leaderValue === undefined || this.leaderHeardTick === undefined) return false
+    return this.now - this.leaderHeardTick < this.settings.electionTimeoutTicks
+  }
+
+  /** A message from our leader itself: its lease (and our election timer) starts again. */
+  private heardFromLeader(): void {
+    this.leaderHeardTick = this.now
+    this.electionElapsed = 0
   }
 
   private becomeLeader(): void {
     assert.ok(this.roleValue === 'candidate' && this.votedFor === this.id)
     this.roleValue = 'leader'
     this.leaderValue = this.id
+    this.leaderHeardTick = undefined
     this.epochStartOffset = this.logEnd
     // The epoch enters the cache with its first batch (appended): a leader deposed before
     // writing it must not claim the epoch in later elections.
@@ -457,6 +505,8 @@ export class RaftCore {
 
   private becomeFollower(epoch: number, leader: string | undefined): void {
     const wasLeading = this.roleValue === 'leader'
+    // Contact with one leader says nothing about another, nor about the same id in a later epoch.
+    if (this.leaderValue !== leader || epoch > this.epochValue) this.leaderHeardTick = undefined
     if (epoch > this.epochValue) this.setHardState(epoch, undefined)
     const changed = this.roleValue !== 'follower' || this.leaderValue !== leader || wasLeading
     this.roleValue = 'follower'
@@ -486,6 +536,7 @@ export class RaftCore {
     }
     if (message.epoch === this.epochValue && this.roleValue === 'leader') return
     this.becomeFollower(message.epoch, message.from)
+    this.heardFromLeader()
   }
 
   // ---------------------------------------------------------------- replication: leader
@@ -512,8 +563,10 @@ export class RaftCore {
     this.advanceHighWatermark()
     if (this.roleValue !== 'leader') return
     this.maybeSendTimeoutNow()
-    if (request.fetchOffset >= this.logEnd) {
-      // Nothing new yet: hold the fetch until records arrive or the wait runs out.
+    if (request.fetchOffset >= this.writtenEnd) {
+      // Nothing new yet, or nothing the shell can read yet (appended, not written): hold the
+      // fetch until records are readable or the wait runs out. Answered now, it would carry
+      // no bytes and the follower would fetch again at once, a busy loop under load.
       this.parked.set(request.from, { request, sinceTick: this.now })
       return
     }
@@ -540,7 +593,7 @@ export class RaftCore {
   private answerParkedFetches(onlyExpired: boolean): void {
     for (const [from, parked] of this.parked) {
       const expired = this.now - parked.sinceTick >= this.settings.fetchMaxWaitTicks
-      if (onlyExpired ? !expired : parked.request.fetchOffset >= this.logEnd) continue
+      if (onlyExpired ? !expired : parked.request.fetchOffset >= this.writtenEnd) continue
       this.parked.delete(from)
       this.respond(parked.request, 'records', { epoch: 0, endOffset: 0 })
     }
@@ -616,7 +669,7 @@ export class RaftCore {
     if (this.roleValue === 'leader' && response.epoch === this.epochValue) return
     if (response.epoch > this.epochValue || this.leaderValue !== response.from) this.becomeFollower(response.epoch, response.from)
     if (this.roleValue !== 'follower') return
-    this.electionElapsed = 0
+    this.heardFromLeader()
     const inFlight = this.fetchInFlight
     if (inFlight === undefined || this.fetchOutcomePending || inFlight.offset !== response.fetchOffset || inFlight.to !== response.from) return
     // A late answer to an earlier fetch at the same offset (sent before a truncation and a
@@ -643,6 +696,7 @@ export class RaftCore {
     this.epochs.truncateFrom(cut)
     this.memberships = this.memberships.filter((entry) => entry.offset < cut)
     this.logEnd = cut
+    this.writtenEnd = Math.min(this.writtenEnd, cut)
     this.durableEnd = Math.min(this.durableEnd, cut)
     this.effects.push({ type: 'truncate', offset: cut })
   }
@@ -702,6 +756,17 @@ export class RaftCore {
     const base = this.settings.electionTimeoutTicks
     return base + Math.floor(this.random() * base)
   }
+}
+
+/**
+ * Messages only a leader (or a replica answering our fetch) sends, taken even from a replica
+ * outside our membership view: a replica that missed membership changes (re-added after a
+ * move, or cut off while another was added) learns the current membership from the log, so
+ * it must be able to follow a leader it does not know yet, as etcd's learners do. Votes from
+ * non-members stay ignored: they could elect no one the current membership agrees to.
+ */
+function leaderOriginated(message: RaftMessage): boolean {
+  return message.type === 'beginEpoch' || message.type === 'fetchResponse'
 }
 
 function normalize(membership: RaftMembership): RaftMembership {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { EpochEntry } from '../../src/raft/epoch-cache.js'
+import { epochStartsIn } from '../helpers/epoch-log.js'
 import type { FetchRequest, FetchResponse, RaftMessage, VoteRequest } from '../../src/raft/messages.js'
 import { RaftCore, type RaftEffect, type RaftSettings } from '../../src/raft/raft.js'
 
@@ -556,13 +557,16 @@ describe('RaftCore fetch handling on the leader', () => {
     expect(deliver(core, fetch('c', 'a', 2, 0, 0))).toEqual([send(answer(fetch('c', 'a', 2, 0, 0), 2, 'records', 6))])
   })
 
-  it('fetch_atTheLogEnd_isParkedUntilAppendedGrowsTheLog', () => {
+  it('fetch_atTheLogEnd_isParkedUntilTheGrownLogIsWritten', () => {
     const core = leader()
     appendFirstBatch(core)
     const request = fetch('b', 'a', 2, 6, 2)
     expect(deliver(core, request).filter((effect) => effect.type === 'send')).toEqual([])
     expect(ticks(core, 2)).toEqual([])
     core.appended(8)
+    // Offsets assigned, bytes not in the file yet: a read would return nothing.
+    expect(take(core)).toEqual([])
+    core.written(8)
     expect(take(core)).toEqual([send(answer(request, 2, 'records', 6))])
     // Answered once only.
     expect(sent(ticks(core, 5)).filter((message) => message.type === 'fetchResponse')).toEqual([])
@@ -585,7 +589,40 @@ describe('RaftCore fetch handling on the leader', () => {
     const again = fetch('b', 'a', 2, 6, 2)
     deliver(core, again)
     core.appended(7)
+    core.written(7)
     expect(sent(take(core))).toEqual([answer(again, 2, 'records', 6)])
+  })
+
+  it('fetch_behindTheLogEndButPastWhatIsWritten_isParkedNotAnsweredEmpty', () => {
+    // The leader appended [6, 9) but the log has written only [0, 6): a follower at 6 that
+    // is answered now gets no bytes and fetches again at once (a busy loop under load).
+    const core = leader()
+    appendFirstBatch(core)
+    core.appended(9)
+    take(core)
+    const request = fetch('b', 'a', 2, 6, 2)
+    expect(sent(deliver(core, request))).toEqual([])
+    expect(sent(deliver(core, fetch('b', 'a', 2, 6, 2)))).toEqual([]) // a resend replaces it, still parked
+    core.written(7)
+    expect(sent(take(core))).toEqual([answer(request, 2, 'records', 6)])
+    // Behind what is written: answered at once.
+    expect(sent(deliver(core, fetch('c', 'a', 2, 6, 2)))).toEqual([answer(fetch('c', 'a', 2, 6, 2), 2, 'records', 6)])
+  })
+
+  it('persisted_alsoMeansWritten_answersParkedFetches', () => {
+    const core = leader()
+    appendFirstBatch(core)
+    const request = fetch('b', 'a', 2, 6, 2)
+    deliver(core, request)
+    core.appended(8)
+    core.persisted(8)
+    expect(sent(take(core))).toEqual([answer(request, 2, 'records', 6)])
+  })
+
+  it('written_onAFollower_isIgnored', () => {
+    const core = makeCore({ epoch: 2, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 5 })
+    expect(() => core.written(9)).not.toThrow()
+    expect(take(core)).toEqual([])
   })
 
   it('fetch_staleEpoch_isFencedWithTheLeadersEpochAndId', () => {
@@ -787,15 +824,47 @@ describe('RaftCore follower side', () => {
 // ---------------------------------------------------------------- addressing
 
 describe('RaftCore addressing', () => {
-  it('receive_fromANonVoter_isIgnored', () => {
+  it('receive_votesAndFetchesFromANonMember_areIgnored', () => {
     const core = makeCore({ epoch: 2 })
     expect(deliver(core, vote('z', 'a', 3, { lastEpoch: 0, logEndOffset: 0 }))).toEqual([])
     expect(deliver(core, vote('z', 'a', 3, { lastEpoch: 0, logEndOffset: 0 }, true))).toEqual([])
-    expect(deliver(core, beginEpoch('z', 'a', 3))).toEqual([])
+    expect(deliver(core, voteResponse('z', 'a', 3, true))).toEqual([])
     expect(deliver(core, fetch('z', 'a', 3, 0, 0))).toEqual([])
-    expect(deliver(core, fetchResponse('z', 'a', 3, 'fenced', 0, 0, { epoch: 0, endOffset: 0 }, 'z'))).toEqual([])
+    expect(deliver(core, { type: 'timeoutNow', epoch: 2, from: 'z', to: 'a' })).toEqual([])
     expect(core.epoch).toBe(2)
     expect(core.leader).toBeUndefined()
+  })
+
+  it('beginEpoch_fromALeaderOutsideOurStaleMembership_isFollowed', () => {
+    // a was cut off while z joined the group and became its leader: a's membership view
+    // ({a, b, c}) does not name z yet; it learns the membership from z's log.
+    const core = makeCore({ epoch: 2, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 4 })
+    expect(deliver(core, beginEpoch('z', 'a', 3))).toEqual([
+      { type: 'persist', state: { epoch: 3, votedFor: undefined } },
+      { type: 'becomeFollower', epoch: 3, leader: 'z' },
+      send(fetch('a', 'z', 3, 4, 1)),
+    ])
+    expect(core.leader).toBe('z')
+    // Its answers count too: records to append, and the lease they renew.
+    expect(deliver(core, fetchResponse('z', 'a', 3, 'records', 4, 0))).toEqual([{ type: 'appendFetched', fetchOffset: 4 }])
+    core.fetchCompleted(6, [{ epoch: 3, startOffset: 4 }], [{ offset: 4, voters: ['a', 'b', 'z'], learners: [] }])
+    expect(core.membership).toMatchObject({ voters: ['a', 'b', 'z'], learners: [] })
+    expect(sent(take(core))).toEqual([fetch('a', 'z', 3, 6, 3)])
+    expect(deliver(core, vote('b', 'a', 4, { lastEpoch: 3, logEndOffset: 9 }, true))).toEqual([send(leaseRefusal('a', 'b', 3, 'z', true))])
+  })
+
+  it('beginEpoch_fromANonMemberAtTheSameEpoch_isFollowed', () => {
+    const core = makeCore({ epoch: 3, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 4 })
+    expect(sent(deliver(core, beginEpoch('z', 'a', 3)))).toEqual([fetch('a', 'z', 3, 4, 1)])
+    expect(core.leader).toBe('z')
+  })
+
+  it('fetchResponse_fromANonMemberAtAnOlderEpoch_isIgnored', () => {
+    const core = makeCore({ epoch: 3, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 4 })
+    expect(deliver(core, fetchResponse('z', 'a', 2, 'records', 4, 4))).toEqual([])
+    expect(deliver(core, fetchResponse('z', 'a', 2, 'fenced', 4, 0, { epoch: 0, endOffset: 0 }, 'z'))).toEqual([])
+    expect(core.leader).toBeUndefined()
+    expect(core.epoch).toBe(3)
   })
 
   it('receive_addressedToAnotherId_isIgnored', () => {
@@ -923,12 +992,7 @@ class Cluster {
         case 'appendFetched': {
           if (records === undefined) throw new Error('appendFetched without records')
           if (effect.fetchOffset !== node.log.length) throw new Error(`replicated records at ${effect.fetchOffset}; the log ends at ${node.log.length}`)
-          let latest = node.core.epochCache().at(-1)?.epoch ?? 0
-          const newEpochs: EpochEntry[] = []
-          records.forEach((epoch, index) => {
-            if (epoch > latest) newEpochs.push({ epoch, startOffset: node.log.length + index })
-            latest = Math.max(latest, epoch)
-          })
+          const newEpochs = epochStartsIn(records, node.log.length, node.core.epochCache().at(-1)?.epoch ?? 0)
           node.log.push(...records)
           node.core.fetchCompleted(node.log.length, newEpochs)
           work.push(...node.core.takeEffects())
@@ -1077,6 +1141,31 @@ describe('RaftCore regressions (bugs found by these tests, fixed)', () => {
     expect(core.role).toBe('preCandidate')
     expect(deliver(core, vote('a', 'c', 2, { lastEpoch: 1, logEndOffset: 3 }, true))).toEqual([send(voteResponse('c', 'a', 2, true, true))])
     expect(core.leader).toBeUndefined()
+  })
+
+  it('voteResponse_aLeaseRefusalNamingALeader_startsNoLeaseOfOurs_soThePeersPreVoteIsGranted', () => {
+    // Leader a died. b timed out first; c (which heard from a a few ticks later) refused b's
+    // pre-vote naming a. b followed a, and becomeFollower restarted electionElapsed, which
+    // the lease was counted from: when c timed out, b refused it naming a, and so on by
+    // turns, for as long as the two timers kept leapfrogging (failover in 3-7 s, not 1-2).
+    const core = makeCore({ id: 'b', epoch: 1, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 3 })
+    deliver(core, beginEpoch('a', 'b', 1))
+    ticks(core, 10)
+    expect(core.role).toBe('preCandidate')
+    expect(deliver(core, leaseRefusal('c', 'b', 1, 'a', true))).toEqual([{ type: 'becomeFollower', epoch: 1, leader: 'a' }, send(fetch('b', 'a', 1, 3, 1))])
+    expect(core.leader).toBe('a')
+    ticks(core, 1)
+    // Hearsay about a is no contact with a: no lease, c's pre-vote is granted.
+    expect(deliver(core, vote('c', 'b', 2, { lastEpoch: 1, logEndOffset: 3 }, true))).toEqual([send(voteResponse('b', 'c', 2, true, true))])
+  })
+
+  it('vote_aLeaderHeardFromDirectlyAfterAHint_holdsTheLeaseAgain', () => {
+    const core = makeCore({ id: 'b', epoch: 1, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 3 })
+    deliver(core, beginEpoch('a', 'b', 1))
+    ticks(core, 10)
+    const [request] = sent(deliver(core, leaseRefusal('c', 'b', 1, 'a', true))) as [FetchRequest]
+    deliver(core, answer(request, 1, 'records', 3))
+    expect(deliver(core, vote('c', 'b', 2, { lastEpoch: 1, logEndOffset: 3 }, true))).toEqual([send(leaseRefusal('b', 'c', 1, 'a', true))])
   })
 
   it('fetchResponse_divergingWhileTheLeadersHighWatermarkIsPastTheCut_truncatesWithoutTakingIt', () => {
