@@ -129,6 +129,8 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     {
       onEnvelopes: (fromNodeId, envelopes) => routeInbound(fromNodeId, envelopes, membership, actors),
       onUndeliverable: (toNodeId, envelopes, error) => actors.undeliverable(toNodeId, envelopes, error),
+      onPeerDown: (nodeId) => actors.peerDown(nodeId),
+      onPeerUnreachable: (nodeId) => actors.peerUnreachable(nodeId),
       onHttp: (request) => statusRoute(request, config.nodeId, membership, actors, services),
     },
   )

@@ -13,7 +13,7 @@ import type { NetConfig } from '../sim-net.js'
  * for a while. Every option is drawn from the seed, so seeds differ in kind, not only timing.
  *
  * Safety (checked over the whole run): a counter's final value is at least the number of
- * adds acknowledged to clients and at most acknowledged plus unknown-outcome ones (timeouts),
+ * adds acknowledged to clients and at most acknowledged plus unknown-outcome ones (timeouts, links lost mid-ask),
  * so no acknowledged add is lost and none is applied twice or from nowhere.
  * Liveness (after healing): every node can reach every counter again.
  */
@@ -50,6 +50,9 @@ export interface ScenarioResult {
 const NODE_IDS = ['n1', 'n2', 'n3', 'n4', 'n5'] as const
 /** Counter actors the workload spreads over; enough that every node hosts a few. */
 const COUNTER_COUNT = 20
+/** Errors after which an add may or may not have been applied. */
+const OUTCOME_UNKNOWN_CODES: ReadonlySet<number> = new Set([ErrorCode.REQUEST_TIMED_OUT.code, ErrorCode.NETWORK_EXCEPTION.code, ErrorCode.NODE_UNREACHABLE.code])
+
 /** Deadline of a workload ask; short, so timeouts (unknown outcomes) happen under faults. */
 const ASK_TIMEOUT_MS = 1_000
 /** Attempts per (node, counter) pair in the liveness check before it counts as unreachable. */
@@ -105,8 +108,10 @@ export async function runActorAsksScenario(options: ScenarioOptions): Promise<Sc
       actors.ask(target, 'add', null, { timeoutMs: ASK_TIMEOUT_MS }).then(
         () => void tally.ok++,
         (err: unknown) => {
-          // A timeout leaves the outcome unknown; any other refusal happened before the actor ran.
-          if (err instanceof SkeinError && err.code === ErrorCode.REQUEST_TIMED_OUT.code) tally.unknown++
+          // A timeout, or a link that closed or could not be dialed while the ask waited (the
+          // request may have run, or may still go out on the next link), leaves the outcome
+          // unknown; any other refusal happened before the actor ran.
+          if (err instanceof SkeinError && OUTCOME_UNKNOWN_CODES.has(err.code)) tally.unknown++
           else tally.failed++
         },
       )

@@ -1,5 +1,5 @@
 import type { Env, Logger, TimerHandle } from '../env/index.js'
-import { ErrorCode, ReplyKind, SkeinError, type Envelope, type WireError, toWireError } from '../wire/index.js'
+import { ErrorCode, type ErrorSpec, ReplyKind, SkeinError, type Envelope, type WireError, toWireError } from '../wire/index.js'
 import {
   type ActorContext,
   type ActorFactory,
@@ -51,6 +51,8 @@ export interface ActorSystemStats extends CellCounters {
   actorsHosted: number
   asksPending: number
   asksTimedOut: number
+  /** Asks failed early because the link to the node their request went to closed or could not be dialed. */
+  asksFailedPeerDown: number
   forwarded: number
   dropped: number
   passivated: number
@@ -60,6 +62,11 @@ interface PendingAsk {
   resolve(value: unknown): void
   reject(error: SkeinError): void
   timer: TimerHandle
+  /**
+   * The peer the request was last handed to (undefined while it is local): when that link
+   * dies or cannot be dialed, the reply cannot come, so the ask fails then, not at its deadline.
+   */
+  sentToNodeId: string | undefined
 }
 
 interface KindSpec {
@@ -84,7 +91,7 @@ export class ActorSystem {
   private sweepTimer: TimerHandle | undefined
   private stopping = false
   private readonly cellHost: CellHost
-  private readonly counters = { processed: 0, restarts: 0, expiredAsksSkipped: 0, asksTimedOut: 0, forwarded: 0, dropped: 0, passivated: 0 }
+  private readonly counters = { processed: 0, restarts: 0, expiredAsksSkipped: 0, asksTimedOut: 0, asksFailedPeerDown: 0, forwarded: 0, dropped: 0, passivated: 0 }
 
   constructor(
     private readonly env: Env,
@@ -136,7 +143,7 @@ export class ActorSystem {
         this.counters.asksTimedOut++
         reject(new SkeinError(ErrorCode.REQUEST_TIMED_OUT, `ask '${kind}' to ${to} got no reply within ${timeoutMs} ms`))
       })
-      this.pending.set(corr, { resolve: resolve as (value: unknown) => void, reject, timer })
+      this.pending.set(corr, { resolve: resolve as (value: unknown) => void, reject, timer, sentToNodeId: undefined })
       const deadlineAtMs = this.env.clock.nowMs() + timeoutMs
       this.route({ from, origin: this.nodeId, to, kind, corr, ttlMs: timeoutMs, hops: 0, payload, deadlineAtMs })
     })
@@ -177,6 +184,24 @@ export class ActorSystem {
       this.refuse(envelope, error)
     }
     this.log.debug({ toNodeId, count: envelopes.length, code: error.errorName }, 'envelopes undeliverable')
+  }
+
+  /**
+   * The transport's onPeerDown: the link to `nodeId` closed. Asks whose request went there
+   * fail now with NETWORK_EXCEPTION (retriable): their request, or its reply, was on that link
+   * and delivery is at most once. As after a timeout, the request may have run there (or run
+   * later: if it was still queued, it goes out on the next link, and its reply is ignored).
+   */
+  peerDown(nodeId: string): void {
+    this.failAsksSentTo(nodeId, ErrorCode.NETWORK_EXCEPTION, `the link to ${nodeId} closed before the reply arrived`)
+  }
+
+  /**
+   * The transport's onPeerUnreachable: a dial to `nodeId` failed. Asks waiting on it fail now
+   * with NODE_UNREACHABLE (retriable) instead of waiting out their deadlines.
+   */
+  peerUnreachable(nodeId: string): void {
+    this.failAsksSentTo(nodeId, ErrorCode.NODE_UNREACHABLE, `node ${nodeId} cannot be reached`)
   }
 
   stats(): ActorSystemStats {
@@ -228,8 +253,30 @@ export class ActorSystem {
     }
     const deadline = envelope.deadlineAtMs ?? 0
     if (deadline > 0) envelope.ttlMs = Math.max(1, deadline - this.env.clock.nowMs())
+    if (envelope.corr > 0 && envelope.origin === this.nodeId) {
+      const ask = this.pending.get(envelope.corr)
+      if (ask !== undefined) ask.sentToNodeId = target
+    }
     if (this.sender.send(target, envelope) === 'queued') return true
     return this.refuse(envelope, new SkeinError(ErrorCode.OVERLOADED, `queue to ${target} is full`))
+  }
+
+  /**
+   * A scan of every waiting ask: peers go down rarely (a dial fails at most once per
+   * reconnect backoff), so a per-peer index would cost more on every ask than it saves here.
+   * Settled asks are no longer in `pending`, so a reply that beat the close is never undone.
+   */
+  private failAsksSentTo(nodeId: string, spec: ErrorSpec, message: string): void {
+    let failed = 0
+    for (const [corr, ask] of this.pending) {
+      if (ask.sentToNodeId !== nodeId) continue
+      this.pending.delete(corr)
+      ask.timer.cancel()
+      ask.reject(new SkeinError(spec, message))
+      failed++
+    }
+    this.counters.asksFailedPeerDown += failed
+    if (failed > 0) this.log.debug({ peer: nodeId, count: failed, code: spec.name }, 'asks failed: peer down')
   }
 
   private deliverLocal(envelope: LocalEnvelope): boolean {

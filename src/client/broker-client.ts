@@ -1,5 +1,5 @@
 import { ActorSystem, StaticDirectory } from '../actor/index.js'
-import type { Env } from '../env/index.js'
+import { type Env, jittered } from '../env/index.js'
 import { DEFAULT_TRANSPORT_LIMITS, Transport } from '../transport/index.js'
 import {
   type AddPartitionsRequest,
@@ -25,18 +25,69 @@ export interface BrokerClientConfig {
   clusterSecret: string
   /** Names this client in the nodes' logs; a random suffix keeps two clients apart. */
   clientId?: string
-  /** Deadline of one request to one node. */
+  /** Deadline of one request to one node (one attempt). */
   requestTimeoutMs?: number
+  /**
+   * Deadline of one call, every retry included: metadata refreshes, redirects, elections,
+   * failing over to another node; each attempt's own timeout is cut to what is left of it.
+   * Past it the call fails with REQUEST_TIMED_OUT (retriable; its `cause` is the last error
+   * seen). A long-polling fetch gets its maxWaitMs on top.
+   */
+  requestDeadlineMs?: number
   /** Retries of a retriable error (not leader, election in progress) before it is thrown. */
   retriesMax?: number
-  /** Pause before a retry, doubled each time up to 1 s. */
+  /** Pause before the first retry; doubled each time up to RETRY_BACKOFF_MS_MAX, then jittered. */
   retryBackoffMs?: number
 }
 
 const REQUEST_TIMEOUT_MS_DEFAULT = 10_000
+/**
+ * Kafka's producer gives a record 120 s (delivery.timeout.ms) and one request 30 s. A skein
+ * leader election takes one to two seconds, so 30 s rides out several failovers in a row and
+ * still tells the application about a real outage within half a minute.
+ */
+const REQUEST_DEADLINE_MS_DEFAULT = 30_000
 const RETRIES_MAX_DEFAULT = 20
 const RETRY_BACKOFF_MS_DEFAULT = 50
+/** Cap of the retry backoff: a second, like Kafka's retry.backoff.max.ms, so a healed cluster is found quickly. */
 const RETRY_BACKOFF_MS_MAX = 1_000
+/**
+ * Cap of the backoff while a partition has no usable leader (an election is under way): each
+ * retry is one small metadata request to a live node, and an election takes one to two
+ * seconds, so polling at least every 200 ms finds the new leader within a fifth of a second
+ * of it, where the full 1 s cap could add most of a second to every failover.
+ */
+const LEADER_POLL_BACKOFF_MS_MAX = 200
+/** Backoff doubling stops here; 2^20 times any sane first pause is far past the cap. */
+const RETRY_ATTEMPTS_COUNTED_MAX = 20
+/**
+ * Share of each backoff that is random ("equal jitter"): clients that failed at the same
+ * moment (a leader died under all of them) do not come back in lockstep.
+ */
+const RETRY_JITTER_RATIO = 0.5
+/**
+ * How long a node that failed as a node (its link closed, it could not be dialed, it did not
+ * answer in time, it is shutting down) is passed over when choosing whom to ask, and not
+ * trusted as a partition's leader: about one leader election, after which a live node's
+ * metadata names the new leader.
+ */
+const FAILED_NODE_AVOID_MS = 2_000
+/**
+ * Per-attempt timeout of topic administration, which waits for the metadata quorum to commit
+ * (and may wait out its election); cut, like every attempt, to what is left of the call deadline.
+ */
+const ADMIN_REQUEST_TIMEOUT_MS = 30_000
+/** waitForLeaders: how long by default, and how often it re-reads metadata meanwhile. */
+const WAIT_FOR_LEADERS_MS_DEFAULT = 30_000
+const WAIT_FOR_LEADERS_POLL_MS = 100
+
+/** Errors that say something about the node asked, not the request: ask another node next. */
+const NODE_FAILURE_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.NODE_UNREACHABLE.code,
+  ErrorCode.NETWORK_EXCEPTION.code,
+  ErrorCode.REQUEST_TIMED_OUT.code,
+  ErrorCode.SHUTTING_DOWN.code,
+])
 
 interface PartitionRoute {
   leader: string | undefined
@@ -46,30 +97,36 @@ interface PartitionRoute {
 /**
  * A connection to a skein cluster over the node protocol: the request layer the SDK and the
  * CLI build on. It learns the nodes and partition leaders from metadata, sends each request
- * to the node that can answer it, and follows NOT_LEADER redirects and elections with bounded
- * retries. It joins the cluster's links as a peer that hosts no actors and never gossips.
+ * to the node that can answer it, and follows NOT_LEADER redirects, elections and node
+ * failures with retries bounded in count and in time (one deadline per call). It joins the
+ * cluster's links as a peer that hosts no actors and never gossips.
  */
 export class BrokerClient {
   private readonly routes = new Map<string, PartitionRoute>()
   private readonly timeoutMs: number
+  private readonly deadlineMs: number
   private readonly retriesMax: number
   private readonly backoffMs: number
   private contactNode: string | undefined
+  /** Node id -> time (Env clock) until which it is passed over: it just failed as a node. */
+  private readonly avoidUntilMs = new Map<string, number>()
 
   private constructor(
     private readonly env: Env,
-    private readonly config: BrokerClientConfig,
+    config: BrokerClientConfig,
     private readonly actors: ActorSystem,
     private readonly transport: Transport,
     /** node id -> "host:port"; also the transport's address book. */
     private readonly addresses: Map<string, string>,
   ) {
     this.timeoutMs = config.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT
+    this.deadlineMs = config.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT
     this.retriesMax = config.retriesMax ?? RETRIES_MAX_DEFAULT
     this.backoffMs = config.retryBackoffMs ?? RETRY_BACKOFF_MS_DEFAULT
   }
 
   static async connect(env: Env, config: BrokerClientConfig): Promise<BrokerClient> {
+    validateBrokerClientConfig(config)
     const suffix = Array.from(env.random.bytes(6), (byte) => byte.toString(16).padStart(2, '0')).join('')
     const clientId = `client-${config.clientId ?? 'skein'}-${suffix}`
     const addresses = new Map<string, string>()
@@ -82,26 +139,38 @@ export class BrokerClient {
       {
         onEnvelopes: (from, envelopes) => actors.receiveFromPeer(from, envelopes),
         onUndeliverable: (to, envelopes, error) => actors.undeliverable(to, envelopes, error),
+        onPeerDown: (nodeId) => actors.peerDown(nodeId),
+        onPeerUnreachable: (nodeId) => actors.peerUnreachable(nodeId),
       },
     )
     actors.attachSender(transport)
     const client = new BrokerClient(env, config, actors, transport, addresses)
-    let lastError: unknown = new SkeinError(ErrorCode.NODE_UNREACHABLE, 'no seeds given')
-    for (const seed of config.seeds) {
-      try {
-        const nodeId = await transport.discover(seed)
-        addresses.set(nodeId, seed)
-        client.contactNode = nodeId
-        break
-      } catch (error) {
-        lastError = error
-      }
-    }
-    if (client.contactNode === undefined) {
-      await client.close()
-      throw lastError
-    }
+    client.contactNode = await client.discoverSeeds(config.seeds)
     return client
+  }
+
+  /**
+   * Dials every seed at once and resolves with the first node that answers. The others keep
+   * going and join the address book as they answer: nodes to fail over to even before the
+   * first metadata arrives. Rejects (and closes the client) if no seed answers.
+   */
+  private async discoverSeeds(seeds: readonly string[]): Promise<string> {
+    if (seeds.length === 0) {
+      await this.close()
+      throw new SkeinError(ErrorCode.NODE_UNREACHABLE, 'no seeds given')
+    }
+    const discoveries = seeds.map(async (seed) => {
+      const nodeId = await this.transport.discover(seed)
+      if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, seed)
+      return nodeId
+    })
+    try {
+      return await Promise.any(discoveries)
+    } catch (error) {
+      await this.close()
+      const errors = error instanceof AggregateError ? error.errors : [error]
+      throw errors[errors.length - 1]
+    }
   }
 
   async close(): Promise<void> {
@@ -110,25 +179,20 @@ export class BrokerClient {
   }
 
   /** Cluster metadata from any node; refreshes the client's view of nodes and leaders. */
-  async metadata(topics?: readonly string[]): Promise<MetadataResponse> {
-    const response = await this.askAnyNode<MetadataResponse>(BrokerRequest.metadata, topics === undefined ? {} : { topics })
-    for (const node of response.nodes) this.addresses.set(node.id, node.address)
-    for (const topic of response.topics) {
-      for (const partition of topic.partitions) this.routes.set(`${topic.name}/${partition.partition}`, { leader: partition.leader, leaderEpoch: partition.leaderEpoch })
-    }
-    return response
+  metadata(topics?: readonly string[]): Promise<MetadataResponse> {
+    return this.refreshMetadata(topics, this.deadlineFor())
   }
 
   createTopic(request: CreateTopicRequest): Promise<{ name: string; topicId: string; partitions: string[][]; version: number }> {
-    return this.askAnyNode(BrokerRequest.createTopic, request, 30_000)
+    return this.askAnyNode(BrokerRequest.createTopic, request, ADMIN_REQUEST_TIMEOUT_MS)
   }
 
   deleteTopic(name: string): Promise<unknown> {
-    return this.askAnyNode(BrokerRequest.deleteTopic, { name }, 30_000)
+    return this.askAnyNode(BrokerRequest.deleteTopic, { name }, ADMIN_REQUEST_TIMEOUT_MS)
   }
 
   addPartitions(request: AddPartitionsRequest): Promise<unknown> {
-    return this.askAnyNode(BrokerRequest.addPartitions, request, 30_000)
+    return this.askAnyNode(BrokerRequest.addPartitions, request, ADMIN_REQUEST_TIMEOUT_MS)
   }
 
   listTopics(): Promise<string[]> {
@@ -140,14 +204,14 @@ export class BrokerClient {
   }
 
   /** Waits until every partition of `topic` has a leader (after createTopic), up to `timeoutMs`. */
-  async waitForLeaders(topic: string, timeoutMs = 30_000): Promise<TopicDescription> {
+  async waitForLeaders(topic: string, timeoutMs = WAIT_FOR_LEADERS_MS_DEFAULT): Promise<TopicDescription> {
     const deadline = this.env.clock.nowMs() + timeoutMs
     for (;;) {
-      const response = await this.metadata([topic]).catch(() => undefined)
+      const response = await this.refreshMetadata([topic], deadline).catch(() => undefined)
       const described = response?.topics.find((t) => t.name === topic)
       if (described !== undefined && described.partitions.every((p) => p.leader !== undefined)) return described
-      if (this.env.clock.nowMs() > deadline) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `topic '${topic}' has partitions without a leader after ${timeoutMs} ms`)
-      await this.sleep(100)
+      if (this.env.clock.nowMs() >= deadline) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `topic '${topic}' has partitions without a leader after ${timeoutMs} ms`)
+      await this.sleep(Math.min(WAIT_FOR_LEADERS_POLL_MS, Math.max(1, deadline - this.env.clock.nowMs())))
     }
   }
 
@@ -171,20 +235,31 @@ export class BrokerClient {
     return this.routes.get(`${topic}/${partition}`)?.leader
   }
 
-  private async askAnyNode<T>(kind: string, payload: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  private async refreshMetadata(topics: readonly string[] | undefined, deadlineAtMs: number): Promise<MetadataResponse> {
+    const response = await this.askAnyNode<MetadataResponse>(BrokerRequest.metadata, topics === undefined ? {} : { topics }, this.timeoutMs, deadlineAtMs)
+    for (const node of response.nodes) this.addresses.set(node.id, node.address)
+    for (const topic of response.topics) {
+      for (const partition of topic.partitions) this.routes.set(`${topic.name}/${partition.partition}`, { leader: partition.leader, leaderEpoch: partition.leaderEpoch })
+    }
+    return response
+  }
+
+  private async askAnyNode<T>(kind: string, payload: unknown, timeoutMs = this.timeoutMs, deadlineAtMs = this.deadlineFor()): Promise<T> {
     let lastError: unknown
     const tried = new Set<string>()
     for (let attempt = 0; attempt <= this.retriesMax; attempt++) {
       const nodeId = this.pickNode(tried)
+      const options = { timeoutMs: this.attemptTimeoutMs(timeoutMs, deadlineAtMs, kind, lastError) }
       try {
-        const answer = await this.actors.ask<T>(brokerActorId(nodeId), kind, payload, { timeoutMs })
-        this.contactNode = nodeId
+        const answer = await this.actors.ask<T>(brokerActorId(nodeId), kind, payload, options)
+        this.nodeAnswered(nodeId)
         return answer
       } catch (error) {
         lastError = error
         if (!(error instanceof SkeinError) || !error.retriable) throw error
         tried.add(nodeId)
-        await this.sleep(this.backoff(attempt))
+        this.nodeFailed(nodeId, error)
+        await this.pause(attempt, deadlineAtMs, kind, lastError)
       }
     }
     throw lastError
@@ -192,35 +267,60 @@ export class BrokerClient {
 
   private async askLeader<T>(topic: string, partition: number, kind: string, payload: object, extraWaitMs = 0): Promise<T> {
     const key = `${topic}/${partition}`
+    const timeoutMs = this.timeoutMs + extraWaitMs
+    const deadlineAtMs = this.deadlineFor(extraWaitMs)
     let lastError: unknown
     for (let attempt = 0; attempt <= this.retriesMax; attempt++) {
-      let route = this.routes.get(key)
-      if (route?.leader === undefined) {
-        await this.metadata([topic]).catch((error: unknown) => { lastError = error })
-        route = this.routes.get(key)
-      }
-      if (route?.leader === undefined) {
+      const leader = await this.leaderFor(topic, partition, deadlineAtMs).catch((error: unknown) => {
+        // The deadline passed during a metadata refresh: the call is over; tell why it kept failing.
+        if (error instanceof CallDeadlineError) throw this.deadlineExceeded(kind, lastError ?? error.cause)
+        lastError = error
+        return undefined
+      })
+      if (leader === undefined) {
         lastError ??= new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `${key} has no known leader`)
         if (!this.routes.has(key) && attempt > 2) throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${key} does not exist`)
-        await this.sleep(this.backoff(attempt))
+        await this.pause(attempt, deadlineAtMs, kind, lastError, LEADER_POLL_BACKOFF_MS_MAX)
         continue
       }
+      const options = { timeoutMs: this.attemptTimeoutMs(timeoutMs, deadlineAtMs, kind, lastError) }
       try {
-        return await this.actors.ask<T>(replicaActorId(topic, partition, route.leader), kind, payload, { timeoutMs: this.timeoutMs + extraWaitMs })
+        return await this.actors.ask<T>(replicaActorId(topic, partition, leader), kind, payload, options)
       } catch (error) {
         lastError = error
         if (!(error instanceof SkeinError) || !error.retriable || !this.worthRetrying(error, payload)) throw error
-        const hint = error.leader
-        if (hint !== undefined && hint.nodeId !== route.leader) {
-          if (hint.address !== undefined) this.addresses.set(hint.nodeId, hint.address)
-          this.routes.set(key, { leader: hint.nodeId, leaderEpoch: hint.epoch ?? -1 })
-          continue // a redirect: go there at once
-        }
+        this.nodeFailed(leader, error)
+        if (this.followRedirect(key, leader, error)) continue // go there at once
         this.routes.set(key, { leader: undefined, leaderEpoch: -1 })
-        await this.sleep(this.backoff(attempt))
+        await this.pause(attempt, deadlineAtMs, kind, lastError)
       }
     }
     throw lastError
+  }
+
+  /**
+   * The leader to send a partition's request to: the known one, else what fresh metadata
+   * (from a node that has not just failed) names. Undefined while there is none, or while
+   * the one named has just failed as a node: it is probably dead and not yet replaced.
+   */
+  private async leaderFor(topic: string, partition: number, deadlineAtMs: number): Promise<string | undefined> {
+    const key = `${topic}/${partition}`
+    const usable = (route: PartitionRoute | undefined): route is PartitionRoute & { leader: string } =>
+      route?.leader !== undefined && !this.isAvoided(route.leader)
+    const known = this.routes.get(key)
+    if (usable(known)) return known.leader
+    await this.refreshMetadata([topic], deadlineAtMs)
+    const fresh = this.routes.get(key)
+    return usable(fresh) ? fresh.leader : undefined
+  }
+
+  /** A NOT_LEADER with a hint naming another node: route there. False when there is nothing to follow. */
+  private followRedirect(key: string, leader: string, error: SkeinError): boolean {
+    const hint = error.leader
+    if (hint === undefined || hint.nodeId === leader) return false
+    if (hint.address !== undefined) this.addresses.set(hint.nodeId, hint.address)
+    this.routes.set(key, { leader: hint.nodeId, leaderEpoch: hint.epoch ?? -1 })
+    return true
   }
 
   /**
@@ -233,19 +333,89 @@ export class BrokerClient {
     return true
   }
 
-  /** The last node that answered, else one not yet tried this round, else any. */
+  /**
+   * The last node that answered, else a node not tried this call, else one tried already;
+   * among each, nodes that have not just failed first. Seeds and metadata both feed the list.
+   */
   private pickNode(tried: ReadonlySet<string>): string {
-    if (this.contactNode !== undefined && !tried.has(this.contactNode)) return this.contactNode
-    for (const nodeId of this.addresses.keys()) if (!tried.has(nodeId)) return nodeId
-    const all = [...this.addresses.keys()]
-    return all[tried.size % all.length] as string
+    const candidates = new Set<string>()
+    if (this.contactNode !== undefined) candidates.add(this.contactNode)
+    for (const nodeId of this.addresses.keys()) candidates.add(nodeId)
+    const all = [...candidates]
+    if (all.length === 0) throw new Error('no node known: connect() learns at least one')
+    const live = all.filter((nodeId) => !this.isAvoided(nodeId))
+    const untriedLive = live.find((nodeId) => !tried.has(nodeId))
+    if (untriedLive !== undefined) return untriedLive
+    if (live.length > 0) return live[tried.size % live.length] as string
+    // Every node known has just failed: the one not yet tried this call is still the best bet.
+    return all.find((nodeId) => !tried.has(nodeId)) ?? (all[tried.size % all.length] as string)
   }
 
-  private backoff(attempt: number): number {
-    return Math.min(RETRY_BACKOFF_MS_MAX, this.backoffMs * 2 ** attempt)
+  private nodeAnswered(nodeId: string): void {
+    this.contactNode = nodeId
+    this.avoidUntilMs.delete(nodeId)
+  }
+
+  /** Notes a failure; one that speaks of the node itself makes it avoided for a while. */
+  private nodeFailed(nodeId: string, error: SkeinError): void {
+    if (!NODE_FAILURE_CODES.has(error.code)) return
+    this.avoidUntilMs.set(nodeId, this.env.clock.nowMs() + FAILED_NODE_AVOID_MS)
+    if (this.contactNode === nodeId) this.contactNode = undefined
+  }
+
+  private isAvoided(nodeId: string): boolean {
+    const untilMs = this.avoidUntilMs.get(nodeId)
+    if (untilMs === undefined) return false
+    if (untilMs > this.env.clock.nowMs()) return true
+    this.avoidUntilMs.delete(nodeId)
+    return false
+  }
+
+  /** When a call that starts now must be over; `extraWaitMs` is time the caller asked the server to wait. */
+  private deadlineFor(extraWaitMs = 0): number {
+    return this.env.clock.nowMs() + this.deadlineMs + extraWaitMs
+  }
+
+  /** One attempt's deadline: its own, cut to what is left of the call's. Throws if nothing is left. */
+  private attemptTimeoutMs(timeoutMs: number, deadlineAtMs: number, kind: string, lastError: unknown): number {
+    const leftMs = deadlineAtMs - this.env.clock.nowMs()
+    if (leftMs <= 0) throw this.deadlineExceeded(kind, lastError)
+    return Math.min(timeoutMs, leftMs)
+  }
+
+  /** Capped exponential backoff with equal jitter, never past the call's deadline (throws if that has passed). */
+  private async pause(attempt: number, deadlineAtMs: number, kind: string, lastError: unknown, capMs = RETRY_BACKOFF_MS_MAX): Promise<void> {
+    const leftMs = deadlineAtMs - this.env.clock.nowMs()
+    if (leftMs <= 0) throw this.deadlineExceeded(kind, lastError)
+    const baseMs = Math.min(capMs, this.backoffMs * 2 ** Math.min(attempt, RETRY_ATTEMPTS_COUNTED_MAX))
+    await this.sleep(Math.min(leftMs, jittered(this.env.random, baseMs, RETRY_JITTER_RATIO)))
+  }
+
+  private deadlineExceeded(kind: string, lastError: unknown): SkeinError {
+    const last = lastError instanceof Error ? lastError.message : String(lastError)
+    return new CallDeadlineError(ErrorCode.REQUEST_TIMED_OUT, `'${kind}' did not complete within its ${this.deadlineMs} ms call deadline; last error: ${last}`, { cause: lastError })
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.env.clock.setTimer(ms, resolve))
   }
+}
+
+/**
+ * The call deadline passed (code REQUEST_TIMED_OUT, like any timeout). Its own class only so
+ * that a deadline hit inside a metadata refresh ends the whole call instead of being retried.
+ */
+class CallDeadlineError extends SkeinError {}
+
+/** Throws a RangeError naming the first setting out of range. */
+function validateBrokerClientConfig(config: BrokerClientConfig): void {
+  if (config.requestTimeoutMs !== undefined) requirePositiveInteger('requestTimeoutMs', config.requestTimeoutMs)
+  if (config.requestDeadlineMs !== undefined) requirePositiveInteger('requestDeadlineMs', config.requestDeadlineMs)
+  if (config.retryBackoffMs !== undefined) requirePositiveInteger('retryBackoffMs', config.retryBackoffMs)
+  const retriesMax = config.retriesMax
+  if (retriesMax !== undefined && (!Number.isInteger(retriesMax) || retriesMax < 0)) throw new RangeError(`retriesMax must be a non-negative integer, got ${retriesMax}`)
+}
+
+function requirePositiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`)
 }

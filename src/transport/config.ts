@@ -6,7 +6,7 @@ export interface TransportLimits {
   handshakeTimeoutMs: number
   /** First delay before redialing a peer whose link failed. */
   reconnectDelayMsMin: number
-  /** Cap of the exponential reconnect backoff. */
+  /** Cap of the exponential reconnect backoff (before jitter, which only shortens it). */
   reconnectDelayMsMax: number
   /** Envelopes waiting for a link, per peer; `send` answers 'overloaded' at this depth. */
   outboundQueueDepthMax: number
@@ -24,8 +24,10 @@ export const DEFAULT_TRANSPORT_LIMITS: Readonly<TransportLimits> = Object.freeze
   handshakeTimeoutMs: 5_000,
   // Quick enough that a restarted peer is reached again within about a tenth of a second.
   reconnectDelayMsMin: 100,
-  // A dead peer costs one failed dial per ~10 s, not a busy loop.
-  reconnectDelayMsMax: 10_000,
+  // Kafka's reconnect.backoff.max.ms. A restarted peer is redialed at most ~1 s after it is
+  // back (a larger cap showed up directly as failover time), while a dead peer still costs
+  // only one failed dial (a refused or timed-out connect) per second per node that wants it.
+  reconnectDelayMsMax: 1_000,
   // ~10 MB of small envelopes at worst; beyond this the sender must slow down (whenWritable).
   outboundQueueDepthMax: 100_000,
   // Enough to keep a 10 Gbit/s link busy across a 5 ms round trip, small enough that a

@@ -106,7 +106,6 @@ export class Transport {
     return 'queued'
   }
 
-  /** Resolves once the peer's queue is below half its limit (at once if it already is). */
   /**
    * Dials `toNodeId` now, if no link to it is up or being made, and keeps redialing it while
    * its address is known, as if something had been sent: for peers this node will surely
@@ -154,6 +153,7 @@ export class Transport {
     })
   }
 
+  /** Resolves once the peer's queue is below half its limit (at once if it already is). */
   whenWritable(toNodeId: string): Promise<void> {
     const peer = this.peerStates.get(toNodeId)
     return peer === undefined ? Promise.resolve() : peer.waitWritable()
@@ -341,7 +341,7 @@ export class Transport {
       conn.link = this.env.net.connect(address, { messageBytesMax: this.config.limits.frameBytesMax }, this.linkHandlers(conn))
     } catch (err) {
       this.log.warn({ peer: peer.nodeId, address, err: String(err) }, 'dial failed')
-      this.detach(conn)
+      this.detach(conn, LinkCloseCode.abnormal)
       this.connectionGone(conn)
     }
   }
@@ -589,7 +589,7 @@ export class Transport {
 
   private closeConnection(conn: Connection, code: number, reason: string): void {
     if (conn.phase === ConnectionPhase.closed) return
-    this.detach(conn)
+    this.detach(conn, code)
     conn.link?.close(code, reason)
   }
 
@@ -598,13 +598,18 @@ export class Transport {
     if (conn.phase !== ConnectionPhase.closed) {
       // Closed by the other end or the network, not by us.
       this.logRemoteClose(conn, code, reason)
-      this.detach(conn)
+      this.detach(conn, code)
     }
     this.connectionGone(conn)
   }
 
-  /** Takes a connection out of its peer's state; the link itself may still be closing. */
-  private detach(conn: Connection): void {
+  /**
+   * Takes a connection out of its peer's state; the link itself may still be closing. `code`
+   * is the close code, when known: a dial closed as `replaced` lost a crossed-dial race to a
+   * link that is still coming up, so it says nothing about the peer being unreachable.
+   */
+  private detach(conn: Connection, code?: number): void {
+    const wasHandshaking = conn.isHandshaking()
     this.endHandshake(conn)
     conn.phase = ConnectionPhase.closed
     conn.discovery?.settle(undefined, new SkeinError(ErrorCode.NODE_UNREACHABLE, `no node authenticated at ${conn.discovery.address}`))
@@ -612,18 +617,26 @@ export class Transport {
     if (conn.peerNodeId === undefined) return
     const peer = this.peerStates.get(conn.peerNodeId)
     if (peer === undefined) return
+    // Only dials made by ensureDialing are in `handshaking` as initiators (discovery probes never are).
+    const wasOurDial = wasHandshaking && conn.role === ConnectionRole.initiator && peer.handshaking.has(conn)
     peer.handshaking.delete(conn)
     if (peer.active === conn) {
       peer.active = undefined
       this.log.info({ peer: peer.nodeId, connection: conn.id }, 'link down')
-      try {
-        this.handlers.onPeerDown?.(peer.nodeId)
-      } catch (err) {
-        this.handlerThrew('onPeerDown', peer.nodeId, err)
-      }
+      this.notifyPeer('onPeerDown', peer.nodeId)
+    } else if (wasOurDial && code !== LinkCloseCode.replaced && peer.active === undefined && peer.handshaking.size === 0) {
+      if (this.stopping === undefined) this.notifyPeer('onPeerUnreachable', peer.nodeId)
     }
     this.scheduleReconnect(peer)
     this.forgetIfIdle(peer)
+  }
+
+  private notifyPeer(handler: 'onPeerDown' | 'onPeerUnreachable', nodeId: string): void {
+    try {
+      this.handlers[handler]?.(nodeId)
+    } catch (err) {
+      this.handlerThrew(handler, nodeId, err)
+    }
   }
 
   /** The handshake is over, one way or the other: stop its clock and free its slot. */

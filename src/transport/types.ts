@@ -11,8 +11,22 @@ export interface TransportHandlers {
   onEnvelopes(fromNodeId: string, envelopes: Envelope[]): void
   /** Envelopes dropped before being written: too large, unknown peer, expired, shutdown. */
   onUndeliverable(toNodeId: string, envelopes: Envelope[], error: SkeinError): void
+  /** The peer's first authenticated link is up (not called when a newer link replaces one). */
   onPeerUp?(nodeId: string): void
+  /**
+   * The peer's one authenticated link closed with no newer one to replace it. What was written
+   * to it and not yet answered is lost (delivery is at most once); what is still queued stays
+   * queued for the next link. The layer above fails the asks it sent there now, not at their
+   * deadlines.
+   */
   onPeerDown?(nodeId: string): void
+  /**
+   * A dial to a peer we have no link with failed before its handshake finished (refused,
+   * reset, timed out, not authenticated). Redials go on with backoff and what is queued stays
+   * queued, but the peer cannot be reached right now: the layer above fails the asks it is
+   * waiting on there rather than leaving them to their deadlines.
+   */
+  onPeerUnreachable?(nodeId: string): void
   /** Routes beyond /health; undefined means 404. */
   onHttp?(request: HttpRequest): HttpResponse | undefined
 }

@@ -72,7 +72,8 @@ describe('actor runtime across simulated nodes (real transport, simulated networ
     cluster.crash('n2')
     const err = await settleError(cluster.world, n1.ask(echo, 'echo', 'during', { timeoutMs: 1_000 }))
     expect(err.retriable).toBe(true)
-    expect(['REQUEST_TIMED_OUT', 'NODE_UNREACHABLE']).toContain(err.errorName)
+    // Written to the dying link (NETWORK_EXCEPTION), or queued and the redial refused (NODE_UNREACHABLE).
+    expect(['REQUEST_TIMED_OUT', 'NODE_UNREACHABLE', 'NETWORK_EXCEPTION']).toContain(err.errorName)
     await cluster.boot('n2')
     // The transport redials with backoff; a retried ask gets through once it has.
     let answer: unknown
@@ -80,6 +81,46 @@ describe('actor runtime across simulated nodes (real transport, simulated networ
       answer = await settle(cluster.world, n1.ask(echo, 'echo', 'after', { timeoutMs: 1_000 })).catch(() => undefined)
     }
     expect(answer).toBe('after')
+  })
+
+  it('onPeerCrashWhileAnAskWaitsThere_theAskFailsAtOnceWithRetriableNetworkException_othersKeepWaiting', async () => {
+    const registerSink = (system: ActorSystem): void => system.registerKind('sink', () => ({ receive: () => new Promise(() => {}) }))
+    const cluster = await SimCluster.start(['n1', 'n2', 'n3'], {
+      hooksFor: () => ({ directory: fixedDirectory({ 'sink/a': 'n2', 'sink/b': 'n3' }, 'n1'), registerActors: registerSink }),
+    })
+    const n1 = cluster.node('n1').actors
+    const toN2 = n1.ask('sink/a', 'wait', null, { timeoutMs: 60_000 })
+    let toN3Settled = false
+    n1.ask('sink/b', 'wait', null, { timeoutMs: 60_000 }).then(
+      () => (toN3Settled = true),
+      () => (toN3Settled = true),
+    )
+    await cluster.world.runUntil(() => cluster.node('n2').actors.localActorIds().includes('sink/a') && cluster.node('n3').actors.localActorIds().includes('sink/b'))
+    const crashedAtMs = cluster.world.nowMs()
+    cluster.crash('n2')
+    const err = await settleError(cluster.world, toN2)
+    expect(err.errorName).toBe('NETWORK_EXCEPTION')
+    expect(err.retriable).toBe(true)
+    // The RST arrives within a network delay; the ask's own deadline was a minute away.
+    expect(cluster.world.nowMs() - crashedAtMs).toBeLessThan(1_000)
+    expect(n1.stats().asksFailedPeerDown).toBe(1)
+    await cluster.world.runFor(1_000)
+    expect(toN3Settled).toBe(false)
+  })
+
+  it('onAskToANodeThatCannotBeDialed_failsWithNodeUnreachable_longBeforeItsDeadline', async () => {
+    const cluster = await SimCluster.start(['n1', 'n2'])
+    const n1 = cluster.node('n1').actors
+    const echo = diagActorId('n2', 'echo')
+    expect(await settle(cluster.world, n1.ask(echo, 'echo', 'up'))).toBe('up')
+    cluster.crash('n2')
+    await cluster.world.runFor(100)
+    const askedAtMs = cluster.world.nowMs()
+    const err = await settleError(cluster.world, n1.ask(echo, 'echo', 'down', { timeoutMs: 60_000 }))
+    expect(err.errorName).toBe('NODE_UNREACHABLE')
+    expect(err.retriable).toBe(true)
+    // At most one reconnect backoff (capped at 1 s) plus a refused connect.
+    expect(cluster.world.nowMs() - askedAtMs).toBeLessThan(2_000)
   })
 
   it('onPartition_asksFail_andAfterHealTheyFlowAgain', async () => {

@@ -76,6 +76,8 @@ export class TestNode {
   readonly received = new Map<string, Envelope[]>()
   readonly undeliverable: { to: string; envelopes: Envelope[]; error: SkeinError }[] = []
   readonly peerEvents: string[] = []
+  /** onPeerUnreachable calls, apart from peerEvents: how many there are depends on redial timing. */
+  readonly unreachable: string[] = []
   readonly transport: Transport
   port = 0
 
@@ -93,6 +95,7 @@ export class TestNode {
       onUndeliverable: (to, envelopes, error) => this.undeliverable.push({ to, envelopes, error }),
       onPeerUp: (nodeId) => this.peerEvents.push(`up:${nodeId}`),
       onPeerDown: (nodeId) => this.peerEvents.push(`down:${nodeId}`),
+      onPeerUnreachable: (nodeId) => this.unreachable.push(nodeId),
       ...options.handlers,
     }
     this.transport = new Transport(

@@ -188,6 +188,27 @@ describe('Transport between two nodes', () => {
     expect(b.receivedFrom('a').map((e) => e.corr)).toEqual([1, 2, 3])
     expect(a.peerEvents).toEqual(['up:b'])
     expect(b.peerEvents).toEqual(['up:a'])
+    // Losing a crossed-dial race says nothing about the peer being unreachable.
+    expect(a.unreachable).toEqual([])
+    expect(b.unreachable).toEqual([])
+  })
+
+  it('dial_toAPeerNobodyListensFor_reportsItUnreachable_keepsTheQueue_andDeliversOnceItIsUp', async () => {
+    const book = new AddressBook()
+    const a = await startNode(cleanup, 'a', book)
+    const gone = await startNode(cleanup, 'b', book)
+    await gone.transport.stop() // b's address is now a port nobody listens on
+
+    a.transport.send('b', envelope(1))
+    await waitFor(() => a.unreachable.length > 0, 'the refused dial to be reported')
+
+    expect(a.unreachable.every((nodeId) => nodeId === 'b')).toBe(true)
+    expect(a.peerEvents).toEqual([]) // never up, so never down either
+    expect(a.undeliverable).toEqual([])
+    expect(a.transport.queueDepth('b')).toBe(1)
+    const b = await startNode(cleanup, 'b', book, { port: gone.port })
+    await waitFor(() => b.receivedFrom('a').length === 1, 'the queued envelope at b')
+    expect(a.peerEvents).toEqual(['up:b'])
   })
 
   it('dial_withWrongClusterSecret_isRefusedOnBothSides', async () => {
