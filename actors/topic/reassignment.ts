@@ -30,9 +30,11 @@ export type MoveStep =
   | { readonly kind: 'addLearner'; readonly voters: readonly string[]; readonly learners: readonly string[] }
   /** Leader: the learner caught up to the high watermark; it becomes a voter. */
   | { readonly kind: 'promote'; readonly voters: readonly string[]; readonly learners: readonly string[] }
-  /** Leader: the dead replica leaves the Raft group, now that its replacement votes. */
+  /** Leader: the dead replica leaves the Raft group, now that its replacement votes (or a voter the list no longer names leaves). */
   | { readonly kind: 'removeVoter'; readonly voters: readonly string[]; readonly learners: readonly string[] }
-  /** Metadata: the dead replica, no longer in the Raft group, leaves the list. */
+  /** Leader: a learner the list no longer names (its move was undone or superseded) leaves the Raft group. */
+  | { readonly kind: 'removeLearner'; readonly voters: readonly string[]; readonly learners: readonly string[] }
+  /** Metadata: the dead replica, no longer in the Raft group, leaves the list (or a surplus one, see nextMoveStep). */
   | { readonly kind: 'dropReplica'; readonly replicas: readonly string[] }
   /** Leader: hand leadership to the preferred (first) replica, which is caught up. */
   | { readonly kind: 'preferLeader'; readonly target: string }
@@ -51,6 +53,20 @@ export function nextMoveStep(input: MoveInput): MoveStep | undefined {
   const liveIds = new Set(live.map((member) => member.id))
   const members = new Set([...view.voters, ...view.learners])
   const caughtUp = (nodeId: string): boolean => (view.ends[nodeId] ?? -1) >= view.highWatermark
+  const healthy = (nodeId: string): boolean => liveIds.has(nodeId) && !deadLong.has(nodeId)
+  if (replicas.length > input.replicationFactor) {
+    // A move whose dead node came back before it was removed: undo it, dropping the newest
+    // listed replica (moves append it). First from the group, once every listed replica votes
+    // and holds the committed log; then from the list, once the others are enough voters.
+    // In that order because a broker deletes a replica's data when the list drops it.
+    const others = (nodeId: string): string[] => replicas.filter((id) => id !== nodeId)
+    const idle = replicas.find((nodeId) => !members.has(nodeId) && others(nodeId).every((id) => view.voters.includes(id) && healthy(id)))
+    if (idle !== undefined && others(idle).length >= input.replicationFactor) return { kind: 'dropReplica', replicas: others(idle) }
+    if (replicas.every((nodeId) => view.voters.includes(nodeId) && healthy(nodeId) && (nodeId === view.leader || caughtUp(nodeId)))) {
+      const surplus = [...replicas].reverse().find((nodeId) => nodeId !== view.leader)
+      if (surplus !== undefined) return { kind: 'removeVoter', voters: view.voters.filter((id) => id !== surplus), learners: view.learners }
+    }
+  }
   for (const nodeId of replicas) {
     if (!members.has(nodeId) && liveIds.has(nodeId)) return { kind: 'addLearner', voters: view.voters, learners: [...view.learners, nodeId] }
   }
@@ -66,8 +82,15 @@ export function nextMoveStep(input: MoveInput): MoveStep | undefined {
   for (const nodeId of replicas) {
     if (!members.has(nodeId) && deadLong.has(nodeId)) return { kind: 'dropReplica', replicas: replicas.filter((id) => id !== nodeId) }
   }
-  const healthy = replicas.filter((nodeId) => !deadLong.has(nodeId))
-  if (healthy.length < input.replicationFactor) {
+  // Members the list does not name: left behind when the list changed under a move decided
+  // on a stale view. No broker hosts them, so they leave.
+  const strayLearner = view.learners.find((nodeId) => !replicas.includes(nodeId))
+  if (strayLearner !== undefined) return { kind: 'removeLearner', voters: view.voters, learners: view.learners.filter((id) => id !== strayLearner) }
+  const strayVoter = view.voters.find((nodeId) => !replicas.includes(nodeId) && nodeId !== view.leader)
+  if (strayVoter !== undefined && view.voters.length > input.replicationFactor) {
+    return { kind: 'removeVoter', voters: view.voters.filter((id) => id !== strayVoter), learners: view.learners }
+  }
+  if (replicas.filter((nodeId) => !deadLong.has(nodeId)).length < input.replicationFactor) {
     const candidates = live.filter((member) => !replicas.includes(member.id))
     const chosen = rankReplicas(input.partitionKey, MemberTable.of(candidates), 1)[0]
     if (chosen !== undefined) return { kind: 'addReplica', replicas: [...replicas, chosen] }

@@ -143,9 +143,13 @@ export class TopicControllerActor implements Actor {
   }
 
   private async leaderView(partition: number, replicas: readonly string[]): Promise<LeaderView | undefined> {
-    const statuses = await Promise.all(replicas.map((nodeId) =>
-      this.context.ask<ReplicaStatus>(replicaActorId(this.topic, partition, nodeId), BrokerRequest.replicaStatus, null, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS }).catch(() => undefined),
-    ))
+    const statusOf = (nodeId: string): Promise<ReplicaStatus | undefined> =>
+      this.context.ask<ReplicaStatus>(replicaActorId(this.topic, partition, nodeId), BrokerRequest.replicaStatus, null, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS }).catch(() => undefined)
+    const statuses = await Promise.all(replicas.map(statusOf))
+    // The leader may be a member the list no longer names (a move being undone): the listed
+    // replicas name it, and it is asked too, so the stray can still be removed.
+    const named = new Set(statuses.map((status) => status?.leader).filter((id): id is string => id !== undefined && !replicas.includes(id)))
+    statuses.push(...(await Promise.all([...named].map(statusOf))))
     let leader: ReplicaStatus | undefined
     for (const status of statuses) if (status?.role === 'leader' && (leader === undefined || status.epoch > leader.epoch)) leader = status
     if (leader === undefined) return undefined
@@ -168,6 +172,7 @@ export class TopicControllerActor implements Actor {
       case 'addLearner':
       case 'promote':
       case 'removeVoter':
+      case 'removeLearner':
         await this.context.ask(leaderReplica, ReplicaControl.changeMembership, { voters: step.voters, learners: step.learners }, { timeoutMs: REBALANCE_STATUS_TIMEOUT_MS * 2 })
         return
       case 'preferLeader':

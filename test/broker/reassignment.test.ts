@@ -53,4 +53,37 @@ describe('nextMoveStep: replacing a long-dead replica, one committed step at a t
     // Behind: it must catch up first.
     expect(nextMoveStep(input(['a', 'b', 'c'], { ...view, ends: { a: 9, c: 10 } }, { deadLong: new Set() }))).toBeUndefined()
   })
+
+  it('deadNodeBackBeforeItsRemoval_undoesTheMove_groupFirstThenList', () => {
+    const back = { deadLong: new Set<string>(), live: ['a', 'b', 'c', 'd'].map(member) }
+    // c was added for d and promoted; d came back before it was removed: four voters, all caught up.
+    const fourVoters = { voters: ['a', 'b', 'c', 'd'], ends: { b: 10, c: 10, d: 10 } }
+    expect(nextMoveStep(input(['a', 'b', 'd', 'c'], fourVoters, back))).toEqual({ kind: 'removeVoter', voters: ['a', 'b', 'd'], learners: [] })
+    // d still behind: wait, remove nobody.
+    expect(nextMoveStep(input(['a', 'b', 'd', 'c'], { ...fourVoters, ends: { b: 10, c: 10, d: 7 } }, back))).toBeUndefined()
+    // c left the group: only now does the list drop it (its broker deletes its data then).
+    expect(nextMoveStep(input(['a', 'b', 'd', 'c'], { voters: ['a', 'b', 'd'], ends: { b: 10, d: 10 } }, back))).toEqual({ kind: 'dropReplica', replicas: ['a', 'b', 'd'] })
+    expect(nextMoveStep(input(['a', 'b', 'd'], { voters: ['a', 'b', 'd'], ends: { b: 10, d: 10 } }, back))).toBeUndefined()
+  })
+
+  it('undoneMove_neverDropsTheLeader', () => {
+    const back = { deadLong: new Set<string>(), live: ['a', 'b', 'c', 'd'].map(member) }
+    const step = nextMoveStep(input(['a', 'b', 'd', 'c'], { leader: 'c', voters: ['a', 'b', 'c', 'd'], ends: { a: 10, b: 10, d: 10 } }, back))
+    expect(step).toEqual({ kind: 'removeVoter', voters: ['a', 'b', 'c'], learners: [] })
+  })
+
+  it('learnerTheListNoLongerNames_leavesTheGroup', () => {
+    expect(nextMoveStep(input(['a', 'b', 'c'], { voters: ['a', 'b', 'c'], learners: ['n'], ends: { b: 10, c: 10, n: 3 } }, { deadLong: new Set() }))).toEqual({
+      kind: 'removeLearner',
+      voters: ['a', 'b', 'c'],
+      learners: [],
+    })
+  })
+
+  it('voterTheListNoLongerNames_leavesOnlyWhileTheGroupIsOverTheFactor', () => {
+    const view = { voters: ['a', 'b', 'c', 'n'], ends: { b: 10, c: 10, n: 10 } }
+    expect(nextMoveStep(input(['a', 'b', 'c'], view, { deadLong: new Set() }))).toEqual({ kind: 'removeVoter', voters: ['a', 'b', 'c'], learners: [] })
+    // At the factor with a listed replica missing: add that one first.
+    expect(nextMoveStep(input(['a', 'b', 'c'], { voters: ['a', 'b', 'n'], ends: { b: 10, n: 10 } }, { deadLong: new Set() }))?.kind).toBe('addLearner')
+  })
 })
