@@ -576,8 +576,10 @@ function converged(cluster: SimCluster, partitions: readonly { topic: string; pa
       if (replica === undefined || replica.isClosed) return false
       if (replica.epoch !== leader.epoch || replica.leader !== leader.leader || replica.highWatermark !== leader.logEndOffset) return false
     }
-    // No replica move half done: the Raft group is exactly the metadata's replica set.
+    // No replica move half done (nor one being undone, which passes through four voters
+    // listed): the Raft group is exactly the metadata's replica set, of the factor's size.
     const { voters, learners } = leader.membership
+    if (replicas.length !== REPLICATION_FACTOR) return false
     if (learners.length > 0 || [...voters].sort().join(',') !== [...replicas].sort().join(',')) return false
   }
   return true
