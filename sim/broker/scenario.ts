@@ -136,7 +136,10 @@ export async function runBrokerSim(options: BrokerSimOptions): Promise<BrokerSim
     swimSettings: FAST_SWIM_SETTINGS,
     broker: {
       ...(options.raftTickMs === undefined ? {} : { raftTickMs: options.raftTickMs }),
-      ...(reassignAfterMs === undefined ? { replicaReassignAfterMs: REASSIGN_NEVER_MS } : { replicaReassignAfterMs: reassignAfterMs, rebalanceIntervalMs: 500 }),
+      // Reassign seeds also replace metadata voters that stay down as long.
+      ...(reassignAfterMs === undefined
+        ? { replicaReassignAfterMs: REASSIGN_NEVER_MS, controllerReplaceAfterMs: REASSIGN_NEVER_MS }
+        : { replicaReassignAfterMs: reassignAfterMs, controllerReplaceAfterMs: reassignAfterMs, rebalanceIntervalMs: 500 }),
     },
   })
   const cluster = await SimCluster.start(NODE_IDS, { seed, net, configFor })
@@ -199,6 +202,8 @@ export async function runBrokerSim(options: BrokerSimOptions): Promise<BrokerSim
       if (!world.process(nodeId).alive) continue
       const node = cluster.nodes.get(nodeId)
       if (node?.services === undefined) continue
+      const metadataGroup = node.services.controllerMembership()
+      if (metadataGroup !== undefined) addGroup(metadataGroup.voters)
       for (const hosted of node.services.hostedReplicas.values()) {
         const replica = hosted.replica
         if (replica.isClosed) continue
