@@ -73,6 +73,10 @@ const RETRIES_MAX = 3
 const PRODUCER_STOP_MS_MAX = 60_000
 /** Longer than any run: replicas never move. */
 const REASSIGN_NEVER_MS = 3_600_000
+/** How long the cluster must stay converged before the final snapshot: above the default rebalance interval (2 s), so a pending preferred-leader transfer has run. */
+const STABLE_FOR_MS = 3_000
+/** Converge-then-hold rounds before the final snapshot is taken anyway (and judged). */
+const STABLE_ATTEMPTS_MAX = 4
 /** How long after converging a write to each partition may take to be acknowledged. */
 const FINAL_WRITE_MS_MAX = 30_000
 /** Bytes per read of a replica's committed log (the loop reads on to its high watermark). */
@@ -455,7 +459,15 @@ export async function runBrokerSim(options: BrokerSimOptions): Promise<BrokerSim
   })
   await settle(world, Promise.all(finalWrites), FINAL_WRITE_MS_MAX * 2)
   await refreshPartitions()
-  await world.runUntil(() => converged(cluster, current), { timeoutMs: 5_000 })
+  // Converged and staying so: a rebalance round may still hand leadership to a preferred
+  // replica (or finish undoing a move) just after one converged look, and the final
+  // snapshot must not catch a transfer mid-election.
+  for (let attempt = 0; attempt < STABLE_ATTEMPTS_MAX; attempt++) {
+    await world.runUntil(() => converged(cluster, current), { timeoutMs: 5_000 })
+    await world.runFor(STABLE_FOR_MS)
+    await refreshPartitions()
+    if (converged(cluster, current)) break
+  }
   sampling = false
   sampleStatuses()
 

@@ -394,3 +394,16 @@ describe('broker simulator regressions: a replica that missed a membership chang
     }, 120_000)
   }
 })
+
+describe('broker simulator regressions: convergence after healing (40 s fault phase)', () => {
+  // 400220: a move left a learner no broker hosted, and a move whose dead node came back
+  // stayed at four replicas (fixed in actors/topic/reassignment.ts: undo, drop strays).
+  // 400017: the final snapshot caught a preferred-leader transfer mid-election (the run now
+  // waits until the cluster stays converged).
+  for (const seed of [400220, 400017]) {
+    it(`seed${seed}_faultMs40000_convergesAndStaysConverged`, async () => {
+      const result = await runBrokerSim({ seed, faultPhaseMs: 40_000 })
+      expect(result.violations, `${summarize(result)}\n  replay: ${replayCommand(seed, { faultPhaseMs: 40_000 })}`).toEqual([])
+    }, 120_000)
+  }
+})
