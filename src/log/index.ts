@@ -14,3 +14,26 @@ export {
   checkBatches,
   type BatchInfo,
 } from './batch-header.js'
+export {
+  DECOMPRESSED_BYTES_MAX_DEFAULT,
+  DECOMPRESSION_RATIO_MAX,
+  codecById,
+  codecByName,
+  decompressRecords,
+  supportedCompressions,
+  type Codec,
+  type CompressionName,
+} from './compression.js'
+export {
+  DECODE_LIMITS_DEFAULT,
+  decodeRecordBatch,
+  decodeRecordBatches,
+  encodeRecordBatch,
+  type DecodeLimits,
+  type DecodedBatch,
+  type DecodedRecord,
+  type RecordBatchSpec,
+  type RecordHeader,
+  type RecordSpec,
+  type TimestampType,
+} from './record-batch.js'

@@ -1,4 +1,3 @@
-import { gunzipSync, gzipSync } from 'node:zlib'
 import { ErrorCode, SkeinError } from '../wire/errors.js'
 import {
   BATCH_CRC_START,
@@ -17,6 +16,7 @@ import {
   writeInt32,
   writeInt64,
 } from './batch-header.js'
+import { type CompressionName, DECOMPRESSED_BYTES_MAX_DEFAULT, codecByName, decompressRecords } from './compression.js'
 import { crc32c } from './crc32c.js'
 import { ByteReader, varintSizeBytes, varlongSizeBytes, writeVarint, writeVarlong } from './varint.js'
 
@@ -34,10 +34,11 @@ import { ByteReader, varintSizeBytes, varlongSizeBytes, writeVarint, writeVarlon
  *     headerKeyLength    varint   headerKey    UTF-8
  *     headerValueLength  varint   (-1 = null)  headerValue bytes
  *
- * With compression, everything after recordsCount is the compressed concatenation of records.
+ * With compression (compression.ts), everything after recordsCount is the compressed
+ * concatenation of records; recordsCount stays plain, and the CRC covers the compressed bytes.
  */
 
-export type CompressionName = keyof typeof CompressionCodec
+export type { CompressionName } from './compression.js'
 export type TimestampType = 'create' | 'logAppend'
 
 export interface RecordHeader {
@@ -60,7 +61,7 @@ export interface RecordSpec {
 export interface RecordBatchSpec {
   readonly baseOffset?: number
   readonly partitionLeaderEpoch?: number
-  /** Only 'none' and 'gzip' are written; the other codecs are refused. */
+  /** Defaults to 'none'. A codec this process lacks (see supportedCompressions) is refused. */
   readonly compression?: CompressionName
   /** 'logAppend' is normally set by the broker; readers then report maxTimestamp for every record. */
   readonly timestampType?: TimestampType
@@ -108,18 +109,23 @@ export interface DecodedBatch {
 }
 
 export interface DecodeLimits extends BatchLimits {
-  /** Largest records section a compressed batch may inflate to, in bytes (a gzip bomb stops here). */
+  /**
+   * Largest records section a compressed batch may inflate to, in bytes: past it decoding fails
+   * with MESSAGE_TOO_LARGE (not retriable: the same bytes inflate the same way every time)
+   * instead of allocating what a zip bomb asks for.
+   */
   readonly decompressedBytesMax: number
 }
 
 /**
  * The decoder takes any batch that fits in the buffer it is given (the size limit is the
- * broker's business, checked on produce) and inflates at most 64 MiB: far above a 1 MiB
- * batch of ordinary data, far below what would hurt a consumer process.
+ * broker's business, checked on produce) and inflates at most DECOMPRESSION_RATIO_MAX (64)
+ * times the default batchBytesMax, ~64 MiB: far above a 1 MiB batch of ordinary data, far
+ * below what would hurt a consumer process.
  */
 export const DECODE_LIMITS_DEFAULT: DecodeLimits = {
   batchBytesMax: Number.MAX_SAFE_INTEGER,
-  decompressedBytesMax: 64 * 1024 * 1024,
+  decompressedBytesMax: DECOMPRESSED_BYTES_MAX_DEFAULT,
 }
 
 const INT16_MIN = -0x8000
@@ -131,7 +137,7 @@ const NULL_LENGTH = -1
 const RECORD_BYTES_MIN = 7
 /** Smallest header: key length and value length, both one byte. */
 const HEADER_BYTES_MIN = 2
-const codecNameByValue = new Map<number, CompressionName>(
+const codecNameById = new Map<number, CompressionName>(
   Object.entries(CompressionCodec).map(([name, value]) => [value, name as CompressionName]),
 )
 const utf8Encoder = new TextEncoder()
@@ -155,13 +161,20 @@ export function encodeRecordBatch(spec: RecordBatchSpec): Uint8Array {
   const first = spec.records[0]
   if (first === undefined) throw invalid('a record batch needs at least one record')
   const compression = spec.compression ?? 'none'
+  const codec = codecByName(compression)
   const baseTimestamp = spec.baseTimestamp ?? first.timestamp
   const planned = spec.records.map((record, index) => planRecord(record, index, baseTimestamp))
-  const records = compressRecords(compression, writeRecords(planned))
-  const sizeBytes = BATCH_HEADER_BYTES + records.length
-  if (sizeBytes - BATCH_LOG_OVERHEAD_BYTES > INT32_MAX) throw invalid(`a batch of ${sizeBytes} bytes exceeds the int32 length field`)
-  const batch = new Uint8Array(sizeBytes)
-  batch.set(records, BATCH_HEADER_BYTES)
+  const recordsBytes = planned.reduce((sum, plan) => sum + varintSizeBytes(plan.bodyBytes) + plan.bodyBytes, 0)
+  let batch: Uint8Array
+  if (compression === 'none') {
+    // The fast path: records are written straight into the batch, no intermediate buffer.
+    batch = allocateBatch(recordsBytes)
+    writeRecords(planned, batch.subarray(BATCH_HEADER_BYTES))
+  } else {
+    const records = codec.compress(writeRecords(planned, new Uint8Array(recordsBytes)))
+    batch = allocateBatch(records.length)
+    batch.set(records, BATCH_HEADER_BYTES)
+  }
   writeHeader(batch, spec, {
     attributes: attributesOf(spec, compression),
     baseTimestamp,
@@ -171,6 +184,13 @@ export function encodeRecordBatch(spec: RecordBatchSpec): Uint8Array {
     recordsCount: planned.length,
   })
   return batch
+}
+
+/** A zeroed batch with room for the header and `recordsBytes` of (possibly compressed) records. */
+function allocateBatch(recordsBytes: number): Uint8Array {
+  const sizeBytes = BATCH_HEADER_BYTES + recordsBytes
+  if (sizeBytes - BATCH_LOG_OVERHEAD_BYTES > INT32_MAX) throw invalid(`a batch of ${sizeBytes} bytes exceeds the int32 length field`)
+  return new Uint8Array(sizeBytes)
 }
 
 function planRecord(record: RecordSpec, index: number, baseTimestamp: number): PlannedRecord {
@@ -189,9 +209,9 @@ function planRecord(record: RecordSpec, index: number, baseTimestamp: number): P
   return { record, timestampDelta, offsetDelta, headerKeys, bodyBytes }
 }
 
-function writeRecords(planned: readonly PlannedRecord[]): Uint8Array {
-  const totalBytes = planned.reduce((sum, plan) => sum + varintSizeBytes(plan.bodyBytes) + plan.bodyBytes, 0)
-  const out = new Uint8Array(totalBytes)
+/** Writes the records section into `out`, which must be exactly its size; returns `out`. */
+function writeRecords(planned: readonly PlannedRecord[], out: Uint8Array): Uint8Array {
+  const totalBytes = out.length
   let at = 0
   for (const plan of planned) {
     at = writeVarint(out, at, plan.bodyBytes)
@@ -222,12 +242,6 @@ function writeNullableBytes(out: Uint8Array, at: number, bytes: Uint8Array | nul
   const next = writeVarint(out, at, bytes.length)
   out.set(bytes, next)
   return next + bytes.length
-}
-
-function compressRecords(compression: CompressionName, records: Uint8Array): Uint8Array {
-  if (compression === 'none') return records
-  if (compression === 'gzip') return gzipSync(records)
-  throw new SkeinError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `compression '${compression}' is not supported; use 'none' or 'gzip'`)
 }
 
 function attributesOf(spec: RecordBatchSpec, compression: CompressionName): number {
@@ -297,13 +311,16 @@ function requireSafe(name: string, value: number): void {
 /**
  * Decodes the batch at `position`: header checks and CRC through checkBatch (so the codes match
  * the broker's), then every record, each length checked against what is left. Throws only
- * SkeinError: CORRUPT_MESSAGE for malformed bytes, UNSUPPORTED_COMPRESSION_TYPE for snappy, lz4
- * and zstd, and checkBatch's codes for a header that disagrees with itself.
+ * SkeinError: CORRUPT_MESSAGE for malformed bytes (a compressed section that does not inflate
+ * included), UNSUPPORTED_COMPRESSION_TYPE for a codec this process lacks, MESSAGE_TOO_LARGE for
+ * records inflating past `limits.decompressedBytesMax`, and checkBatch's codes for a header that
+ * disagrees with itself. An uncompressed batch's records are read in place, never copied.
  */
 export function decodeRecordBatch(bytes: Uint8Array, position = 0, limits: DecodeLimits = DECODE_LIMITS_DEFAULT): DecodedBatch {
   const info = checkBatch(bytes, position, limits)
   const header = decodeHeader(bytes, position)
-  const records = decompressRecords(header.compression, bytes.subarray(position + BATCH_HEADER_BYTES, position + info.sizeBytes), limits)
+  const section = bytes.subarray(position + BATCH_HEADER_BYTES, position + info.sizeBytes)
+  const records = decompressRecords(header.attributes & BatchAttribute.compressionMask, section, limits.decompressedBytesMax)
   return { ...header, sizeBytes: info.sizeBytes, records: decodeRecords(records, header) }
 }
 
@@ -332,7 +349,7 @@ function decodeHeader(bytes: Uint8Array, position: number): DecodedHeader {
     magic: bytes[position + BatchField.magic] as number,
     crc: readUint32(bytes, position + BatchField.crc),
     attributes,
-    compression: codecNameByValue.get(attributes & BatchAttribute.compressionMask) as CompressionName,
+    compression: codecNameById.get(attributes & BatchAttribute.compressionMask) as CompressionName,
     timestampType: attributes & BatchAttribute.timestampTypeLogAppend ? 'logAppend' : 'create',
     isTransactional: (attributes & BatchAttribute.transactional) !== 0,
     isControl: (attributes & BatchAttribute.control) !== 0,
@@ -343,22 +360,6 @@ function decodeHeader(bytes: Uint8Array, position: number): DecodedHeader {
     producerEpoch: readInt16(bytes, position + BatchField.producerEpoch),
     baseSequence: readInt32(bytes, position + BatchField.baseSequence),
     recordsCount: readInt32(bytes, position + BatchField.recordsCount),
-  }
-}
-
-function decompressRecords(compression: CompressionName, records: Uint8Array, limits: DecodeLimits): Uint8Array {
-  if (compression === 'none') return records
-  if (compression !== 'gzip') {
-    throw new SkeinError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `batch is compressed with ${compression}; only gzip is supported`)
-  }
-  try {
-    const inflated = gunzipSync(records, { maxOutputLength: limits.decompressedBytesMax })
-    return new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length)
-  } catch (err) {
-    if (err instanceof RangeError) {
-      throw new SkeinError(ErrorCode.MESSAGE_TOO_LARGE, `gzip records inflate past decompressedBytesMax (${limits.decompressedBytesMax} bytes)`, { cause: err })
-    }
-    throw corrupt(`gzip records do not inflate: ${err instanceof Error ? err.message : String(err)}`, err)
   }
 }
 
