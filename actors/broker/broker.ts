@@ -3,6 +3,7 @@ import { replyLater } from '../../src/actor/index.js'
 import {
   BrokerRequest,
   type DescribeTopicRequest,
+  type InitProducerIdResponse,
   type MetadataRequest,
   type MetadataResponse,
   type PartitionDescription,
@@ -47,6 +48,14 @@ export const METADATA_RETRY_MS = 250
  * group they know: the voters it knows may all have been replaced while it was away.
  */
 export const VOTER_REFRESH_AFTER_MS = 2_000
+/**
+ * Producer ids a broker takes from the metadata controller at a time, as Kafka's brokers do
+ * (its block is 1000 too): one metadata commit per thousand producers, and a restarted broker
+ * wastes at most the rest of one block.
+ */
+export const PRODUCER_ID_BLOCK_SIZE = 1_000
+/** Tries at taking a block when other metadata changes win the compare-and-set in between. */
+export const PRODUCER_ID_ALLOCATE_ATTEMPTS_MAX = 10
 
 interface LeaderHintEntry {
   readonly nodeId: string | undefined
@@ -70,6 +79,10 @@ export class BrokerActor implements Actor {
   private stopped = false
   /** Whether this node's metadata replica was last told to open (true) or go (false); undefined at start. */
   private controllerHosted: boolean | undefined
+  /** Producer ids this broker owns and has not handed out: [next, end). Memory only: a restart takes a new block. */
+  private producerIds: { next: number; end: number } | undefined
+  /** The block allocation under way, shared by every initProducerId waiting for it. */
+  private producerIdAllocation: Promise<void> | undefined
 
   constructor(
     private readonly context: ActorContext,
@@ -96,6 +109,8 @@ export class BrokerActor implements Actor {
       case BrokerRequest.deleteTopic:
       case BrokerRequest.addPartitions:
         return replyLater(this.admin(message.kind, message.payload))
+      case BrokerRequest.initProducerId:
+        return replyLater(this.initProducerId())
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a broker does not handle '${message.kind}'`)
     }
@@ -272,6 +287,47 @@ export class BrokerActor implements Actor {
     const actorId = replicaActorId(topic, partition, this.context.nodeId)
     this.opened.set(actorId, request.topicId)
     this.context.tell(actorId, ReplicaControl.open, request)
+  }
+
+  /**
+   * A producer id unique in the cluster, epoch 0 (Kafka's InitProducerId without a
+   * transactional id): the next of this broker's block, taking a new block through the
+   * metadata controller when it is used up. Blocks are committed metadata, so no id is
+   * handed out twice, whichever controller leads and however often brokers restart.
+   */
+  private async initProducerId(): Promise<InitProducerIdResponse> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const block = this.producerIds
+      if (block !== undefined && block.next < block.end) {
+        const producerId = block.next
+        block.next++
+        return { producerId, producerEpoch: 0 }
+      }
+      this.producerIdAllocation ??= this.allocateProducerIds().finally(() => {
+        this.producerIdAllocation = undefined
+      })
+      await this.producerIdAllocation
+    }
+    throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'producer ids were allocated but taken by other requests meanwhile; retry')
+  }
+
+  /** Takes the next PRODUCER_ID_BLOCK_SIZE producer ids: compare-and-set on the metadata version and on the counter. */
+  private async allocateProducerIds(): Promise<void> {
+    let lastRefusal = ''
+    for (let attempt = 0; attempt < PRODUCER_ID_ALLOCATE_ATTEMPTS_MAX; attempt++) {
+      const snapshot = await this.controller.read(-1, 0)
+      const { nextProducerId } = metadataFromJson(snapshot.metadata)
+      const command = { op: 'allocateProducerIds', expectedVersion: snapshot.version, firstProducerId: nextProducerId, count: PRODUCER_ID_BLOCK_SIZE }
+      const outcome = await this.controller.propose(command)
+      if (outcome.ok) {
+        this.producerIds = { next: nextProducerId, end: nextProducerId + PRODUCER_ID_BLOCK_SIZE }
+        this.context.log.info({ firstProducerId: nextProducerId, count: PRODUCER_ID_BLOCK_SIZE, version: outcome.version }, 'producer id block allocated')
+        return
+      }
+      if (outcome.code !== ErrorCode.METADATA_VERSION_MISMATCH.code) throw SkeinError.fromWire(outcome.code, outcome.message)
+      lastRefusal = outcome.message
+    }
+    throw new SkeinError(ErrorCode.METADATA_VERSION_MISMATCH, `no producer id block after ${PRODUCER_ID_ALLOCATE_ATTEMPTS_MAX} tries; last refusal: ${lastRefusal}`)
   }
 
   private async admin(kind: string, payload: unknown): Promise<unknown> {

@@ -30,6 +30,12 @@ export const REPLICAS_PER_PARTITION_MAX = 32
 /** Longest topic id, in characters: room for a UUID in any common spelling. */
 export const TOPIC_ID_LENGTH_MAX = 64
 
+/**
+ * Most producer ids one allocateProducerIds command may take: far more than any broker's block
+ * (PRODUCER_ID_BLOCK_SIZE), small enough that 2^53 ids last for ever.
+ */
+export const PRODUCER_ID_BLOCK_SIZE_MAX = 1_000_000
+
 /** The one internal topic users' commands may create: consumer group offsets, as in Kafka. */
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets'
 
@@ -51,9 +57,14 @@ export interface ClusterMetadata {
   readonly version: number
   /** Sorted by name when listed. */
   readonly topics: ReadonlyMap<string, TopicMetadata>
+  /**
+   * The first producer id no broker has been given yet: brokers take blocks of ids from here
+   * (allocateProducerIds), so ids never repeat, across controller failover and broker restarts.
+   */
+  readonly nextProducerId: number
 }
 
-export const EMPTY_METADATA: ClusterMetadata = Object.freeze({ version: 0, topics: new Map<string, TopicMetadata>() })
+export const EMPTY_METADATA: ClusterMetadata = Object.freeze({ version: 0, topics: new Map<string, TopicMetadata>(), nextProducerId: 0 })
 
 export type MetadataCommand =
   | { op: 'createTopic'; expectedVersion: number; name: string; topicId: string; configs: TopicConfigs; partitions: string[][] }
@@ -62,6 +73,11 @@ export type MetadataCommand =
   | { op: 'addPartitions'; expectedVersion: number; name: string; partitions: string[][] }
   /** One step of a reassignment: the partition's replica list becomes `replicas`. */
   | { op: 'setReplicas'; expectedVersion: number; name: string; partition: number; replicas: string[] }
+  /**
+   * A broker takes producer ids [firstProducerId, firstProducerId + count) for itself;
+   * `firstProducerId` must be the state's nextProducerId (the block is named in the log).
+   */
+  | { op: 'allocateProducerIds'; expectedVersion: number; firstProducerId: number; count: number }
 
 /** Starts the message of a refusal caused by an unexpected exception (a bug; see refusalOf). */
 export const UNEXPECTED_PREFIX = 'metadata command could not be applied: '
@@ -83,8 +99,12 @@ export function applyMetadataCommand(state: ClusterMetadata, command: unknown): 
       )
     }
     const version = state.version + 1
+    if (decoded.op === 'allocateProducerIds') {
+      const nextProducerId = allocateProducerIds(state.nextProducerId, decoded)
+      return { state: Object.freeze({ version, topics: state.topics, nextProducerId }), outcome: { ok: true, version } }
+    }
     const topics = applyDecoded(state.topics, decoded, version)
-    return { state: Object.freeze({ version, topics }), outcome: { ok: true, version } }
+    return { state: Object.freeze({ version, topics, nextProducerId: state.nextProducerId }), outcome: { ok: true, version } }
   } catch (err) {
     return { state, outcome: refusalOf(err) }
   }
@@ -95,10 +115,11 @@ export function sortedTopics(state: ClusterMetadata): TopicMetadata[] {
   return [...state.topics.values()].sort((a, b) => compareNames(a.name, b.name))
 }
 
-/** Plain JSON-able snapshot and back, for persistence/transfer: {version, topics: TopicMetadata[] sorted by name}. */
+/** Plain JSON-able snapshot and back, for persistence/transfer: {version, nextProducerId, topics: TopicMetadata[] sorted by name}. */
 export function metadataToJson(state: ClusterMetadata): unknown {
   return {
     version: state.version,
+    nextProducerId: state.nextProducerId,
     topics: sortedTopics(state).map((topic) => ({
       name: topic.name,
       topicId: topic.topicId,
@@ -115,6 +136,8 @@ export function metadataFromJson(json: unknown): ClusterMetadata {
   try {
     const root = record(json, 'the snapshot')
     const version = nonNegativeInteger(field(root, 'version'), 'version')
+    // Snapshots from before producer ids existed have none: nothing was allocated then.
+    const nextProducerId = field(root, 'nextProducerId') === undefined ? 0 : nonNegativeInteger(field(root, 'nextProducerId'), 'nextProducerId')
     const list = field(root, 'topics')
     if (!Array.isArray(list)) throw invalid('topics must be an array')
     const topics = new Map<string, TopicMetadata>()
@@ -126,7 +149,7 @@ export function metadataFromJson(json: unknown): ClusterMetadata {
       topics.set(topic.name, topic)
       topicIds.add(topic.topicId)
     }
-    return Object.freeze({ version, topics })
+    return Object.freeze({ version, topics, nextProducerId })
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     throw new SkeinError(ErrorCode.INVALID_REQUEST, `metadata snapshot: ${message}`, { cause: err })
@@ -149,7 +172,7 @@ function topicFromJson(entry: unknown, version: number): TopicMetadata {
 
 // ---- step 1: the command alone ----------------------------------------------------------
 
-const COMMAND_OPS: ReadonlySet<string> = new Set<MetadataCommand['op']>(['createTopic', 'deleteTopic', 'addPartitions', 'setReplicas'])
+const COMMAND_OPS: ReadonlySet<string> = new Set<MetadataCommand['op']>(['createTopic', 'deleteTopic', 'addPartitions', 'setReplicas', 'allocateProducerIds'])
 
 function decodeCommand(raw: unknown): MetadataCommand {
   const command = record(raw, 'metadata command')
@@ -185,6 +208,11 @@ function decodeCommand(raw: unknown): MetadataCommand {
         partition: integer(field(command, 'partition'), 'partition'),
         replicas: replicaList(field(command, 'replicas'), 'replicas'),
       }
+    case 'allocateProducerIds': {
+      const count = integer(field(command, 'count'), 'count')
+      if (count < 1 || count > PRODUCER_ID_BLOCK_SIZE_MAX) throw invalid(`count must be 1..${PRODUCER_ID_BLOCK_SIZE_MAX}, got ${count}`)
+      return { op, expectedVersion, firstProducerId: nonNegativeInteger(field(command, 'firstProducerId'), 'firstProducerId'), count }
+    }
     default:
       throw invalid(`unknown metadata command op ${JSON.stringify(op)}`)
   }
@@ -250,7 +278,9 @@ function replicaList(value: unknown, what: string): string[] {
 
 type Topics = ReadonlyMap<string, TopicMetadata>
 
-function applyDecoded(topics: Topics, command: MetadataCommand, version: number): Topics {
+type TopicCommand = Exclude<MetadataCommand, { op: 'allocateProducerIds' }>
+
+function applyDecoded(topics: Topics, command: TopicCommand, version: number): Topics {
   switch (command.op) {
     case 'createTopic':
       return createTopic(topics, command, version)
@@ -300,6 +330,16 @@ function setReplicas(topics: Topics, command: Extract<MetadataCommand, { op: 'se
   const partitions = [...topic.partitions]
   partitions[command.partition] = command.replicas
   return withTopic(topics, topic.name, freezeTopic({ ...topic, partitions }))
+}
+
+/** The next unallocated producer id once `command`'s block is taken. */
+function allocateProducerIds(nextProducerId: number, command: Extract<MetadataCommand, { op: 'allocateProducerIds' }>): number {
+  if (command.firstProducerId !== nextProducerId) {
+    throw refuse(ErrorCode.METADATA_VERSION_MISMATCH, `producer ids from ${command.firstProducerId} were asked for, but the next unallocated one is ${nextProducerId}`)
+  }
+  const next = nextProducerId + command.count
+  if (!Number.isSafeInteger(next)) throw invalid('producer ids are exhausted (2^53)')
+  return next
 }
 
 function existing(topics: Topics, name: string): TopicMetadata {

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert'
 import type { Clock, TimerHandle } from '../../src/env/clock.js'
 import type { Disk } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
-import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32 } from '../../src/log/batch-header.js'
+import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32, readInt64 } from '../../src/log/batch-header.js'
 import { FileCache } from '../../src/log/file-cache.js'
 import { type AppendResult, type LogConfig, PartitionLog } from '../../src/log/index.js'
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
@@ -18,6 +18,8 @@ import {
   RaftStateFile,
 } from '../../src/raft/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
+import { scanProducerBatches } from './producer-scan.js'
+import { type BatchOffsets, ProducerStateTable, type RequestBatch, producerBatchesIn } from './producer-state.js'
 
 /** How many bytes of records a leader returns per follower fetch. */
 export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024
@@ -29,6 +31,12 @@ const CONTROL_TYPE_VOTERS = 6
 export const PRODUCE_WAITERS_MAX = 10_000
 
 export type Acks = 0 | 1 | 'all'
+
+/** What a produce appended, or, for an idempotent producer's retry, where the batches already are. */
+export interface ProduceResult extends AppendResult {
+  /** True when every batch was a duplicate of one already in the log: nothing was appended. */
+  readonly duplicate: boolean
+}
 
 export interface ReplicaEnv {
   readonly disk: Disk
@@ -79,12 +87,16 @@ export class PartitionReplica {
   private readonly stopWrittenListener: () => void
   /** The role, epoch and leader last logged: a change is logged once, not on every tick. */
   private logged: { role: string; epoch: number; leader: string | undefined } | undefined
+  /** False while the producer state is rebuilt from the log (after a truncation it could not follow): writes wait. */
+  private producerStateReady = true
 
   private constructor(
     private readonly env: ReplicaEnv,
     private readonly options: ReplicaOptions,
     private readonly partitionLog: PartitionLog,
     private readonly stateFile: RaftStateFile,
+    /** Idempotent producers' epochs and last batches, kept in step with every batch the log takes. */
+    private readonly producers: ProducerStateTable,
     init: { hardState: { epoch: number; votedFor: string | undefined }; epochs: readonly EpochEntry[]; memberships: readonly MembershipEntry[] },
   ) {
     this.core = new RaftCore({
@@ -114,7 +126,9 @@ export class PartitionReplica {
     // The epoch cache may name epochs past the log's end if a crash took the tail with them.
     const epochs = state.epochs.filter((entry) => entry.startOffset < log.logEndOffset)
     const memberships = (state.memberships ?? []).filter((entry) => entry.offset < log.logEndOffset)
-    const replica = new PartitionReplica(env, options, log, stateFile, { hardState: state.hardState, epochs, memberships })
+    const producers = new ProducerStateTable()
+    await rebuildProducerState(env, options, log, producers)
+    const replica = new PartitionReplica(env, options, log, stateFile, producers, { hardState: state.hardState, epochs, memberships })
     replica.scheduleTick()
     return replica
   }
@@ -161,6 +175,7 @@ export class PartitionReplica {
   async enforceRetention(): Promise<void> {
     if (this.closed) return
     await this.partitionLog.enforceRetention()
+    this.producers.onLogStartOffset(this.partitionLog.logStartOffset)
   }
   get membership(): RaftMembership {
     return this.core.membership
@@ -196,11 +211,14 @@ export class PartitionReplica {
   }
 
   /**
-   * Appends a producer's batch as leader. acks=0 and 1 resolve once the leader has it (per
-   * its flush policy); 'all' once the high watermark passes it. Elsewhere than on the leader:
-   * NOT_LEADER_OR_FOLLOWER (retriable), naming the leader if known.
+   * Appends a producer's batches as leader. acks=0 and 1 resolve once the leader has them (per
+   * its flush policy); 'all' once the high watermark passes them. Elsewhere than on the leader:
+   * NOT_LEADER_OR_FOLLOWER (retriable), naming the leader if known. Idempotent batches (with a
+   * producer id) are judged first, the whole request before any of it is appended: a retry of
+   * batches already in the log (committed or not) is answered with their offsets and not
+   * appended again; a sequence gap or a fenced epoch refuses the request (producer-state.ts).
    */
-  async produce(batch: Uint8Array, acks: Acks, expectedEpoch?: number): Promise<AppendResult> {
+  async produce(batch: Uint8Array, acks: Acks, expectedEpoch?: number): Promise<ProduceResult> {
     if (this.closed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is closed`)
     if (this.core.role !== 'leader' || this.core.transferring) {
       throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
@@ -210,18 +228,72 @@ export class PartitionReplica {
         ? new SkeinError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than the current ${this.core.epoch}`)
         : new SkeinError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${expectedEpoch} is newer than the current ${this.core.epoch}`)
     }
+    if (!this.producerStateReady) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is rebuilding its producer state after a truncation`)
     if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
+    const requestBatches = producerBatchesIn(batch)
+    const idempotent = requestBatches !== undefined && requestBatches.some((entry) => entry.header.producerId !== -1)
+    const duplicates = idempotent ? this.judgeProducers(requestBatches) : []
+    if (requestBatches !== undefined && duplicates.length === requestBatches.length) return this.answerDuplicate(batch, duplicates, acks)
     const epoch = this.core.epoch
-    const appended = this.partitionLog.append(batch, epoch, 'client')
-    // Offsets are assigned synchronously by append; tell the core now so fetches see them.
+    const fresh = duplicates.length === 0 ? batch : batch.subarray((requestBatches as RequestBatch[])[duplicates.length]?.position)
+    const endBefore = this.partitionLog.logEndOffset
+    const appended = this.partitionLog.append(fresh, epoch, 'client')
+    // Offsets are assigned synchronously by append; tell the core now so fetches see them, and
+    // the producer state, so a retry pipelined behind this request is judged against it.
+    if (idempotent && this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(batch, (requestBatches as RequestBatch[]).slice(duplicates.length))
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
-    const result = await appended
+    const appendResult = await appended
     this.core.persisted(this.partitionLog.durableEndOffset)
     this.drain()
+    const result: ProduceResult = { ...appendResult, baseOffset: duplicates[0]?.baseOffset ?? appendResult.baseOffset, duplicate: false }
     if (acks !== 'all') return result
     await this.whenCommitted(result.lastOffset + 1, epoch)
     return result
+  }
+
+  /** The duplicates leading the request (a retry), or throws the producer-state refusal. */
+  private judgeProducers(requestBatches: readonly RequestBatch[]): readonly BatchOffsets[] {
+    const verdict = this.producers.validate(requestBatches.map((entry) => entry.header))
+    if (verdict.kind === 'error') throw verdict.error
+    return verdict.duplicates
+  }
+
+  /**
+   * A retry whose batches are all in the log already: answered with their original offsets
+   * once they are as safe as `acks` asks (they may still be in flight from the first attempt).
+   * The bytes are still checked, so a corrupt retry is refused as corrupt, not acknowledged.
+   */
+  private async answerDuplicate(batch: Uint8Array, duplicates: readonly BatchOffsets[], acks: Acks): Promise<ProduceResult> {
+    checkBatches(batch, { batchBytesMax: Number.MAX_SAFE_INTEGER })
+    const first = duplicates[0] as BatchOffsets
+    const last = duplicates[duplicates.length - 1] as BatchOffsets
+    const result: ProduceResult = { baseOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, duplicate: true }
+    this.env.log.debug({ replica: this.options.id, baseOffset: result.baseOffset, lastOffset: result.lastOffset }, 'duplicate produce answered with the original offsets')
+    if (acks === 'all') await this.whenCommitted(result.lastOffset + 1, this.core.epoch)
+    else if (acks === 1) await this.whenWritten(result.lastOffset + 1)
+    return result
+  }
+
+  /** Records appended batches (stamped in `bytes` in place) in the producer state. */
+  private applyProducerBatches(bytes: Uint8Array, batches: readonly RequestBatch[]): void {
+    for (const { position, header } of batches) {
+      const baseOffset = readInt64(bytes, position + BatchField.baseOffset)
+      const lastOffset = baseOffset + readInt32(bytes, position + BatchField.lastOffsetDelta)
+      this.producers.apply({ ...header, baseOffset, lastOffset })
+    }
+  }
+
+  /** Resolves once every offset below `endOffset` is in the file (or at once if it is). */
+  private whenWritten(endOffset: number): Promise<void> {
+    if (this.partitionLog.writtenEndOffset >= endOffset || this.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const stop = this.partitionLog.onWritten((writtenEndOffset) => {
+        if (writtenEndOffset < endOffset) return
+        stop()
+        resolve()
+      })
+    })
   }
 
   /** Committed records only (below the high watermark), for consumers. */
@@ -296,17 +368,31 @@ export class PartitionReplica {
         // Epochs and memberships first, as for a new leader: a crash between the two must not
         // leave fsynced records of an epoch the state file does not name. Open drops entries past the log end.
         if (newEpochs.length > 0 || newMemberships.length > 0) await this.saveState(newEpochs, newMemberships)
-        if (records !== undefined && records.length > 0) await this.partitionLog.appendReplicated(records)
+        if (records !== undefined && records.length > 0) {
+          const endBefore = this.partitionLog.logEndOffset
+          const appended = this.partitionLog.appendReplicated(records)
+          if (this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(records, producerBatchesIn(records) ?? [])
+          await appended
+        }
         this.core.fetchCompleted(this.partitionLog.logEndOffset, newEpochs, newMemberships)
         this.drain()
         return
       }
-      case 'truncate':
+      case 'truncate': {
+        // The producer state first: from now on it must not vouch for batches being cut.
+        const intact = this.producers.truncateTo(effect.offset)
+        if (!intact) this.producerStateReady = false
         await this.partitionLog.truncateTo(effect.offset)
+        if (!intact) {
+          this.producers.clear()
+          await rebuildProducerState(this.env, this.options, this.partitionLog, this.producers)
+          this.producerStateReady = true
+        }
         await this.saveState()
         this.core.fetchCompleted(this.partitionLog.logEndOffset)
         this.drain()
         return
+      }
       case 'becomeLeader':
         // The new epoch goes into the state file before any record of it reaches the log: a
         // restart must not find epoch-E batches its epoch cache does not know (it would vote
@@ -413,6 +499,19 @@ export class PartitionReplica {
     this.waiters = []
     for (const waiter of waiters) waiter.reject(error)
   }
+}
+
+/**
+ * Fills `producers` from the batch headers of the whole log (headers only; see
+ * producer-scan.ts), so a restarted replica, or one that becomes leader later, dedupes
+ * retries of batches any earlier leader appended.
+ */
+async function rebuildProducerState(env: ReplicaEnv, options: ReplicaOptions, log: PartitionLog, producers: ProducerStateTable): Promise<void> {
+  const outcome = await scanProducerBatches(env.disk, options.files, `${options.dir}/log`, (batch) => producers.apply(batch))
+  producers.onLogStartOffset(log.logStartOffset)
+  if (outcome.stoppedAt !== undefined) producers.markIncomplete()
+  if (outcome.stoppedAt !== undefined) env.log.warn({ replica: options.id, ...outcome.stoppedAt }, 'producer state scan met bytes that are not a batch; state past them is unknown')
+  if (producers.size > 0) env.log.info({ replica: options.id, producers: producers.size, batches: outcome.batches }, 'producer state rebuilt from the log')
 }
 
 /** Membership changes carried in fetched records: control batches of type Voters. */

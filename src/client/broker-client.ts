@@ -7,6 +7,7 @@ import {
   type CreateTopicRequest,
   ErrorCode,
   type FetchResponse,
+  type InitProducerIdResponse,
   type ListOffsetsResponse,
   type MetadataResponse,
   type ProduceAcks,
@@ -215,7 +216,24 @@ export class BrokerClient {
     }
   }
 
-  /** Appends record batches (RecordBatch v2 bytes) to a partition, on its leader. */
+  /**
+   * A producer id unique in the cluster, with its epoch (0), from any node: an idempotent
+   * producer stamps them into each batch header with a per-partition sequence starting at 0,
+   * and the partition leader then appends each batch at most once however often it is retried
+   * (Kafka's InitProducerId). May wait for a metadata commit when the node's id block is used up.
+   */
+  initProducerId(): Promise<InitProducerIdResponse> {
+    return this.askAnyNode(BrokerRequest.initProducerId, {}, ADMIN_REQUEST_TIMEOUT_MS)
+  }
+
+  /**
+   * Appends record batches (RecordBatch v2 bytes) to a partition, on its leader. Retriable
+   * errors are retried within the call's deadline; for an idempotent producer's batches a
+   * retry of a batch the leader (or a former leader) already appended is answered with its
+   * original offsets. The producer errors come back as SkeinErrors, none of them retriable:
+   * OUT_OF_ORDER_SEQUENCE_NUMBER (a sequence gap, or a new epoch not starting at 0),
+   * INVALID_PRODUCER_EPOCH (a newer producer with the same id has written).
+   */
   produce(topic: string, partition: number, records: Uint8Array, acks: ProduceAcks = -1, options: { leaderEpoch?: number } = {}): Promise<ProduceResponse> {
     const request = options.leaderEpoch === undefined ? { records, acks } : { records, acks, leaderEpoch: options.leaderEpoch }
     return this.askLeader<ProduceResponse>(topic, partition, BrokerRequest.produce, request)

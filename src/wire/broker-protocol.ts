@@ -76,6 +76,7 @@ export const BrokerRequest = {
   listTopics: 'listTopics',
   describeTopic: 'describeTopic',
   replicaStatus: 'replicaStatus',
+  initProducerId: 'initProducerId',
 } as const
 
 /** acks as Kafka numbers them: 0 none, 1 the leader, -1 all in-sync (here: a Raft majority). */
@@ -96,6 +97,19 @@ export interface ProduceResponse {
   /** Append time stamped by the broker for LogAppendTime topics, else -1. */
   readonly logAppendTimeMs: number
   readonly logStartOffset: number
+}
+
+/**
+ * To `broker/<any node>` (Kafka's InitProducerId for an idempotent producer without a
+ * transactional id): a producer id no other producer in the cluster has had or will have,
+ * with epoch 0. The producer then numbers its batches per partition from sequence 0
+ * (baseSequence in the batch header), and retries of a batch are appended at most once.
+ */
+export type InitProducerIdRequest = Record<string, never>
+
+export interface InitProducerIdResponse {
+  readonly producerId: number
+  readonly producerEpoch: number
 }
 
 /** To any replica; followers answer NOT_LEADER_OR_FOLLOWER naming the leader. */

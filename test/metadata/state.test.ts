@@ -326,7 +326,12 @@ describe('metadata snapshots', () => {
   })
 
   it('metadataFromJson_empty_isEmpty', () => {
-    expect(metadataToJson(metadataFromJson(metadataToJson(EMPTY_METADATA)))).toEqual({ version: 0, topics: [] })
+    expect(metadataToJson(metadataFromJson(metadataToJson(EMPTY_METADATA)))).toEqual({ version: 0, nextProducerId: 0, topics: [] })
+  })
+
+  it('metadataFromJson_snapshotWithoutProducerIds_startsThemAtZero', () => {
+    expect(metadataFromJson({ version: 3, topics: [] }).nextProducerId).toBe(0)
+    expect(() => metadataFromJson({ version: 3, nextProducerId: -1, topics: [] })).toThrow(skeinError(code.request))
   })
 
   const good = (): { version: number; topics: Record<string, unknown>[] } =>
@@ -383,6 +388,10 @@ describe('applyMetadataCommand (property)', () => {
       weight: 2,
       arbitrary: fc.record({ op: fc.constant('setReplicas'), expectedVersion, name: names, partition: fc.integer({ min: -1, max: 4 }), replicas: fc.shuffledSubarray(nodes) }),
     },
+    {
+      weight: 1,
+      arbitrary: fc.record({ op: fc.constant('allocateProducerIds'), expectedVersion, firstProducerId: fc.constantFrom(0, 1000, 2000, 3000), count: fc.constantFrom(1000, 0, 1) }),
+    },
     { weight: 1, arbitrary: fc.anything().map((value) => ({ garbage: value })) },
   )
 
@@ -432,5 +441,31 @@ describe('applyMetadataCommand (property)', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('allocateProducerIds', () => {
+  const allocate = (state: ClusterMetadata, firstProducerId: number, count = 1000): unknown => ({ op: 'allocateProducerIds', expectedVersion: state.version, firstProducerId, count })
+
+  it('allocateProducerIds_fromTheCounter_advancesItAndTheVersion_keepsTheTopics', () => {
+    const state = withOrders()
+    const next = applyOk(state, allocate(state, 0))
+    expect(next.nextProducerId).toBe(1000)
+    expect(next.topics).toBe(state.topics)
+    const after = applyOk(next, allocate(next, 1000, 5))
+    expect(after.nextProducerId).toBe(1005)
+    expect(metadataFromJson(JSON.parse(JSON.stringify(metadataToJson(after)))).nextProducerId).toBe(1005)
+  })
+
+  it('allocateProducerIds_aBlockAlreadyTaken_isRefusedAsAMismatch', () => {
+    const state = applyOk(EMPTY_METADATA, allocate(EMPTY_METADATA, 0))
+    applyRefused(state, allocate(state, 0), code.mismatch, /next unallocated one is 1000/)
+    applyRefused(state, allocate(EMPTY_METADATA, 1000), code.mismatch, /version/)
+  })
+
+  it('allocateProducerIds_badCount_isAnInvalidRequest', () => {
+    applyRefused(EMPTY_METADATA, allocate(EMPTY_METADATA, 0, 0), code.request)
+    applyRefused(EMPTY_METADATA, allocate(EMPTY_METADATA, 0, 1_000_001), code.request)
+    applyRefused(EMPTY_METADATA, { op: 'allocateProducerIds', expectedVersion: 0, firstProducerId: -5, count: 1 }, code.request)
   })
 })
