@@ -1,1 +1,17 @@
 export { BrokerClient, type BrokerClientConfig } from './broker-client.js'
+export { Client, type ClientConfig } from './client.js'
+export { Admin, type ClusterDescription, type ClusterPartition, type CreateTopicOptions } from './admin.js'
+export { Producer, type ProducerConfig, type ProducerMessage, type ProducerRecord, type RecordMetadata } from './producer.js'
+export {
+  Consumer,
+  type ConsumerBatch,
+  type ConsumerConfig,
+  type ConsumerMessage,
+  type RunOptions,
+  type SeekTarget,
+  type TopicPartition,
+  type TopicPartitionOffset,
+} from './consumer.js'
+export { ClientErrorReason, SkeinClientError } from './errors.js'
+export { DefaultPartitioner, murmur2, partitionForKey, toPositive } from './partitioner.js'
+export type { MessageBytes, MessageHeaders } from './records.js'
