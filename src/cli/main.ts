@@ -2,7 +2,10 @@
 import { ErrorCode, SkeinError } from '../wire/index.js'
 import { CLUSTER_USAGE, runCluster } from './cluster.js'
 import { START_USAGE, runStart } from './start.js'
+import { CONSUME_USAGE, runConsume } from './consume.js'
+import { PRODUCE_USAGE, runProduce } from './produce.js'
 import { STATUS_USAGE, runStatus } from './status.js'
+import { TOPIC_USAGE, runTopic } from './topic.js'
 
 const USAGE = `Usage: skein <command> [options]
 
@@ -10,6 +13,9 @@ Commands:
   start        start a node (skein start --help)
   status       print a node's view of the cluster (skein status --help)
   cluster up   start a local development cluster of node processes (skein cluster --help)
+  topic        create, list, describe and delete topics (skein topic --help)
+  produce      send stdin lines as records to a topic (skein produce --help)
+  consume      print a topic's records (skein consume --help)
   version      print the version
   help       print this help
 `
@@ -28,6 +34,15 @@ async function main(argv: string[]): Promise<void> {
     case 'cluster':
       if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(CLUSTER_USAGE)
       return runCluster(rest)
+    case 'topic':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(TOPIC_USAGE)
+      return runTopic(rest)
+    case 'produce':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(PRODUCE_USAGE)
+      return runProduce(rest)
+    case 'consume':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(CONSUME_USAGE)
+      return runConsume(rest)
     case 'version':
     case '--version':
       return void process.stdout.write(`skein ${VERSION}\n`)

@@ -283,16 +283,17 @@ export class Processes {
     }
   }
 
-  /** Runs the CLI to completion (bounded) in a temp working dir and returns what it printed. */
-  async runCli(args: string[], timeoutMs = 10_000): Promise<CliResult> {
+  /** Runs the CLI to completion (bounded) in a temp working dir and returns what it printed; `input` is its stdin. */
+  async runCli(args: string[], timeoutMs = 10_000, input?: string): Promise<CliResult> {
     const cwd = await this.tempDir('cli')
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env } })
+    if (input !== undefined) child.stdin?.end(input)
     liveChildren.add(child)
     this.others.add(child)
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     const { status, signal } = await new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.once('close', (code, sig) => resolve({ status: code, signal: sig }))
