@@ -41,10 +41,10 @@ export async function runProduce(argv: string[]): Promise<void> {
   if (compression !== 'none' && compression !== 'gzip') throw usageError(`--compression must be none or gzip, got '${compression}'`)
 
   const client = clientFromFlags(values, 'skein-cli-produce')
-  // One batch in flight per partition: a retried batch can then never land behind a later
-  // one, so lines of one key stay in input order (the SDK's idempotent in-order resend of
-  // several in-flight batches is not there yet).
-  const producer = client.producer({ acks, compression, maxInFlightRequests: 1 })
+  // Lines of one key keep their input order: with acks=all the producer is idempotent (the
+  // broker refuses a batch that overtook a retried one, and it is sent again in order);
+  // otherwise one batch is in flight per partition, so a retry cannot be overtaken.
+  const producer = client.producer(acks === 'all' ? { acks, compression, idempotent: true } : { acks, compression, maxInFlightRequests: 1 })
   const progress = new Progress(process.stderr.isTTY === true)
   try {
     // Fail fast on an unknown topic or unreachable cluster, before reading any input.

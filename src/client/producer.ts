@@ -1,6 +1,6 @@
 import type { TimerHandle } from '../env/index.js'
 import { type CompressionName, type RecordSpec, encodeRecordBatch } from '../log/record-batch.js'
-import { type ErrorSpec, type ProduceAcks, type ProduceResponse, errorSpecFor } from '../wire/index.js'
+import { ErrorCode, type ErrorSpec, type ProduceAcks, type ProduceResponse, errorSpecFor } from '../wire/index.js'
 import { BrokerClient } from './broker-client.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
@@ -21,9 +21,12 @@ import { validateTopicName } from './admin.js'
  *
  * Ordering: batches of a partition are sent in order, at most `maxInFlightRequests` at once.
  * With more than one in flight, a batch retried by BrokerClient can land after the one behind
- * it; with `idempotent: true` every batch carries the producer id, epoch and a per-partition
- * base sequence, so the broker can refuse duplicates and gaps (the batch bytes, sequence
- * included, are the same on every retry). After a failed batch an idempotent producer fails the
+ * it (as with Kafka's producer without idempotence). With `idempotent: true` every batch
+ * carries the producer id, epoch and a per-partition base sequence, so the broker refuses
+ * duplicates and gaps (the batch bytes, sequence included, are the same on every retry), and
+ * order holds: a batch the broker refuses as out of order while an earlier batch of its
+ * partition is still in flight waits for that batch and is sent again, same bytes, up to
+ * `OUT_OF_ORDER_RESENDS_MAX` times (Kafka's producer does the same). After a failed batch an idempotent producer fails the
  * batches queued behind it on that partition (SEQUENCE_ABORTED, with the failure's code), asks
  * for a new producer id, and starts that partition's sequence again at 0.
  */
@@ -71,6 +74,11 @@ export interface RecordMetadata {
   readonly timestamp: number
 }
 
+/**
+ * Times one idempotent batch is sent again after the broker refused it as out of order while
+ * an earlier batch of its partition was in flight: at most one per batch ahead of it.
+ */
+const OUT_OF_ORDER_RESENDS_MAX = 5
 const LINGER_MS_DEFAULT = 5
 /** Larger than Kafka's 16 KiB: one batch is one request here, and skein's throughput grows with batch size. */
 const BATCH_BYTES_DEFAULT = 64 * 1024
@@ -114,6 +122,8 @@ interface Batch {
   sizeBytes: number
   lingerTimer: TimerHandle | undefined
   readonly done: Deferred<void>
+  /** Set once the batch's records were failed (done resolves either way). */
+  failed?: boolean
 }
 
 interface PartitionQueue {
@@ -124,6 +134,8 @@ interface PartitionQueue {
   /** Closed batches, oldest first, waiting for an in-flight slot. */
   readonly ready: Batch[]
   inFlight: number
+  /** Batches sent and not yet answered, in send (so sequence) order. */
+  readonly inFlightOrder: Batch[]
   nextSequence: number
   /** The producer-id generation `nextSequence` counts under. */
   identityGeneration: number
@@ -330,7 +342,7 @@ export class Producer {
     const key = `${topic}/${partition}`
     let queue = this.queues.get(key)
     if (queue === undefined) {
-      queue = { topic, partition, partitionCount, open: undefined, ready: [], inFlight: 0, nextSequence: 0, identityGeneration: this.identityGeneration, resetPending: false }
+      queue = { topic, partition, partitionCount, open: undefined, ready: [], inFlight: 0, inFlightOrder: [], nextSequence: 0, identityGeneration: this.identityGeneration, resetPending: false }
       this.queues.set(key, queue)
     }
     queue.partitionCount = partitionCount
@@ -424,20 +436,46 @@ export class Producer {
       return
     }
     queue.inFlight++
+    queue.inFlightOrder.push(batch)
     this.partitioner.batchSent(queue.topic, queue.partition, queue.partitionCount)
-    const produce = (broker: BrokerClient): Promise<ProduceResponse> => broker.produce(queue.topic, queue.partition, bytes, this.config.acks)
-    this.context.call(`produce to ${queue.topic}/${queue.partition}`, produce).then(
+    const settled = (): void => {
+      queue.inFlight--
+      const at = queue.inFlightOrder.indexOf(batch)
+      if (at >= 0) queue.inFlightOrder.splice(at, 1)
+    }
+    this.produceInOrder(queue, batch, bytes, 0).then(
       (response) => {
-        queue.inFlight--
+        settled()
         this.finishSent(queue, batch, response)
         this.drain(queue)
       },
       (error: unknown) => {
-        queue.inFlight--
+        settled()
         this.finishFailed(queue, batch, asSkeinError(error))
         this.drain(queue)
       },
     )
+  }
+
+  /**
+   * One batch's produce call. Idempotent: refused as out of order while an earlier batch of
+   * the partition is still in flight (that one is being retried after a leader change, and
+   * this one overtook it), it waits for the earlier one and goes again, same bytes; if the
+   * earlier one failed, so does this one.
+   */
+  private async produceInOrder(queue: PartitionQueue, batch: Batch, bytes: Uint8Array, resends: number): Promise<ProduceResponse> {
+    const produce = (broker: BrokerClient): Promise<ProduceResponse> => broker.produce(queue.topic, queue.partition, bytes, this.config.acks)
+    try {
+      return await this.context.call(`produce to ${queue.topic}/${queue.partition}`, produce)
+    } catch (error) {
+      const at = queue.inFlightOrder.indexOf(batch)
+      const earlier = at > 0 ? queue.inFlightOrder[at - 1] : undefined
+      const outOfOrder = asSkeinError(error).code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER.code
+      if (!this.config.idempotent || !outOfOrder || earlier === undefined || resends >= OUT_OF_ORDER_RESENDS_MAX) throw error
+      await earlier.done.promise
+      if (earlier.failed === true) throw error
+      return this.produceInOrder(queue, batch, bytes, resends + 1)
+    }
   }
 
   private encode(queue: PartitionQueue, batch: Batch): Uint8Array {
@@ -459,6 +497,7 @@ export class Producer {
   }
 
   private finishFailed(queue: PartitionQueue, batch: Batch, error: Error): void {
+    batch.failed = true
     for (const record of batch.records) record.result.reject(error)
     this.finish(batch)
     if (!this.config.idempotent) return
@@ -469,6 +508,7 @@ export class Producer {
 
   private failQueued(queue: PartitionQueue, error: Error): void {
     for (const batch of queue.ready.splice(0)) {
+      batch.failed = true
       for (const record of batch.records) record.result.reject(error)
       this.finish(batch)
     }

@@ -324,6 +324,63 @@ describe('idempotent producer', () => {
   })
 })
 
+describe('idempotent producer: order across retries', () => {
+  it('batchRefusedOutOfOrderWhileEarlierInFlight_waitsForIt_thenResendsSameBytes_inOrder', async () => {
+    const broker = new FakeIdempotentBroker({ t: 1 })
+    broker.autoAnswer = false
+    const client = clientOver(broker)
+    await client.connect()
+    const producer = client.producer({ idempotent: true, lingerMs: 0 })
+    const first = producer.send({ topic: 't', messages: [{ value: 'a' }] })
+    await tick(20)
+    const second = producer.send({ topic: 't', messages: [{ value: 'b' }] })
+    await tick(20)
+    expect(broker.sent).toHaveLength(2)
+    // The second overtook the first (which a leader change made BrokerClient retry): the broker refuses it.
+    broker.sent[1]!.fail(new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'sequence gap'))
+    await tick(20)
+    expect(broker.sent).toHaveLength(2) // held until the first is answered
+    broker.sent[0]!.answer()
+    await tick(20)
+    expect(broker.sent).toHaveLength(3)
+    expect(Buffer.from(broker.sent[2]!.bytes).equals(Buffer.from(broker.sent[1]!.bytes))).toBe(true)
+    broker.sent[2]!.answer()
+    const [a, b] = [(await first)[0]!, (await second)[0]!]
+    expect(b.offset).toBe(a.offset + 1)
+  })
+
+  it('batchRefusedOutOfOrder_earlierOneFails_failsToo', async () => {
+    const broker = new FakeIdempotentBroker({ t: 1 })
+    broker.autoAnswer = false
+    const client = clientOver(broker)
+    await client.connect()
+    const producer = client.producer({ idempotent: true, lingerMs: 0 })
+    const first = producer.send({ topic: 't', messages: [{ value: 'a' }] })
+    await tick(20)
+    const second = producer.send({ topic: 't', messages: [{ value: 'b' }] })
+    await tick(20)
+    broker.sent[1]!.fail(new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'sequence gap'))
+    await tick(20)
+    broker.sent[0]!.fail(new SkeinError(ErrorCode.REQUEST_TIMED_OUT, 'gave up'))
+    expect((await errorOf(first)).code).toBe(ErrorCode.REQUEST_TIMED_OUT.code)
+    expect((await errorOf(second)).code).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER.code)
+    expect(broker.sent).toHaveLength(2)
+  })
+
+  it('batchRefusedOutOfOrder_withNothingAhead_failsAtOnce', async () => {
+    const broker = new FakeIdempotentBroker({ t: 1 })
+    broker.autoAnswer = false
+    const client = clientOver(broker)
+    await client.connect()
+    const producer = client.producer({ idempotent: true, lingerMs: 0 })
+    const only = producer.send({ topic: 't', messages: [{ value: 'a' }] })
+    await tick(20)
+    broker.sent[0]!.fail(new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'sequence gap'))
+    expect((await errorOf(only)).code).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER.code)
+    expect(broker.sent).toHaveLength(1)
+  })
+})
+
 describe('client', () => {
   it('newClient_badSeeds_throwTypedErrorAtOnce', () => {
     for (const seeds of [[], ['localhost'], ['host:0'], ['host:70000'], ['a b:1'], [42]]) {
