@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type BrokerClient, Client, ClientErrorReason, SkeinClientError } from '../../src/client/index.js'
+import { type BrokerClient, Client, ClientErrorReason, SkeinClientError, type RecordMetadata } from '../../src/client/index.js'
 import { partitionForKey } from '../../src/client/partitioner.js'
 import { silentLogger } from '../../src/env/index.js'
 import { createRealEnv } from '../../src/env/real/index.js'
@@ -324,17 +324,23 @@ describe('idempotent producer', () => {
   })
 })
 
+/** An idempotent producer with two single-record batches to partition 0 sent and unanswered. */
+async function twoBatchesInFlight(): Promise<{ broker: FakeIdempotentBroker; first: Promise<RecordMetadata[]>; second: Promise<RecordMetadata[]> }> {
+  const broker = new FakeIdempotentBroker({ t: 1 })
+  broker.autoAnswer = false
+  const client = clientOver(broker)
+  await client.connect()
+  const producer = client.producer({ idempotent: true, lingerMs: 0 })
+  const first = producer.send({ topic: 't', messages: [{ value: 'a' }] })
+  await tick(20)
+  const second = producer.send({ topic: 't', messages: [{ value: 'b' }] })
+  await tick(20)
+  return { broker, first, second }
+}
+
 describe('idempotent producer: order across retries', () => {
   it('batchRefusedOutOfOrderWhileEarlierInFlight_waitsForIt_thenResendsSameBytes_inOrder', async () => {
-    const broker = new FakeIdempotentBroker({ t: 1 })
-    broker.autoAnswer = false
-    const client = clientOver(broker)
-    await client.connect()
-    const producer = client.producer({ idempotent: true, lingerMs: 0 })
-    const first = producer.send({ topic: 't', messages: [{ value: 'a' }] })
-    await tick(20)
-    const second = producer.send({ topic: 't', messages: [{ value: 'b' }] })
-    await tick(20)
+    const { broker, first, second } = await twoBatchesInFlight()
     expect(broker.sent).toHaveLength(2)
     // The second overtook the first (which a leader change made BrokerClient retry): the broker refuses it.
     broker.sent[1]!.fail(new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'sequence gap'))
@@ -350,15 +356,7 @@ describe('idempotent producer: order across retries', () => {
   })
 
   it('batchRefusedOutOfOrder_earlierOneFails_failsToo', async () => {
-    const broker = new FakeIdempotentBroker({ t: 1 })
-    broker.autoAnswer = false
-    const client = clientOver(broker)
-    await client.connect()
-    const producer = client.producer({ idempotent: true, lingerMs: 0 })
-    const first = producer.send({ topic: 't', messages: [{ value: 'a' }] })
-    await tick(20)
-    const second = producer.send({ topic: 't', messages: [{ value: 'b' }] })
-    await tick(20)
+    const { broker, first, second } = await twoBatchesInFlight()
     broker.sent[1]!.fail(new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'sequence gap'))
     await tick(20)
     broker.sent[0]!.fail(new SkeinError(ErrorCode.REQUEST_TIMED_OUT, 'gave up'))
