@@ -106,6 +106,8 @@ export class BrokerClient {
   private readonly routes = new Map<string, PartitionRoute>()
   private readonly timeoutMs: number
   private readonly deadlineMs: number
+  /** Set by close(): calls still retrying stop at their next pause. */
+  private closed = false
   private readonly retriesMax: number
   private readonly backoffMs: number
   private contactNode: string | undefined
@@ -175,6 +177,7 @@ export class BrokerClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     await this.actors.stop()
     await this.transport.stop()
   }
@@ -403,6 +406,9 @@ export class BrokerClient {
 
   /** Capped exponential backoff with equal jitter, never past the call's deadline (throws if that has passed). */
   private async pause(attempt: number, deadlineAtMs: number, kind: string, lastError: unknown, capMs = RETRY_BACKOFF_MS_MAX): Promise<void> {
+    // Closed under a call: its attempts fail as SHUTTING_DOWN (retriable), but nothing will
+    // ever answer; end the call instead of retrying until its deadline.
+    if (this.closed) throw new SkeinError(ErrorCode.INVALID_REQUEST, `'${kind}' abandoned: the client was closed`, { cause: lastError })
     const leftMs = deadlineAtMs - this.env.clock.nowMs()
     if (leftMs <= 0) throw this.deadlineExceeded(kind, lastError)
     const baseMs = Math.min(capMs, this.backoffMs * 2 ** Math.min(attempt, RETRY_ATTEMPTS_COUNTED_MAX))

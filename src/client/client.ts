@@ -102,6 +102,8 @@ export class Client {
   private closed = false
   private readonly topics = new Map<string, CachedTopic>()
   private readonly closeables = new Set<{ close(): Promise<void> }>()
+  /** Rejects one call still waiting on the connection, for close(). */
+  private readonly pendingCallAborts = new Set<() => void>()
   private readonly context: ClientContext
 
   constructor(config: ClientConfig) {
@@ -169,6 +171,9 @@ export class Client {
     this.broker = undefined
     // A connection still being dialed is closed when it arrives (see connection()); not waited for.
     await broker?.close()
+    // Calls the connection did not answer (a long-polling fetch) end now: their guard timers
+    // would otherwise keep the process alive for up to a deadline after close.
+    for (const abort of [...this.pendingCallAborts]) abort()
   }
 
   private track(child: { close(): Promise<void> }): void {
@@ -202,7 +207,17 @@ export class Client {
   private async call<T>(what: string, run: (broker: BrokerClient) => Promise<T>, extraWaitMs = 0): Promise<T> {
     const broker = await this.connection()
     this.assertOpen()
-    return withTimeout(this.env.clock, run(broker), this.callTimeoutMs + extraWaitMs, what)
+    let abort!: () => void
+    const aborted = new Promise<never>((_, reject) => {
+      abort = () => reject(new SkeinClientError(ClientErrorReason.CLIENT_CLOSED, `${what}: the client was closed`))
+    })
+    aborted.catch(() => undefined)
+    this.pendingCallAborts.add(abort)
+    try {
+      return await withTimeout(this.env.clock, Promise.race([run(broker), aborted]), this.callTimeoutMs + extraWaitMs, what)
+    } finally {
+      this.pendingCallAborts.delete(abort)
+    }
   }
 
   private async partitionCount(topic: string, needed = 0): Promise<number> {

@@ -158,6 +158,19 @@ describe('BrokerClient: retries are bounded by a per-call deadline', () => {
     expect(attempts).toBeLessThan(15)
   })
 
+  it('closedWhileACallRetries_theCallEndsAtItsNextPause_notAtItsDeadline', async () => {
+    const { client, state, timed } = await fakeCluster({ requestDeadlineMs: 30_000, retryBackoffMs: 20 })
+    await timed(client.metadata())
+    state.produceError = new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, 'election in progress')
+    const call = client.produce(TOPIC, 0, batch())
+    const closing = client.close()
+    const outcome = await timed(call)
+    await timed(closing)
+    expect(outcome.error?.code).toBe(ErrorCode.INVALID_REQUEST.code)
+    expect(outcome.error?.message).toContain('the client was closed')
+    expect(outcome.tookMs).toBeLessThan(2_000)
+  })
+
   it('onSilentLeader_theLastAttemptIsCutToWhatIsLeftOfTheDeadline', async () => {
     const { client, state, timed } = await fakeCluster({ requestTimeoutMs: 10_000, requestDeadlineMs: 2_000 })
     await timed(client.metadata())
