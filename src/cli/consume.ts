@@ -26,7 +26,7 @@ export async function runConsume(argv: string[]): Promise<void> {
   const [topic, ...extra] = positionals
   if (topic === undefined) throw usageError(`skein consume needs a topic\n\n${CONSUME_USAGE}`)
   if (extra.length > 0) throw usageError(`unexpected argument '${extra[0]}'`)
-  const { values, switches } = readFlags(flags, CONSUME_FLAGS, CONSUME_SWITCHES)
+  const { values, sources, switches } = readFlags(flags, CONSUME_FLAGS, CONSUME_SWITCHES)
   const maxMessages = values['max-messages'] === undefined ? Infinity : positiveIntegerFlag('--max-messages', values['max-messages'], 1)
   const idleMs = values['timeout-ms'] === undefined ? undefined : positiveIntegerFlag('--timeout-ms', values['timeout-ms'], 1)
   const onlyPartition = values['partition'] === undefined ? undefined : nonNegativeInteger('--partition', values['partition'])
@@ -34,7 +34,7 @@ export async function runConsume(argv: string[]): Promise<void> {
   if (startOffset !== undefined && onlyPartition === undefined) throw usageError('--offset needs --partition')
   const format = compileFormat(values['format'] as string)
 
-  const client = clientFromFlags(values, 'skein-cli-consume')
+  const client = clientFromFlags(values, sources, 'skein-cli-consume')
   const consumer = client.consumer({ fromBeginning: switches['from-beginning'] === true })
   let idleTimer: NodeJS.Timeout | undefined
   const stopOnSignal = (): void => void consumer.close()

@@ -30,7 +30,7 @@ export async function runProduce(argv: string[]): Promise<void> {
   const [topic, ...extra] = positionals
   if (topic === undefined) throw usageError(`skein produce needs a topic\n\n${PRODUCE_USAGE}`)
   if (extra.length > 0) throw usageError(`unexpected argument '${extra[0]}'`)
-  const { values } = readFlags(flags, PRODUCE_FLAGS)
+  const { values, sources } = readFlags(flags, PRODUCE_FLAGS)
   const acks = parseAcks(values['acks'] as string)
   const separator = values['key-separator']
   if (separator === '') throw usageError('--key-separator must not be empty')
@@ -40,7 +40,7 @@ export async function runProduce(argv: string[]): Promise<void> {
   const compression = values['compression']
   if (compression !== 'none' && compression !== 'gzip') throw usageError(`--compression must be none or gzip, got '${compression}'`)
 
-  const client = clientFromFlags(values, 'skein-cli-produce')
+  const client = clientFromFlags(values, sources, 'skein-cli-produce')
   // Lines of one key keep their input order: with acks=all the producer is idempotent (the
   // broker refuses a batch that overtook a retried one, and it is sent again in order);
   // otherwise one batch is in flight per partition, so a retry cannot be overtaken.

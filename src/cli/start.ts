@@ -78,7 +78,7 @@ export async function runStart(argv: string[]): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
 }
 
-interface SourcedValue {
+export interface SourcedValue {
   value: string | undefined
   source: FlagSource
 }
@@ -88,7 +88,7 @@ interface SourcedValue {
  * environment (an exported SKEIN_CLUSTER_SECRET must not break `--secret-file`); both on the
  * same level is ambiguous and refused.
  */
-function readSecret(inline: SourcedValue, file: SourcedValue): string | undefined {
+export function readSecret(inline: SourcedValue, file: SourcedValue): string | undefined {
   let useInline = inline.value !== undefined
   let useFile = file.value !== undefined
   if (useInline && useFile) {

@@ -27,9 +27,9 @@ export async function runTopic(argv: string[]): Promise<void> {
   const needsName = action === 'create' || action === 'describe' || action === 'delete'
   if (needsName && name === undefined) throw usageError(`skein topic ${action} needs a topic name\n\n${TOPIC_USAGE}`)
   if (action === 'list' && name !== undefined) throw usageError(`skein topic list takes no name, got '${name}'`)
-  const { values } = readFlags(flags, action === 'create' ? CREATE_FLAGS : CLIENT_FLAGS)
+  const { values, sources } = readFlags(flags, action === 'create' ? CREATE_FLAGS : CLIENT_FLAGS)
   if (!needsName && action !== 'list') throw usageError(`unknown topic command '${action ?? ''}'\n\n${TOPIC_USAGE}`)
-  const client = clientFromFlags(values, 'skein-cli')
+  const client = clientFromFlags(values, sources, 'skein-cli')
   try {
     const admin = client.admin()
     switch (action) {
