@@ -18,8 +18,7 @@ import {
   RaftStateFile,
 } from '../../src/raft/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { scanProducerBatches } from './producer-scan.js'
-import { type BatchOffsets, ProducerStateTable, type RequestBatch, producerBatchesIn } from './producer-state.js'
+import { type BatchOffsets, ProducerStateTable, type RequestBatch, producerBatchHeader, producerBatchesIn } from './producer-state.js'
 
 /** How many bytes of records a leader returns per follower fetch. */
 export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024
@@ -502,16 +501,22 @@ export class PartitionReplica {
 }
 
 /**
- * Fills `producers` from the batch headers of the whole log (headers only; see
- * producer-scan.ts), so a restarted replica, or one that becomes leader later, dedupes
+ * Fills `producers` from the batch headers of the whole log (PartitionLog.scanHeaders: no
+ * record bytes read), so a restarted replica, or one that becomes leader later, dedupes
  * retries of batches any earlier leader appended.
  */
 async function rebuildProducerState(env: ReplicaEnv, options: ReplicaOptions, log: PartitionLog, producers: ProducerStateTable): Promise<void> {
-  const outcome = await scanProducerBatches(env.disk, options.files, `${options.dir}/log`, (batch) => producers.apply(batch))
+  let batches = 0
+  const stoppedAt = await log.scanHeaders((batch, bytes, at) => {
+    producers.apply({ ...producerBatchHeader(bytes, at), baseOffset: batch.baseOffset, lastOffset: batch.baseOffset + batch.lastOffsetDelta })
+    batches++
+  })
   producers.onLogStartOffset(log.logStartOffset)
-  if (outcome.stoppedAt !== undefined) producers.markIncomplete()
-  if (outcome.stoppedAt !== undefined) env.log.warn({ replica: options.id, ...outcome.stoppedAt }, 'producer state scan met bytes that are not a batch; state past them is unknown')
-  if (producers.size > 0) env.log.info({ replica: options.id, producers: producers.size, batches: outcome.batches }, 'producer state rebuilt from the log')
+  if (stoppedAt !== undefined) {
+    producers.markIncomplete()
+    env.log.warn({ replica: options.id, ...stoppedAt }, 'producer state scan met bytes that are not a batch; state past them is unknown')
+  }
+  if (producers.size > 0) env.log.info({ replica: options.id, producers: producers.size, batches }, 'producer state rebuilt from the log')
 }
 
 /** Membership changes carried in fetched records: control batches of type Voters. */

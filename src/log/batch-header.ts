@@ -140,8 +140,16 @@ export function checkBatchHeader(bytes: Uint8Array, position: number, limits: Ba
   return checkBatchFields(bytes, position, checkBatchFrame(bytes, position, limits))
 }
 
-/** Checks that a whole v2 batch within the size limit starts at `position`; returns its size. */
-function checkBatchFrame(bytes: Uint8Array, position: number, limits: BatchLimits): number {
+/**
+ * As checkBatchHeader, with only the header in `bytes`: for scans that read headers alone and
+ * skip bodies (the caller checks the batch fits in its file).
+ */
+export function checkBatchHeaderOnly(bytes: Uint8Array, position: number, limits: BatchLimits): BatchInfo {
+  return checkBatchFields(bytes, position, checkBatchFrame(bytes, position, limits, false))
+}
+
+/** Checks that a v2 batch within the size limit starts at `position` (whole in `bytes` unless `wholeBatch` is false); returns its size. */
+function checkBatchFrame(bytes: Uint8Array, position: number, limits: BatchLimits, wholeBatch = true): number {
   const available = bytes.length - position
   if (available < BATCH_HEADER_BYTES) {
     throw corrupt(`batch at byte ${position} is truncated: ${available} bytes, a header needs ${BATCH_HEADER_BYTES}`)
@@ -158,7 +166,7 @@ function checkBatchFrame(bytes: Uint8Array, position: number, limits: BatchLimit
   if (sizeBytes > limits.batchBytesMax) {
     throw new SkeinError(ErrorCode.MESSAGE_TOO_LARGE, `batch at byte ${position} is ${sizeBytes} bytes; the limit (batchBytesMax) is ${limits.batchBytesMax}`)
   }
-  if (sizeBytes > available) {
+  if (wholeBatch && sizeBytes > available) {
     throw corrupt(`batch at byte ${position} declares ${sizeBytes} bytes but only ${available} are present`)
   }
   return sizeBytes

@@ -81,6 +81,8 @@ type WriteOp =
 
 /** Index entries written to the index files together (and at seal and close). */
 const INDEX_PERSIST_BATCH_ENTRIES = 64
+/** For scans whose visitor reads header facts only: bodies are skipped, not read. */
+const HEADERS_ONLY = { verifyCrc: false, headersOnly: true } as const
 
 /** Closed segments whose index stays in memory after use; older ones are reloaded on demand. */
 const LOADED_CLOSED_INDEXES_MAX = 8
@@ -346,6 +348,23 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * Visits every stored batch's header, oldest segment first, reading headers only (bodies
+   * are skipped; CRCs were checked when the log opened). `visit` gets the header facts and
+   * the bytes holding the header, at `at`. For state rebuilt from batch headers (a replica's
+   * idempotent-producer table). Answers where it stopped if it met bytes that are not a batch.
+   */
+  async scanHeaders(visit: (batch: BatchInfo, bytes: Uint8Array, at: number) => void): Promise<{ segmentBaseOffset: number; position: number; reason: string } | undefined> {
+    for (const segment of [...this.segments]) {
+      const outcome = await segment.scan(this.files, 0, HEADERS_ONLY, (batch, chunk, chunkStart) => {
+        visit(batch, chunk, batch.position - chunkStart)
+        return true
+      })
+      if (outcome.stop !== undefined) return { segmentBaseOffset: segment.baseOffset, ...outcome.stop }
+    }
+    return undefined
+  }
+
   private async offsetForTimestampOnce(timestampMs: number): Promise<{ offset: number; timestamp: number } | undefined> {
     const startOffset = this.logStartOffset
     for (const segment of [...this.segments]) {
@@ -354,7 +373,7 @@ export class PartitionLog {
       if (segment.maxTimestamp < timestampMs || segment.writtenBytes === 0) continue
       const entry = index.floorByTimestampBelow(timestampMs)
       let found: { offset: number; timestamp: number } | undefined
-      await segment.scan(this.files, entry < 0 ? 0 : index.position(entry), false, (batch, chunk, chunkStart) => {
+      await segment.scan(this.files, entry < 0 ? 0 : index.position(entry), { verifyCrc: false }, (batch, chunk, chunkStart) => {
         // Records below the log start offset are deleted as far as readers are concerned.
         if (batch.maxTimestamp < timestampMs || batchLastOffset(batch) < startOffset) return true
         found = firstRecordAtOrAfter(chunk, batch.position - chunkStart, timestampMs, startOffset) ?? {
@@ -703,7 +722,7 @@ export class PartitionLog {
       maxTimestamp = entry < 0 ? NO_TIMESTAMP : index.timestampBefore(entry)
       cutPosition = from
       newEnd = entry < 0 ? segment.baseOffset : segment.baseOffset + index.relativeOffset(entry)
-      await segment.scan(this.files, from, false, (batch) => {
+      await segment.scan(this.files, from, HEADERS_ONLY, (batch) => {
         if (batchLastOffset(batch) >= offset) return false
         cutPosition = batch.position + batch.sizeBytes
         newEnd = batchLastOffset(batch) + 1

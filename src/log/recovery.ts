@@ -180,7 +180,7 @@ async function replayFrom(
   segment.firstBatchTimestamp = NO_TIMESTAMP
   segment.writtenBytes = fileBytes
   let gap: { position: number; reason: string } | undefined
-  const outcome = await segment.scan(files, startPosition, verifyCrc, (batch) => {
+  const outcome = await segment.scan(files, startPosition, { verifyCrc }, (batch) => {
     if (batch.baseOffset !== segment.nextOffset) {
       gap = { position: batch.position, reason: `batch has base offset ${batch.baseOffset}, expected ${segment.nextOffset}` }
       return false
@@ -198,7 +198,7 @@ async function replayFrom(
 /** The maxTimestamp of the segment's first batch. */
 export async function firstBatchMaxTimestamp(files: FileCache, segment: Segment): Promise<number> {
   let timestamp = NO_TIMESTAMP
-  await segment.scan(files, 0, false, (batch) => {
+  await segment.scan(files, 0, { verifyCrc: false, headersOnly: true }, (batch) => {
     timestamp = batch.maxTimestamp
     return false
   })

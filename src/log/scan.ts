@@ -1,9 +1,14 @@
 import type { FileHandle } from '../env/disk.js'
 import { SkeinError } from '../wire/errors.js'
-import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, BatchField, type BatchInfo, checkBatch, checkBatchHeader, readInt32 } from './batch-header.js'
+import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, BatchField, type BatchInfo, checkBatch, checkBatchHeader, checkBatchHeaderOnly, readInt32 } from './batch-header.js'
 
 /** Bytes read per disk read while scanning a segment: large enough that a scan runs at disk speed. */
 export const SCAN_CHUNK_BYTES = 1024 * 1024
+/**
+ * Bytes read per disk read in a headers-only scan: small batches still come many to a read,
+ * and a batch larger than this costs one read of this size, whatever its own size.
+ */
+export const HEADERS_SCAN_CHUNK_BYTES = 16 * 1024
 
 /** Stored batches are never refused for size on the way out: the limit may have been lowered since. */
 const NO_SIZE_LIMIT = { batchBytesMax: Number.MAX_SAFE_INTEGER }
@@ -11,6 +16,11 @@ const NO_SIZE_LIMIT = { batchBytesMax: Number.MAX_SAFE_INTEGER }
 export interface ScanOptions {
   /** Check each batch's CRC (recovery of bytes that may be torn) or only its header (trusted bytes). */
   readonly verifyCrc: boolean
+  /**
+   * The visitor uses header facts only: batch bodies are skipped, not read, and the chunk it
+   * gets may end inside the batch. Only without verifyCrc (a CRC needs the body).
+   */
+  readonly headersOnly?: boolean
 }
 
 /** Why a scan stopped before `endPosition`. */
@@ -40,6 +50,8 @@ export async function scanBatches(
   options: ScanOptions,
   visit: (batch: BatchInfo, chunk: Uint8Array, chunkStart: number) => boolean,
 ): Promise<ScanOutcome> {
+  if (options.verifyCrc && options.headersOnly === true) throw new RangeError('a CRC check needs batch bodies: verifyCrc and headersOnly exclude each other')
+  const chunkBytes = options.headersOnly === true ? HEADERS_SCAN_CHUNK_BYTES : SCAN_CHUNK_BYTES
   let chunk: Uint8Array = new Uint8Array(0)
   let chunkStart = fromPosition
   let position = fromPosition
@@ -48,13 +60,13 @@ export async function scanBatches(
     if (remaining < BATCH_HEADER_BYTES) return stopped(position, `${remaining} trailing bytes, fewer than a batch header`)
     if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length) {
       chunkStart = position
-      chunk = await file.read(position, Math.min(remaining, SCAN_CHUNK_BYTES))
+      chunk = await file.read(position, Math.min(remaining, chunkBytes))
       if (chunk.length < BATCH_HEADER_BYTES) return stopped(position, 'the file ended inside a batch header')
     }
     const sizeBytes = readInt32(chunk, position - chunkStart + BatchField.batchLength) + BATCH_LOG_OVERHEAD_BYTES
     if (sizeBytes < BATCH_HEADER_BYTES) return stopped(position, `a batch header declares ${sizeBytes} bytes`)
     if (sizeBytes > remaining) return stopped(position, `a batch of ${sizeBytes} bytes runs past the end (${remaining} bytes left)`)
-    if (position + sizeBytes > chunkStart + chunk.length) {
+    if (options.headersOnly !== true && position + sizeBytes > chunkStart + chunk.length) {
       chunkStart = position
       chunk = await file.read(position, Math.min(remaining, Math.max(sizeBytes, SCAN_CHUNK_BYTES)))
       if (chunk.length < sizeBytes) return stopped(position, 'the file ended inside a batch')
@@ -62,7 +74,11 @@ export async function scanBatches(
     let batch: BatchInfo
     try {
       const relative = position - chunkStart
-      const local = options.verifyCrc ? checkBatch(chunk, relative, NO_SIZE_LIMIT) : checkBatchHeader(chunk, relative, NO_SIZE_LIMIT)
+      const local = options.verifyCrc
+        ? checkBatch(chunk, relative, NO_SIZE_LIMIT)
+        : options.headersOnly === true
+          ? checkBatchHeaderOnly(chunk, relative, NO_SIZE_LIMIT)
+          : checkBatchHeader(chunk, relative, NO_SIZE_LIMIT)
       batch = { ...local, position }
     } catch (error) {
       if (error instanceof SkeinError) return stopped(position, error.message)

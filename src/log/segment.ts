@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert'
 import type { FileHandle } from '../env/disk.js'
 import { type BatchInfo, batchLastOffset } from './batch-header.js'
 import type { FileCache } from './file-cache.js'
-import { scanBatches, type ScanOutcome } from './scan.js'
+import { scanBatches, type ScanOptions, type ScanOutcome } from './scan.js'
 import { OFFSET_INDEX_ENTRY_BYTES, SegmentIndex, TIME_INDEX_ENTRY_BYTES } from './segment-index.js'
 
 /** Digits of a segment file's base offset, zero-padded as in Kafka, so names sort by offset. */
@@ -160,10 +160,10 @@ export class Segment {
   scan(
     files: FileCache,
     fromPosition: number,
-    verifyCrc: boolean,
+    options: ScanOptions,
     visit: (batch: BatchInfo, chunk: Uint8Array, chunkStart: number) => boolean,
   ): Promise<ScanOutcome> {
-    return files.use(this.logPath, false, (file: FileHandle) => scanBatches(file, fromPosition, this.writtenBytes, { verifyCrc }, visit))
+    return files.use(this.logPath, false, (file: FileHandle) => scanBatches(file, fromPosition, this.writtenBytes, options, visit))
   }
 
   /** Offset-index and time-index file sizes matching `entryCount` entries (no closing entry). */

@@ -708,6 +708,54 @@ function firstAtOrAfter(batches: ReadonlyArray<{ baseOffset: number; maxTimestam
   return found === undefined ? undefined : { offset: found.baseOffset, timestamp: found.maxTimestamp }
 }
 
+/** Counts the bytes read from segment (.log) files; everything else forwarded. */
+class ReadCountingDisk extends PassThroughDisk {
+  segmentBytesRead = 0
+
+  override async open(path: string, options: OpenOptions): Promise<FileHandle> {
+    const inner = await this.inner.open(path, options)
+    if (!path.endsWith('.log')) return inner
+    const counting = Object.create(inner) as FileHandle
+    counting.read = async (position: number, length: number) => {
+      const bytes = await inner.read(position, length)
+      this.segmentBytesRead += bytes.length
+      return bytes
+    }
+    return counting
+  }
+}
+
+describe('PartitionLog.scanHeaders', () => {
+  it('scanHeaders_visitsEveryBatchOldestFirst_readingHeadersNotBodies', async () => {
+    let counting: ReadCountingDisk | undefined
+    const sim = makeSim({ wrap: (disk) => (counting = new ReadCountingDisk(disk)) })
+    await run(sim, async () => {
+      const log = await openLog(sim.env, { segmentBytesMax: 600_000 })
+      // Large batches (~100 KB each) across several segments, with small ones between.
+      const expected: number[] = []
+      for (let i = 0; i < 12; i++) {
+        const result = await log.append(makeBatch(`big${i}`, 4, { valueBytes: 25_000 }), 1)
+        expected.push(result.baseOffset)
+        const small = await log.append(makeBatch(`small${i}`, 2), 1)
+        expected.push(small.baseOffset)
+      }
+      const storedBytes = log.sizeBytes
+      const before = (counting as ReadCountingDisk).segmentBytesRead
+      const visited: number[] = []
+      const stopped = await log.scanHeaders((batch, bytes, at) => {
+        expect(readInt32(bytes, at + BatchField.lastOffsetDelta)).toBe(batch.lastOffsetDelta)
+        visited.push(batch.baseOffset)
+      })
+      expect(stopped).toBeUndefined()
+      expect(visited).toEqual(expected)
+      const read = (counting as ReadCountingDisk).segmentBytesRead - before
+      // Bodies are skipped: far less than the stored bytes is read.
+      expect(read).toBeLessThan(storedBytes / 4)
+      await log.close()
+    })
+  })
+})
+
 describe('PartitionLog.offsetForTimestamp', () => {
   it('offsetForTimestamp_findsTheFirstBatchAtOrAfter_acrossSegments', async () => {
     const sim = makeSim()
