@@ -285,6 +285,23 @@ export interface RequestBatch {
  * The batches of `bytes` (back to back) by their length fields alone, or undefined when the
  * framing is broken: the log's own checks then refuse the request with the precise error.
  */
+/**
+ * True if any batch in `bytes` carries a producer id: the produce and replication paths call
+ * it first, so requests without idempotent batches (most) cost one header read per batch and
+ * no allocation. Stops at bytes that do not frame as batches (the log refuses those).
+ */
+export function carriesProducerId(bytes: Uint8Array): boolean {
+  let position = 0
+  while (bytes.length - position >= BATCH_HEADER_BYTES) {
+    // A producer id of -1 is eight 0xff bytes: both halves read -1.
+    if (readInt32(bytes, position + BatchField.producerId) !== -1 || readInt32(bytes, position + BatchField.producerId + 4) !== -1) return true
+    const sizeBytes = readInt32(bytes, position + BatchField.batchLength) + BATCH_LOG_OVERHEAD_BYTES
+    if (sizeBytes < BATCH_HEADER_BYTES) return false
+    position += sizeBytes
+  }
+  return false
+}
+
 export function producerBatchesIn(bytes: Uint8Array): RequestBatch[] | undefined {
   const batches: RequestBatch[] = []
   let position = 0

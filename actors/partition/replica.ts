@@ -18,7 +18,7 @@ import {
   RaftStateFile,
 } from '../../src/raft/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { type BatchOffsets, ProducerStateTable, type RequestBatch, producerBatchHeader, producerBatchesIn } from './producer-state.js'
+import { type BatchOffsets, ProducerStateTable, type RequestBatch, carriesProducerId, producerBatchHeader, producerBatchesIn } from './producer-state.js'
 
 /** How many bytes of records a leader returns per follower fetch. */
 export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024
@@ -229,9 +229,8 @@ export class PartitionReplica {
     }
     if (!this.producerStateReady) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is rebuilding its producer state after a truncation`)
     if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
-    const requestBatches = producerBatchesIn(batch)
-    const idempotent = requestBatches !== undefined && requestBatches.some((entry) => entry.header.producerId !== -1)
-    const duplicates = idempotent ? this.judgeProducers(requestBatches) : []
+    const requestBatches = carriesProducerId(batch) ? producerBatchesIn(batch) : undefined
+    const duplicates = requestBatches !== undefined ? this.judgeProducers(requestBatches) : []
     if (requestBatches !== undefined && duplicates.length === requestBatches.length) return this.answerDuplicate(batch, duplicates, acks)
     const epoch = this.core.epoch
     const fresh = duplicates.length === 0 ? batch : batch.subarray((requestBatches as RequestBatch[])[duplicates.length]?.position)
@@ -239,7 +238,7 @@ export class PartitionReplica {
     const appended = this.partitionLog.append(fresh, epoch, 'client')
     // Offsets are assigned synchronously by append; tell the core now so fetches see them, and
     // the producer state, so a retry pipelined behind this request is judged against it.
-    if (idempotent && this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(batch, (requestBatches as RequestBatch[]).slice(duplicates.length))
+    if (requestBatches !== undefined && this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(batch, requestBatches.slice(duplicates.length))
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
     const appendResult = await appended
@@ -370,7 +369,7 @@ export class PartitionReplica {
         if (records !== undefined && records.length > 0) {
           const endBefore = this.partitionLog.logEndOffset
           const appended = this.partitionLog.appendReplicated(records)
-          if (this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(records, producerBatchesIn(records) ?? [])
+          if (this.partitionLog.logEndOffset > endBefore && carriesProducerId(records)) this.applyProducerBatches(records, producerBatchesIn(records) ?? [])
           await appended
         }
         this.core.fetchCompleted(this.partitionLog.logEndOffset, newEpochs, newMemberships)

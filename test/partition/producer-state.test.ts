@@ -8,6 +8,7 @@ import {
   incrementSequence,
   producerBatchHeader,
   producerBatchesIn,
+  carriesProducerId,
 } from '../../actors/partition/producer-state.js'
 import { encodeRecordBatch } from '../../src/log/record-batch.js'
 import { ErrorCode } from '../../src/wire/index.js'
@@ -217,5 +218,21 @@ describe('producer facts from batch bytes', () => {
     expect(producerBatchHeader(bytes, first.length).producerId).toBe(-1)
     expect(producerBatchesIn(bytes.subarray(0, bytes.length - 1))).toBeUndefined()
     expect(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER.kafkaCode).toBe(45)
+  })
+
+  it('carriesProducerId_trueOnlyWhenSomeBatchHasAProducerId', () => {
+    const plain = encodeRecordBatch({ records: [{ key: null, value: null, timestamp: 1 }] })
+    const idempotent = encodeRecordBatch({ producerId: 7, producerEpoch: 0, baseSequence: 0, records: [{ key: null, value: null, timestamp: 1 }] })
+    // Producer id 2^32 - 1: the low half reads -1, the high half does not.
+    const highHalf = encodeRecordBatch({ producerId: 2 ** 32 - 1, producerEpoch: 0, baseSequence: 0, records: [{ key: null, value: null, timestamp: 1 }] })
+    const both = new Uint8Array(plain.length * 2 + idempotent.length)
+    both.set(plain, 0)
+    both.set(plain, plain.length)
+    both.set(idempotent, plain.length * 2)
+    expect(carriesProducerId(plain)).toBe(false)
+    expect(carriesProducerId(both.subarray(0, plain.length * 2))).toBe(false)
+    expect(carriesProducerId(both)).toBe(true)
+    expect(carriesProducerId(highHalf)).toBe(true)
+    expect(carriesProducerId(new Uint8Array(10))).toBe(false)
   })
 })
