@@ -1,47 +1,20 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BrokerClient } from '../../src/client/broker-client.js'
 import { silentLogger } from '../../src/env/index.js'
 import { createRealEnv } from '../../src/env/real/index.js'
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/record-batch.js'
-import { FAST_SWIM_SETTINGS } from '../../src/membership/index.js'
-import { type SkeinNode, startNode } from '../../src/node.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import { InProcessNodes } from '../helpers/in-process-nodes.js'
 
 const CLUSTER = { clusterId: 'idempotence-test', clusterSecret: 'idempotence-test-secret-0123456789' }
-const nodes: SkeinNode[] = []
-const dirs: string[] = []
+const nodes = new InProcessNodes(CLUSTER, 'skein-idem')
 let client: BrokerClient | undefined
 
 afterEach(async () => {
   await client?.close()
   client = undefined
-  await Promise.all(nodes.splice(0).map((node) => node.stop()))
-  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
+  await nodes.cleanup()
 })
-
-async function startCluster(ids: string[]): Promise<SkeinNode[]> {
-  let seed: string | undefined
-  for (const id of ids) {
-    const dataDir = await mkdtemp(join(tmpdir(), `skein-idem-${id}-`))
-    dirs.push(dataDir)
-    const node = await startNode(createRealEnv({ dataDir, nodeId: id, log: silentLogger }), {
-      nodeId: id,
-      ...CLUSTER,
-      host: '127.0.0.1',
-      port: 0,
-      seeds: seed === undefined ? [] : [seed],
-      peers: {},
-      swimSettings: FAST_SWIM_SETTINGS,
-      controllers: ids,
-    })
-    seed ??= node.address
-    nodes.push(node)
-  }
-  return nodes
-}
 
 function idempotentBatch(producerId: number, producerEpoch: number, baseSequence: number, values: string[]): Uint8Array {
   return encodeRecordBatch({
@@ -54,7 +27,7 @@ function idempotentBatch(producerId: number, producerEpoch: number, baseSequence
 
 describe('idempotent producers on a three-node broker in one process', () => {
   it('initProducerId_givesIdsUniqueAcrossNodes_andARetryAfterLeaderFailoverIsAnsweredAsADuplicate', async () => {
-    const cluster = await startCluster(['n1', 'n2', 'n3'])
+    const cluster = await nodes.startCluster(['n1', 'n2', 'n3'])
     const connect = (seed: string): Promise<BrokerClient> =>
       BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [seed], ...CLUSTER, retryBackoffMs: 20 })
     // Ids from every node's broker (each takes its own block through the metadata controller).
@@ -79,10 +52,8 @@ describe('idempotent producers on a three-node broker in one process', () => {
     const original = await client.produce('payments', 0, batch.slice(), -1)
 
     const leaderId = client.leaderOf('payments', 0)
-    const leaderIndex = nodes.findIndex((node) => node.config.nodeId === leaderId)
-    expect(leaderIndex).toBeGreaterThanOrEqual(0)
-    const [leader] = nodes.splice(leaderIndex, 1)
-    await leader!.stop()
+    expect(leaderId === undefined ? undefined : nodes.running.get(leaderId)).toBeDefined()
+    await nodes.stop(leaderId as string)
 
     // The producer did not hear the answer, say, and retries: the new leader has the batch
     // (committed on a majority) and answers with the original offsets instead of appending.

@@ -1,48 +1,20 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BrokerClient } from '../../src/client/index.js'
 import { silentLogger } from '../../src/env/index.js'
 import { createRealEnv } from '../../src/env/real/index.js'
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/record-batch.js'
-import { FAST_SWIM_SETTINGS } from '../../src/membership/index.js'
-import { type SkeinNode, startNode } from '../../src/node.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import { InProcessNodes } from '../helpers/in-process-nodes.js'
 
 const CLUSTER = { clusterId: 'broker-test', clusterSecret: 'broker-test-secret-0123456789' }
-const nodes: SkeinNode[] = []
-const dirs: string[] = []
+const nodes = new InProcessNodes(CLUSTER, 'skein-broker')
 let client: BrokerClient | undefined
 
 afterEach(async () => {
   await client?.close()
   client = undefined
-  await Promise.all(nodes.splice(0).map((node) => node.stop()))
-  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
+  await nodes.cleanup()
 })
-
-async function startCluster(ids: string[], options: { controllers?: string[]; broker?: Record<string, number> } = {}): Promise<SkeinNode[]> {
-  let seed: string | undefined
-  for (const id of ids) {
-    const dataDir = await mkdtemp(join(tmpdir(), `skein-broker-${id}-`))
-    dirs.push(dataDir)
-    const node = await startNode(createRealEnv({ dataDir, nodeId: id, log: silentLogger }), {
-      nodeId: id,
-      ...CLUSTER,
-      host: '127.0.0.1',
-      port: 0,
-      seeds: seed === undefined ? [] : [seed],
-      peers: {},
-      swimSettings: FAST_SWIM_SETTINGS,
-      controllers: options.controllers ?? ids,
-      broker: options.broker,
-    })
-    seed ??= node.address
-    nodes.push(node)
-  }
-  return nodes
-}
 
 function batchOf(values: string[]): Uint8Array {
   return encodeRecordBatch({ records: values.map((value, i) => ({ key: null, value: new TextEncoder().encode(value), timestamp: 1_700_000_000_000 + i })) })
@@ -50,7 +22,7 @@ function batchOf(values: string[]): Uint8Array {
 
 describe('a three-node broker in one process', () => {
   it('createTopic_produceAcksAll_fetchReadsBackInOrder', async () => {
-    const [first] = await startCluster(['n1', 'n2', 'n3'])
+    const [first] = await nodes.startCluster(['n1', 'n2', 'n3'])
     client = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [first!.address], ...CLUSTER })
     const created = await client.createTopic({ name: 'orders', partitions: 3, replicationFactor: 3 })
     expect(created.partitions).toHaveLength(3)
@@ -76,7 +48,7 @@ describe('a three-node broker in one process', () => {
   }, 60_000)
 
   it('badInput_eachGetsItsStableCode_nothingIsWritten_andTheClusterKeepsServing', async () => {
-    const [first] = await startCluster(['n1', 'n2', 'n3'])
+    const [first] = await nodes.startCluster(['n1', 'n2', 'n3'])
     client = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [first!.address], ...CLUSTER, retryBackoffMs: 10 })
     await client.createTopic({ name: 'strict', partitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': 1024 } })
     await client.waitForLeaders('strict')
@@ -112,7 +84,7 @@ describe('a three-node broker in one process', () => {
 
   it('replicaNodeDownPastReassignAfter_replicasMoveToALiveNode_dataIntact_leadersReturnToPreferred', async () => {
     const ids = ['n1', 'n2', 'n3', 'n4']
-    const cluster = await startCluster(ids, { controllers: ['n1', 'n2', 'n3'], broker: { replicaReassignAfterMs: 1_000, rebalanceIntervalMs: 300 } })
+    const cluster = await nodes.startCluster(ids, { controllers: ['n1', 'n2', 'n3'], broker: { replicaReassignAfterMs: 1_000, rebalanceIntervalMs: 300 } })
     client = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [cluster[0]!.address], ...CLUSTER, retryBackoffMs: 20 })
     const created = await client.createTopic({ name: 'moving', partitions: 4, replicationFactor: 3 })
     await client.waitForLeaders('moving')
@@ -120,8 +92,7 @@ describe('a three-node broker in one process', () => {
     expect(onN4.length).toBeGreaterThan(0)
     for (let p = 0; p < 4; p++) await client.produce('moving', p, batchOf([`before-${p}`]))
 
-    await cluster[3]!.stop() // n4 leaves; after 1 s its replicas move to the other nodes
-    nodes.splice(3, 1)
+    await nodes.stop('n4') // n4 leaves; after 1 s its replicas move to the other nodes
     const deadline = Date.now() + 40_000
     let described = await client.describeTopic('moving')
     while (described.partitions.some((p) => p.replicas.includes('n4') || (p.isr?.length ?? 0) !== 3) && Date.now() < deadline) {

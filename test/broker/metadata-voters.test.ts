@@ -1,57 +1,34 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BrokerClient } from '../../src/client/index.js'
 import { silentLogger } from '../../src/env/index.js'
 import { createRealEnv } from '../../src/env/real/index.js'
-import { FAST_SWIM_SETTINGS } from '../../src/membership/index.js'
-import { type SkeinNode, startNode } from '../../src/node.js'
+import type { SkeinNode } from '../../src/node.js'
 import { controllerActorId } from '../../src/wire/index.js'
+import { InProcessNodes } from '../helpers/in-process-nodes.js'
 
 const CLUSTER = { clusterId: 'voters-test', clusterSecret: 'voters-test-secret-0123456789' }
 const FOUNDING = ['n1', 'n2', 'n3']
 /** A short grace so the test sees a replacement; partitions never move here (not what is tested). */
 const BROKER = { controllerReplaceAfterMs: 2_000, rebalanceIntervalMs: 300, replicaReassignAfterMs: 3_600_000 }
 
-const nodes = new Map<string, SkeinNode>()
-const dirs = new Map<string, string>()
+const cluster = new InProcessNodes(CLUSTER, 'skein-voters')
+const nodes = cluster.running
 let client: BrokerClient | undefined
 
 afterEach(async () => {
   await client?.close()
   client = undefined
-  await Promise.all([...nodes.values()].map((node) => node.stop()))
-  nodes.clear()
-  await Promise.all([...dirs.values()].map((dir) => rm(dir, { recursive: true, force: true })))
-  dirs.clear()
+  await cluster.cleanup()
 })
 
-async function start(id: string, seed: string | undefined): Promise<SkeinNode> {
-  let dataDir = dirs.get(id)
-  if (dataDir === undefined) {
-    dataDir = await mkdtemp(join(tmpdir(), `skein-voters-${id}-`))
-    dirs.set(id, dataDir)
-  }
-  const node = await startNode(createRealEnv({ dataDir, nodeId: id, log: silentLogger }), {
-    nodeId: id,
-    ...CLUSTER,
-    host: '127.0.0.1',
-    port: 0,
-    seeds: seed === undefined ? [] : [seed],
-    peers: {},
-    swimSettings: FAST_SWIM_SETTINGS,
-    controllers: FOUNDING,
-    broker: BROKER,
-  })
-  nodes.set(id, node)
-  return node
+function start(id: string, seed: string | undefined): Promise<SkeinNode> {
+  return cluster.start(id, { seed, controllers: FOUNDING, broker: BROKER })
 }
 
-async function stop(id: string): Promise<void> {
-  await nodes.get(id)?.stop()
-  nodes.delete(id)
+function stop(id: string): Promise<void> {
+  return cluster.stop(id)
 }
 
 /** Waits until every running node knows `voters` (sorted) and no learner, as committed in the metadata log. */
@@ -94,7 +71,7 @@ describe('metadata voters replaced through Raft membership changes', () => {
     // n2 comes back: it learns it was removed and drops its metadata replica, without disturbing the group.
     await start('n2', n1.address)
     await waitForVoters(['n1', 'n3', 'n4'], 20_000)
-    const n2MetadataDir = join(dirs.get('n2')!, 'metadata')
+    const n2MetadataDir = join(cluster.dataDirOf('n2')!, 'metadata')
     const droppedBy = Date.now() + 10_000
     while (existsSync(n2MetadataDir) && Date.now() < droppedBy) await new Promise((resolve) => setTimeout(resolve, 100))
     expect(existsSync(n2MetadataDir)).toBe(false)
