@@ -24,6 +24,7 @@ import { validateTopicName } from '../metadata/topic-name.js'
 import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../partition/replica-actor.js'
 import { TopicControl } from '../topic/topic-controller.js'
 import type { NodeServices } from '../services.js'
+import { DownSince } from '../down-since.js'
 
 /** Broker-internal message kinds. */
 export const BrokerControl = {
@@ -138,21 +139,19 @@ export class BrokerActor implements Actor {
    * every step is a compare-and-set or a Raft membership change.
    */
   private async driveRebalance(): Promise<void> {
-    const downSinceMs = new Map<string, number>()
+    const downSince = new DownSince()
     const settings = this.services.settings
     while (!this.stopped) {
       await this.sleep(settings.rebalanceIntervalMs)
       if (this.stopped || this.controller.knownLeader !== this.context.nodeId) {
-        downSinceMs.clear()
+        downSince.clear()
         continue
       }
       const nowMs = this.context.env.clock.nowMs()
       const live = new Set(this.services.liveMembers().map((member) => member.id))
       const assigned = new Set<string>()
       for (const topic of this.metadata.topics.values()) for (const replicas of topic.partitions) for (const nodeId of replicas) assigned.add(nodeId)
-      for (const nodeId of [...downSinceMs.keys()]) if (live.has(nodeId) || !assigned.has(nodeId)) downSinceMs.delete(nodeId)
-      for (const nodeId of assigned) if (!live.has(nodeId) && !downSinceMs.has(nodeId)) downSinceMs.set(nodeId, nowMs)
-      const deadLong = [...downSinceMs].filter(([, sinceMs]) => nowMs - sinceMs >= settings.replicaReassignAfterMs).map(([nodeId]) => nodeId)
+      const deadLong = [...downSince.observe(assigned, live, nowMs, settings.replicaReassignAfterMs)]
       for (const topic of sortedTopics(this.metadata)) {
         if (this.stopped) return
         await this.context.ask<string[]>(topicActorId(topic.name), TopicControl.rebalance, { deadLong }, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {

@@ -5,11 +5,12 @@ import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/record-bat
 import type { RaftMessage } from '../../src/raft/index.js'
 import { controllerActorId } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
-import { PartitionReplica } from '../partition/replica.js'
+import { PartitionReplica, membershipOfControlRecord } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { type ApplyOutcome, type ClusterMetadata, EMPTY_METADATA, applyMetadataCommand, metadataToJson } from './state.js'
 import { type VoterStep, metadataReplicaBootstrap, nextVoterStep } from './voter-replacement.js'
 import { type ControllerMembership, type ObservedMembership, parseObserved } from './voters.js'
+import { DownSince } from '../down-since.js'
 
 /** Message kinds of the metadata controller. */
 export const ControllerRequest = {
@@ -67,8 +68,6 @@ export const METADATA_COMMAND_BYTES_MAX = 512 * 1024
 
 /** Applied outcomes remembered for late proposers; proposals are serialized per topic, so few are ever in flight. */
 const RECENT_OUTCOMES_MAX = 1_024
-/** Kafka's control record type of a membership change (KRaft's Voters), as the replica writes it. */
-const CONTROL_TYPE_VOTERS = 6
 
 interface Reader {
   readonly sinceVersion: number
@@ -87,7 +86,7 @@ export class MetadataControllerActor implements Actor {
   /** The committed membership as applied from the log (founding voters before any change record). */
   private membership: ObservedMembership = { voters: [], learners: [], offset: -1 }
   /** Leader only: when each member of the group was first seen not alive; cleared when not leading. */
-  private readonly downSinceMs = new Map<string, number>()
+  private readonly downSince = new DownSince()
   private checkTimer: TimerHandle | undefined
   private foundingCount = 0
   private state: ClusterMetadata = EMPTY_METADATA
@@ -179,7 +178,7 @@ export class MetadataControllerActor implements Actor {
     this.replica = undefined
     this.checkTimer?.cancel()
     this.checkTimer = undefined
-    this.downSinceMs.clear()
+    this.downSince.clear()
     await replica?.close()
     await this.applying
     const existed = await this.context.env.disk.exists(METADATA_DIR)
@@ -284,19 +283,15 @@ export class MetadataControllerActor implements Actor {
     if (replica === undefined || replica.isClosed || this.checkTimer !== undefined) return
     this.scheduleVoterCheck()
     if (replica.role !== 'leader') {
-      this.downSinceMs.clear()
+      this.downSince.clear()
       return
     }
     const nowMs = this.context.env.clock.nowMs()
     const live = this.services.liveMembers()
     const liveIds = new Set(live.map((member) => member.id))
     const { voters, learners } = replica.membership
-    const members = new Set([...voters, ...learners])
-    for (const nodeId of [...this.downSinceMs.keys()]) if (liveIds.has(nodeId) || !members.has(nodeId)) this.downSinceMs.delete(nodeId)
-    for (const nodeId of members) if (!liveIds.has(nodeId) && !this.downSinceMs.has(nodeId)) this.downSinceMs.set(nodeId, nowMs)
+    const deadLong = this.downSince.observe([...voters, ...learners], liveIds, nowMs, this.services.settings.controllerReplaceAfterMs)
     if (!sameIds(voters, this.membership.voters) || !sameIds(learners, this.membership.learners)) return
-    const graceMs = this.services.settings.controllerReplaceAfterMs
-    const deadLong = new Set([...this.downSinceMs].filter(([, sinceMs]) => nowMs - sinceMs >= graceMs).map(([nodeId]) => nodeId))
     const step = nextVoterStep({
       view: { leader: this.context.nodeId, voters, learners, ends: Object.fromEntries(replica.replicaEnds()), highWatermark: replica.highWatermark },
       voterCount: this.foundingCount,
@@ -372,10 +367,11 @@ export class MetadataControllerActor implements Actor {
 
   /** A committed membership change of the group (KRaft's Voters control record): what snapshots report. */
   private applyControlRecord(offset: number, key: Uint8Array | null, value: Uint8Array | null): void {
-    if (key === null || key.length < 4 || (((key[2] as number) << 8) | (key[3] as number)) !== CONTROL_TYPE_VOTERS) return
     let parsed: ObservedMembership | undefined
     try {
-      parsed = parseObserved({ ...(JSON.parse(new TextDecoder().decode(value ?? new Uint8Array(0))) as object), offset })
+      const membership = membershipOfControlRecord(key, value)
+      if (membership === undefined) return
+      parsed = parseObserved({ ...membership, offset })
     } catch {
       parsed = undefined
     }

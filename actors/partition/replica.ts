@@ -523,14 +523,21 @@ function membershipsIn(records: Uint8Array): MembershipEntry[] {
   const found: MembershipEntry[] = []
   for (const batch of checkBatches(records, { batchBytesMax: Number.MAX_SAFE_INTEGER })) {
     if ((batch.attributes & BatchAttribute.control) === 0) continue
-    const decoded = decodeRecordBatch(records, batch.position)
-    const record = decoded.records[0]
-    const key = record?.key
-    if (record === undefined || key === null || key === undefined || key.length < 4 || ((key[2] as number) << 8 | (key[3] as number)) !== CONTROL_TYPE_VOTERS) continue
-    const parsed = JSON.parse(new TextDecoder().decode(record.value ?? new Uint8Array(0))) as RaftMembership
-    found.push({ offset: record.offset, voters: parsed.voters, learners: parsed.learners })
+    const record = decodeRecordBatch(records, batch.position).records[0]
+    const parsed = record === undefined ? undefined : membershipOfControlRecord(record.key, record.value)
+    if (record !== undefined && parsed !== undefined) found.push({ offset: record.offset, voters: parsed.voters, learners: parsed.learners })
   }
   return found
+}
+
+/**
+ * The membership a control record carries if it is a Voters record (KRaft's control type,
+ * as appendMembership writes it), else undefined. Throws on a Voters record whose value is
+ * not the JSON membership (a log this code did not write).
+ */
+export function membershipOfControlRecord(key: Uint8Array | null, value: Uint8Array | null): RaftMembership | undefined {
+  if (key === null || key.length < 4 || (((key[2] as number) << 8) | (key[3] as number)) !== CONTROL_TYPE_VOTERS) return undefined
+  return JSON.parse(new TextDecoder().decode(value ?? new Uint8Array(0))) as RaftMembership
 }
 
 assert.ok(REPLICA_FETCH_BYTES_MAX > 0)
