@@ -82,7 +82,7 @@ export interface DecodedRecord {
   /** Views into the decoded bytes (or the decompressed records): copy them to keep them. */
   readonly key: Uint8Array | null
   readonly value: Uint8Array | null
-  readonly headers: RecordHeader[]
+  readonly headers: readonly RecordHeader[]
 }
 
 export interface DecodedBatch {
@@ -147,90 +147,139 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 // ---- encoder ----
 
-/** A record measured before writing: the batch is sized once and written into one buffer. */
-interface PlannedRecord {
-  readonly record: RecordSpec
-  readonly timestampDelta: number
-  readonly offsetDelta: number
-  readonly headerKeys: Uint8Array[]
-  readonly bodyBytes: number
-}
-
 /** Encodes a whole batch. Throws SkeinError INVALID_RECORD for a spec that cannot be encoded. */
 export function encodeRecordBatch(spec: RecordBatchSpec): Uint8Array {
   const first = spec.records[0]
   if (first === undefined) throw invalid('a record batch needs at least one record')
-  const compression = spec.compression ?? 'none'
-  const codec = codecByName(compression)
-  const baseTimestamp = spec.baseTimestamp ?? first.timestamp
-  const planned = spec.records.map((record, index) => planRecord(record, index, baseTimestamp))
-  const recordsBytes = planned.reduce((sum, plan) => sum + varintSizeBytes(plan.bodyBytes) + plan.bodyBytes, 0)
-  let batch: Uint8Array
-  if (compression === 'none') {
-    // The fast path: records are written straight into the batch, no intermediate buffer.
-    batch = allocateBatch(recordsBytes)
-    writeRecords(planned, batch.subarray(BATCH_HEADER_BYTES))
-  } else {
-    const records = codec.compress(writeRecords(planned, new Uint8Array(recordsBytes)))
-    batch = allocateBatch(records.length)
-    batch.set(records, BATCH_HEADER_BYTES)
-  }
-  writeHeader(batch, spec, {
-    attributes: attributesOf(spec, compression),
-    baseTimestamp,
-    // A loop, not Math.max(...timestamps): spreading a large batch overflows the stack.
-    maxTimestamp: spec.records.reduce((max, record) => Math.max(max, record.timestamp), first.timestamp),
-    lastOffsetDelta: (planned[planned.length - 1] as PlannedRecord).offsetDelta,
-    recordsCount: planned.length,
-  })
-  return batch
+  let sizeHintBytes = 0
+  for (const record of spec.records) sizeHintBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0) + RECORD_SIZE_HINT_OVERHEAD_BYTES
+  const builder = new RecordBatchBuilder(sizeHintBytes, spec.baseTimestamp)
+  for (const record of spec.records) builder.append(record)
+  return builder.build(spec)
 }
 
-/** A zeroed batch with room for the header and `recordsBytes` of (possibly compressed) records. */
+/** What a batch's header needs beyond its records (RecordBatchSpec without them). */
+export type RecordBatchHeaderSpec = Omit<RecordBatchSpec, 'records' | 'baseTimestamp'>
+
+/** Guess of a record's bytes beyond key and value (varints, attributes), for sizing buffers only. */
+const RECORD_SIZE_HINT_OVERHEAD_BYTES = 12
+/** A builder's first buffer holds at least this many record bytes; it doubles as needed. */
+const BUILDER_CAPACITY_BYTES_MIN = 256
+
+/**
+ * Builds one batch record by record, each written into place as it is appended (Kafka's
+ * MemoryRecordsBuilder): a producer keeps no object per record while its batch fills. The
+ * buffer starts at the caller's size hint and doubles when a record does not fit; `build`
+ * writes the header (and compresses) and returns the batch. One build per builder.
+ */
+export class RecordBatchBuilder {
+  private buffer: Uint8Array
+  private position = BATCH_HEADER_BYTES
+  private recordCount = 0
+  private baseTimestamp: number
+  private maxTimestamp = 0
+  private lastOffsetDelta = 0
+  private built = false
+
+  /** `baseTimestamp` defaults to the first record's timestamp. */
+  constructor(sizeHintBytes: number, private readonly fixedBaseTimestamp?: number) {
+    this.buffer = allocateBatch(Math.max(BUILDER_CAPACITY_BYTES_MIN, Math.ceil(sizeHintBytes)))
+    this.baseTimestamp = fixedBaseTimestamp ?? 0
+  }
+
+  /** Records appended so far. */
+  get count(): number {
+    return this.recordCount
+  }
+
+  /** Bytes of the batch so far, header included, before compression. */
+  get sizeBytes(): number {
+    return this.position
+  }
+
+  /** Writes `record` at the end of the batch. Throws SkeinError INVALID_RECORD for a record that cannot be encoded. */
+  append(record: RecordSpec): void {
+    if (this.built) throw new Error('RecordBatchBuilder: append after build')
+    const index = this.recordCount
+    requireSafe('timestamp', record.timestamp)
+    if (index === 0 && this.fixedBaseTimestamp === undefined) this.baseTimestamp = record.timestamp
+    const offsetDelta = record.offsetDelta ?? index
+    requireInteger('offsetDelta', offsetDelta, 0, INT32_MAX)
+    const timestampDelta = record.timestamp - this.baseTimestamp
+    requireSafe('timestamp - baseTimestamp', timestampDelta)
+    const headers = record.headers
+    const headerKeys = headers !== undefined && headers.length > 0 ? headers.map((header) => utf8Encoder.encode(header.key)) : undefined
+    let bodyBytes = 1 + varlongSizeBytes(timestampDelta) + varintSizeBytes(offsetDelta) + nullableBytesSize(record.key) + nullableBytesSize(record.value)
+    if (headerKeys === undefined) {
+      bodyBytes += 1 // headers count 0
+    } else {
+      bodyBytes += varintSizeBytes(headerKeys.length)
+      for (let h = 0; h < headerKeys.length; h++) bodyBytes += nullableBytesSize(headerKeys[h] as Uint8Array) + nullableBytesSize((headers as readonly RecordHeader[])[h]!.value)
+    }
+    if (bodyBytes > INT32_MAX) throw invalid(`record ${index} is ${bodyBytes} bytes, past the int32 length field`)
+    const recordBytes = varintSizeBytes(bodyBytes) + bodyBytes
+    this.ensureRoom(recordBytes)
+    const out = this.buffer
+    let at = writeVarint(out, this.position, bodyBytes)
+    out[at++] = 0 // record attributes: unused
+    at = writeVarlong(out, at, timestampDelta)
+    at = writeVarint(out, at, offsetDelta)
+    at = writeNullableBytes(out, at, record.key)
+    at = writeNullableBytes(out, at, record.value)
+    if (headerKeys === undefined) {
+      out[at++] = 0 // no headers (varint 0)
+    } else {
+      at = writeVarint(out, at, headerKeys.length)
+      for (let h = 0; h < headerKeys.length; h++) {
+        at = writeNullableBytes(out, at, headerKeys[h] as Uint8Array)
+        at = writeNullableBytes(out, at, (headers as readonly RecordHeader[])[h]!.value)
+      }
+    }
+    // A sizing mistake would otherwise leave stale bytes or drop some silently.
+    if (at !== this.position + recordBytes) throw new Error(`record sizing bug: planned ${recordBytes} bytes, wrote ${at - this.position}`)
+    this.position = at
+    // A running max, not Math.max(...timestamps): spreading a large batch overflows the stack.
+    if (index === 0 || record.timestamp > this.maxTimestamp) this.maxTimestamp = record.timestamp
+    this.lastOffsetDelta = offsetDelta
+    this.recordCount++
+  }
+
+  /** The finished batch: header written, records compressed with `spec.compression` (default 'none'). */
+  build(spec: RecordBatchHeaderSpec): Uint8Array {
+    if (this.recordCount === 0) throw invalid('a record batch needs at least one record')
+    if (this.built) throw new Error('RecordBatchBuilder: built twice')
+    this.built = true
+    const compression = spec.compression ?? 'none'
+    const codec = codecByName(compression)
+    let batch: Uint8Array
+    if (compression === 'none') {
+      batch = this.buffer.subarray(0, this.position)
+    } else {
+      const records = codec.compress(this.buffer.subarray(BATCH_HEADER_BYTES, this.position))
+      batch = allocateBatch(records.length)
+      batch.set(records, BATCH_HEADER_BYTES)
+    }
+    const derived = { attributes: attributesOf(spec, compression), baseTimestamp: this.baseTimestamp, maxTimestamp: this.maxTimestamp, lastOffsetDelta: this.lastOffsetDelta, recordsCount: this.recordCount }
+    writeHeader(batch, spec, derived)
+    return batch
+  }
+
+  private ensureRoom(recordBytes: number): void {
+    const needed = this.position + recordBytes
+    if (needed <= this.buffer.length) return
+    const grown = allocateBatch(Math.max(needed, this.buffer.length * 2) - BATCH_HEADER_BYTES)
+    grown.set(this.buffer.subarray(0, this.position))
+    this.buffer = grown
+  }
+}
+
+/** A batch buffer with room for the header and `recordsBytes` of (possibly compressed) records. */
 function allocateBatch(recordsBytes: number): Uint8Array {
   const sizeBytes = BATCH_HEADER_BYTES + recordsBytes
   if (sizeBytes - BATCH_LOG_OVERHEAD_BYTES > INT32_MAX) throw invalid(`a batch of ${sizeBytes} bytes exceeds the int32 length field`)
-  return new Uint8Array(sizeBytes)
-}
-
-function planRecord(record: RecordSpec, index: number, baseTimestamp: number): PlannedRecord {
-  const offsetDelta = record.offsetDelta ?? index
-  requireInteger('offsetDelta', offsetDelta, 0, INT32_MAX)
-  requireSafe('timestamp', record.timestamp)
-  const timestampDelta = record.timestamp - baseTimestamp
-  requireSafe('timestamp - baseTimestamp', timestampDelta)
-  const headers = record.headers ?? []
-  const headerKeys = headers.map((header) => utf8Encoder.encode(header.key))
-  let bodyBytes = 1 + varlongSizeBytes(timestampDelta) + varintSizeBytes(offsetDelta)
-  bodyBytes += nullableBytesSize(record.key) + nullableBytesSize(record.value) + varintSizeBytes(headers.length)
-  headers.forEach((header, headerIndex) => {
-    bodyBytes += nullableBytesSize(headerKeys[headerIndex] as Uint8Array) + nullableBytesSize(header.value)
-  })
-  return { record, timestampDelta, offsetDelta, headerKeys, bodyBytes }
-}
-
-/** Writes the records section into `out`, which must be exactly its size; returns `out`. */
-function writeRecords(planned: readonly PlannedRecord[], out: Uint8Array): Uint8Array {
-  const totalBytes = out.length
-  let at = 0
-  for (const plan of planned) {
-    at = writeVarint(out, at, plan.bodyBytes)
-    out[at++] = 0 // record attributes: unused
-    at = writeVarlong(out, at, plan.timestampDelta)
-    at = writeVarint(out, at, plan.offsetDelta)
-    at = writeNullableBytes(out, at, plan.record.key)
-    at = writeNullableBytes(out, at, plan.record.value)
-    const headers = plan.record.headers ?? []
-    at = writeVarint(out, at, headers.length)
-    headers.forEach((header, headerIndex) => {
-      at = writeNullableBytes(out, at, plan.headerKeys[headerIndex] as Uint8Array)
-      at = writeNullableBytes(out, at, header.value)
-    })
-  }
-  // A sizing mistake would otherwise leave zeros or drop bytes silently (typed arrays ignore
-  // writes past their end).
-  if (at !== totalBytes) throw new Error(`record sizing bug: planned ${totalBytes} bytes, wrote ${at}`)
-  return out
+  // Not zero-filled: the header and the records are written in full before anyone reads them.
+  const memory = Buffer.allocUnsafeSlow(sizeBytes)
+  return new Uint8Array(memory.buffer, memory.byteOffset, sizeBytes)
 }
 
 function nullableBytesSize(bytes: Uint8Array | null): number {
@@ -244,7 +293,7 @@ function writeNullableBytes(out: Uint8Array, at: number, bytes: Uint8Array | nul
   return next + bytes.length
 }
 
-function attributesOf(spec: RecordBatchSpec, compression: CompressionName): number {
+function attributesOf(spec: RecordBatchHeaderSpec, compression: CompressionName): number {
   let attributes: number = CompressionCodec[compression]
   if (spec.timestampType === 'logAppend') attributes |= BatchAttribute.timestampTypeLogAppend
   if (spec.isTransactional === true) attributes |= BatchAttribute.transactional
@@ -261,7 +310,7 @@ interface DerivedHeader {
 }
 
 /** Writes the 61-byte header, CRC last (it covers attributes to the end). */
-function writeHeader(batch: Uint8Array, spec: RecordBatchSpec, derived: DerivedHeader): void {
+function writeHeader(batch: Uint8Array, spec: RecordBatchHeaderSpec, derived: DerivedHeader): void {
   const baseOffset = spec.baseOffset ?? 0
   const producerId = spec.producerId ?? -1
   requireInteger('baseOffset', baseOffset, 0, Number.MAX_SAFE_INTEGER)
@@ -370,13 +419,14 @@ function decodeRecords(records: Uint8Array, header: DecodedHeader): DecodedRecor
     throw corrupt(`batch claims ${header.recordsCount} records in ${reader.remainingBytes} bytes`)
   }
   const decoded: DecodedRecord[] = []
-  for (let index = 0; index < header.recordsCount; index++) decoded.push(decodeRecord(reader, index, header))
+  const recordReader = new ByteReader(records, 0, 0)
+  for (let index = 0; index < header.recordsCount; index++) decoded.push(decodeRecord(reader.takeInto(recordReader, reader.readVarint()), index, header))
   if (reader.remainingBytes !== 0) throw corrupt(`${reader.remainingBytes} bytes left after the batch's ${header.recordsCount} records`)
   return decoded
 }
 
-function decodeRecord(batchReader: ByteReader, index: number, header: DecodedHeader): DecodedRecord {
-  const reader = batchReader.take(batchReader.readVarint())
+/** One record from `reader`, which spans exactly its bytes after the length. */
+function decodeRecord(reader: ByteReader, index: number, header: DecodedHeader): DecodedRecord {
   reader.readInt8() // record attributes: unused
   const timestampDelta = reader.readVarlong()
   const offsetDelta = reader.readVarint()
@@ -391,8 +441,12 @@ function decodeRecord(batchReader: ByteReader, index: number, header: DecodedHea
   return { offset: header.baseOffset + offsetDelta, timestamp, key, value, headers }
 }
 
-function readHeaders(reader: ByteReader): RecordHeader[] {
+/** Shared by every decoded record without headers. */
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
+
+function readHeaders(reader: ByteReader): readonly RecordHeader[] {
   const count = reader.readVarint()
+  if (count === 0) return NO_HEADERS
   if (count < 0 || count > reader.remainingBytes / HEADER_BYTES_MIN) throw corrupt(`header count ${count} with ${reader.remainingBytes} bytes left`)
   const headers: RecordHeader[] = []
   for (let index = 0; index < count; index++) {

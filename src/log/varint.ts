@@ -111,7 +111,8 @@ export class ByteReader {
   constructor(
     readonly bytes: Uint8Array,
     public position: number,
-    readonly end: number,
+    /** Exclusive; moved only by takeInto. */
+    public end: number,
   ) {
     if (position < 0 || position > end || end > bytes.length) {
       throw new Error(`ByteReader bounds ${position}..${end} outside a buffer of ${bytes.length} bytes`)
@@ -170,6 +171,19 @@ export class ByteReader {
   take(lengthBytes: number): ByteReader {
     this.require(lengthBytes)
     const child = new ByteReader(this.bytes, this.position, this.position + lengthBytes)
+    this.position += lengthBytes
+    return child
+  }
+
+  /**
+   * take() into an existing reader over the same bytes, re-pointed rather than allocated: the
+   * record decoder reads millions of records a second through one.
+   */
+  takeInto(child: ByteReader, lengthBytes: number): ByteReader {
+    this.require(lengthBytes)
+    if (child.bytes !== this.bytes) throw new Error('takeInto needs a reader over the same bytes')
+    child.position = this.position
+    child.end = this.position + lengthBytes
     this.position += lengthBytes
     return child
   }

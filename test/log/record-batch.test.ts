@@ -10,6 +10,7 @@ import {
   type RecordBatchSpec,
   type RecordHeader,
   type RecordSpec,
+  RecordBatchBuilder,
   decodeRecordBatch,
   decodeRecordBatches,
   encodeRecordBatch,
@@ -442,5 +443,53 @@ describe('encoder refusals', () => {
     ['a fractional baseSequence', { baseSequence: 0.5, records: [record] }],
   ] satisfies Array<[string, RecordBatchSpec]>)('%s gives InvalidRecord', (_name, spec) => {
     expect(codeOf(() => encodeRecordBatch(spec))).toBe(ErrorCode.INVALID_RECORD.code)
+  })
+})
+
+describe('RecordBatchBuilder', () => {
+  const recordOf = (i: number, valueBytes: number): RecordSpec => ({
+    key: i % 3 === 0 ? null : utf8(`key-${i}`),
+    value: i % 5 === 0 ? null : pattern(valueBytes, i),
+    headers: i % 4 === 0 ? [{ key: `h${i}`, value: utf8('v') }, { key: 'n', value: null }] : [],
+    timestamp: 1_700_000_000_000 + i * 7,
+  })
+
+  it('built_recordByRecord_isByteForByteTheWholeBatchEncoding_acrossBufferGrowth', () => {
+    // A 1-byte size hint forces the buffer to double many times while records come.
+    const records = Array.from({ length: 300 }, (_, i) => recordOf(i, (i * 37) % 500))
+    const builder = new RecordBatchBuilder(1)
+    for (const record of records) builder.append(record)
+    const header = { producerId: 42, producerEpoch: 3, baseSequence: 100 }
+    const built = builder.build(header)
+    expect(builder.count).toBe(300)
+    expect(built).toEqual(encodeRecordBatch({ ...header, records }))
+    expect(decodeRecordBatch(built).records.map((r) => r.timestamp)).toEqual(records.map((r) => r.timestamp))
+  })
+
+  it.each(supportedCompressions())('built_withCompression_%s_decodesToTheRecords', (compression) => {
+    const records = Array.from({ length: 50 }, (_, i) => recordOf(i, 64))
+    const builder = new RecordBatchBuilder(64)
+    for (const record of records) builder.append(record)
+    const decoded = decodeRecordBatch(builder.build({ compression }))
+    expect(decoded.compression).toBe(compression)
+    expect(decoded.records.map((r) => r.value === null ? null : Buffer.from(r.value).toString('hex'))).toEqual(records.map((r) => r.value === null ? null : Buffer.from(r.value).toString('hex')))
+  })
+
+  it('build_withoutRecords_isInvalidRecord_andASecondBuildOrAppendThrows', () => {
+    expect(codeOf(() => new RecordBatchBuilder(10).build({}))).toBe(ErrorCode.INVALID_RECORD.code)
+    const builder = new RecordBatchBuilder(10)
+    builder.append(recordOf(1, 10))
+    builder.build({})
+    expect(() => builder.build({})).toThrow(/built twice/)
+    expect(() => builder.append(recordOf(2, 10))).toThrow(/append after build/)
+  })
+
+  it('append_unsafeTimestamp_isInvalidRecord_andLeavesTheBatchAsItWas', () => {
+    const builder = new RecordBatchBuilder(10)
+    builder.append(recordOf(1, 10))
+    const before = builder.sizeBytes
+    expect(codeOf(() => builder.append({ key: null, value: null, timestamp: 2 ** 60 }))).toBe(ErrorCode.INVALID_RECORD.code)
+    expect(builder.sizeBytes).toBe(before)
+    expect(decodeRecordBatch(builder.build({})).records).toHaveLength(1)
   })
 })
