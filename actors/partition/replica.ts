@@ -88,6 +88,8 @@ export class PartitionReplica {
   private logged: { role: string; epoch: number; leader: string | undefined } | undefined
   /** False while the producer state is rebuilt from the log (after a truncation it could not follow): writes wait. */
   private producerStateReady = true
+  /** The leader epoch whose first batch (LeaderChange) is in the log; client produces wait for it. */
+  private openedEpoch: number | undefined
 
   private constructor(
     private readonly env: ReplicaEnv,
@@ -153,9 +155,9 @@ export class PartitionReplica {
   get isClosed(): boolean {
     return this.closed
   }
-  /** A leader that is not handing over: the one replica that may take writes. */
+  /** A leader that is not handing over and has its epoch's first batch in the log: the one replica that may take writes. */
   get acceptsWrites(): boolean {
-    return this.core.role === 'leader' && !this.core.transferring
+    return this.core.role === 'leader' && !this.core.transferring && this.openedEpoch === this.core.epoch
   }
 
   /** Calls `listener` with each new high watermark until the returned function is called. */
@@ -227,6 +229,11 @@ export class PartitionReplica {
         ? new SkeinError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than the current ${this.core.epoch}`)
         : new SkeinError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${expectedEpoch} is newer than the current ${this.core.epoch}`)
     }
+    if (this.openedEpoch !== this.core.epoch) {
+      // Between winning and appending the epoch's first batch the state file is being written:
+      // a client record must not reach the log before it (nor before the LeaderChange record).
+      throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is starting leader epoch ${this.core.epoch}`)
+    }
     if (!this.producerStateReady) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is rebuilding its producer state after a truncation`)
     if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
     const requestBatches = carriesProducerId(batch) ? producerBatchesIn(batch) : undefined
@@ -242,7 +249,7 @@ export class PartitionReplica {
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
     const appendResult = await appended
-    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.core.persisted(this.partitionLog.storedEndOffset)
     this.drain()
     const result: ProduceResult = { ...appendResult, baseOffset: duplicates[0]?.baseOffset ?? appendResult.baseOffset, duplicate: false }
     if (acks !== 'all') return result
@@ -435,10 +442,11 @@ export class PartitionReplica {
   private async appendLeaderChange(epoch: number): Promise<void> {
     const value = new TextEncoder().encode(JSON.stringify({ leader: this.options.id, epoch, voters: this.options.voters }))
     const appended = this.partitionLog.append(this.controlBatch(CONTROL_TYPE_LEADER_CHANGE, value), epoch)
+    this.openedEpoch = epoch // offsets are assigned by append itself: client batches now go after it
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
     await appended
-    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.core.persisted(this.partitionLog.storedEndOffset)
     this.drain()
   }
 
@@ -451,7 +459,7 @@ export class PartitionReplica {
     this.drain()
     await this.saveState()
     await appended
-    this.core.persisted(this.partitionLog.durableEndOffset)
+    this.core.persisted(this.partitionLog.storedEndOffset)
     this.drain()
   }
 

@@ -203,6 +203,16 @@ export class PartitionLog {
   }
 
   /**
+   * Every offset below this is stored as far as the flush policy promises, the point where
+   * appends resolve: fsynced with 'always', written to the OS with 'interval' and 'never' (a
+   * topic that opts out of fsync accepts losing the tail on a machine crash, as Kafka's
+   * default does). A replica counts its own copy from here when it acknowledges and commits.
+   */
+  get storedEndOffset(): number {
+    return this.config.flush.mode === 'always' ? this.durability.durableEnd : this.writtenEnd
+  }
+
+  /**
    * Calls `listener` with the new writtenEndOffset each time appended bytes reach the file
    * (reads return them from then on), until the returned function is called. A partition
    * leader answers its followers' waiting fetches then: earlier they would read nothing,

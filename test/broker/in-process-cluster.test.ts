@@ -31,7 +31,8 @@ describe('a three-node broker in one process', () => {
     for (let partition = 0; partition < 3; partition++) {
       const first = await client.produce('orders', partition, batchOf(['a', 'b']), -1)
       const second = await client.produce('orders', partition, batchOf(['c']), -1)
-      expect(second.baseOffset).toBe(first.lastOffset + 1)
+      // Next to each other unless a leader change (the hand-over to the preferred replica) put its control batch between them.
+      expect(second.baseOffset).toBeGreaterThan(first.lastOffset)
     }
     const fetched = await client.fetch('orders', 1, 0)
     const values = decodeRecordBatches(fetched.records).flatMap((batch) => batch.isControl ? [] : batch.records.map((r) => new TextDecoder().decode(r.value!)))

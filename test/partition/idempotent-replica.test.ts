@@ -222,8 +222,9 @@ describe('PartitionReplica producer state across failover and restart', () => {
     const oldId = group.idOf(old)
     group.isolated.add(oldId)
     // acks=1: on the old leader's disk only; no majority will ever have them. The plain batch
-    // first puts y1 at another offset than the one the successor will give it.
-    await group.run(() => old.produce(encodeRecordBatch({ records: [{ key: null, value: null, timestamp: 1 }] }), 1))
+    // of two first puts y1 at another offset than the one the successor gives it (after its
+    // one-record LeaderChange batch).
+    await group.run(() => old.produce(encodeRecordBatch({ records: [{ key: null, value: null, timestamp: 1 }, { key: null, value: null, timestamp: 2 }] }), 1))
     const lost = await group.run(() => old.produce(idempotentBatch(1, ['y1']), 1))
     const others = [...group.replicas.values()].filter((r) => r !== old)
     await group.scheduler.runUntil(() => others.some((r) => r.role === 'leader' && r.acceptsWrites), { timeoutMs: 10_000 })

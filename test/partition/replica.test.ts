@@ -57,7 +57,7 @@ class Group {
   }
 
   leader(): PartitionReplica | undefined {
-    const leaders = [...this.replicas.values()].filter((replica) => replica.role === 'leader')
+    const leaders = [...this.replicas.values()].filter((replica) => replica.acceptsWrites)
     return leaders.sort((a, b) => b.epoch - a.epoch)[0]
   }
 
