@@ -1,20 +1,23 @@
 import type { TimerHandle } from '../env/index.js'
-import { type DecodedBatch, decodeRecordBatches } from '../log/record-batch.js'
+import { batchLastOffset, checkBatchHeader } from '../log/batch-header.js'
+import { DECODE_LIMITS_DEFAULT, decodeRecordBatches } from '../log/record-batch.js'
 import { ErrorCode, type FetchResponse, type SkeinError } from '../wire/index.js'
 import { validateTopicName } from './admin.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
-import { fromRecordHeaders } from './records.js'
+import { asBuffer, fromRecordHeaders } from './records.js'
 
 /**
  * A consumer of assigned partitions (no consumer group yet): `assign`, `seek`, then read with
  * `for await (const m of consumer)` or `run({ eachMessage | eachBatch })`.
  *
  * Fetching is pipelined per partition: one fetch in flight per partition, started again as
- * soon as its answer is decoded, while the application works through earlier records, until
- * `prefetchBytesMax` of undelivered records are buffered for it (then it waits for the
- * application). The broker holds a fetch up to `maxWaitMs` when there is nothing new, so an
+ * soon as its answer arrives, while the application works through earlier records, until
+ * `prefetchBytesMax` of undelivered record bytes are buffered for it (then it waits for the
+ * application). Answers are buffered as the bytes that came and decoded only when handed to
+ * the application: messages are made just before they are used, so they die young (cheap for
+ * the garbage collector) instead of ageing in the prefetch buffer. The broker holds a fetch up to `maxWaitMs` when there is nothing new, so an
  * idle consumer costs one request per partition per maxWaitMs. Only committed records (at or
  * below the high watermark) are ever returned; control batches are skipped; compressed batches
  * are inflated by the batch decoder.
@@ -63,7 +66,8 @@ export interface ConsumerMessage {
   readonly timestamp: number
   readonly key: Buffer | null
   readonly value: Buffer | null
-  readonly headers: Record<string, Buffer | null>
+  /** Name -> value. Keys, values and header values are views into the fetched bytes (no copy). */
+  readonly headers: Readonly<Record<string, Buffer | null>>
 }
 
 export interface ConsumerBatch {
@@ -92,6 +96,16 @@ const EARLIEST_TIMESTAMP = -2
 
 type PendingSeek = 'earliest' | 'latest' | { timestamp: number }
 
+/** One fetch answer as it came: decoded when handed to the application. */
+interface FetchedChunk {
+  readonly records: Uint8Array
+  /** Records below this offset (the batch began before the offset asked for) are skipped. */
+  readonly fromOffset: number
+  readonly highWatermark: number
+  /** The partition epoch it was fetched under (see stillCurrent). */
+  readonly epoch: number
+}
+
 interface PartitionState {
   readonly topic: string
   readonly partition: number
@@ -102,7 +116,8 @@ interface PartitionState {
   pendingSeek: PendingSeek | undefined
   /** Bumped by every seek: answers to fetches started before it are dropped. */
   epoch: number
-  readonly buffered: ConsumerBatch[]
+  /** Fetched answers not yet handed over, oldest first. */
+  readonly buffered: FetchedChunk[]
   bufferedBytes: number
   paused: boolean
   fetching: boolean
@@ -304,17 +319,33 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         }
         if (state.paused || state.buffered.length === 0) continue
         this.nextPartitionIndex = (this.nextPartitionIndex + step + 1) % states.length
-        return this.take(state)
+        const batch = this.take(state)
+        if (batch !== undefined) return batch
+        step = -1 // an answer of control records only: look again, from the same place
       }
       this.wakeup ??= deferred()
       await this.wakeup.promise
     }
   }
 
-  private take(state: PartitionState): ConsumerBatch {
-    const batch = state.buffered.shift() as ConsumerBatch
-    state.bufferedBytes -= batchBytes(batch)
+  /** Decodes the partition's oldest buffered answer; undefined if it held no message (control records only) or could not be decoded. */
+  private take(state: PartitionState): ConsumerBatch | undefined {
+    const chunk = state.buffered.shift() as FetchedChunk
+    state.bufferedBytes -= chunk.records.length
     this.pump() // room in the buffer: fetching may go on
+    let messages: ConsumerMessage[]
+    try {
+      messages = decodeMessages(state, chunk)
+    } catch (error) {
+      // Bytes that do not decode (corrupt, or a codec this process lacks) stop the partition, as any non-retriable failure.
+      state.buffered.length = 0
+      state.bufferedBytes = 0
+      this.fetchFailed(state, asSkeinError(error))
+      return undefined
+    }
+    if (messages.length === 0) return undefined
+    const batch: ConsumerBatch = { topic: state.topic, partition: state.partition, messages, highWatermark: chunk.highWatermark }
+    this.batchEpochs.set(batch, chunk.epoch)
     return batch
   }
 
@@ -377,24 +408,17 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     return latest.offset
   }
 
-  /** Decodes a fetch answer into the partition's buffer; true if it held any record to deliver. */
+  /**
+   * Buffers a fetch answer as it came and moves the fetch offset past it (from the batch
+   * headers alone); true if it held any batch.
+   */
   private buffer(state: PartitionState, response: FetchResponse): boolean {
-    const messages: ConsumerMessage[] = []
-    let nextOffset = state.fetchOffset
-    for (const batch of decodeRecordBatches(response.records)) {
-      nextOffset = Math.max(nextOffset, batch.baseOffset + batch.lastOffsetDelta + 1)
-      if (batch.isControl) continue
-      for (const record of batch.records) {
-        if (record.offset < state.fetchOffset) continue // the batch began before the offset asked for
-        messages.push(toMessage(state, batch, record))
-      }
-    }
+    const records = response.records
+    if (records.length === 0) return false
+    const nextOffset = nextOffsetAfter(records, state.fetchOffset)
+    state.buffered.push({ records, fromOffset: state.fetchOffset, highWatermark: response.highWatermark, epoch: state.epoch })
+    state.bufferedBytes += records.length
     state.fetchOffset = nextOffset
-    if (messages.length === 0) return false
-    const consumerBatch: ConsumerBatch = { topic: state.topic, partition: state.partition, messages, highWatermark: response.highWatermark }
-    this.batchEpochs.set(consumerBatch, state.epoch)
-    state.buffered.push(consumerBatch)
-    state.bufferedBytes += batchBytes(consumerBatch)
     this.wake()
     return true
   }
@@ -411,6 +435,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 
   private fetchFailed(state: PartitionState, error: SkeinError): void {
+    state.retryTimer?.cancel()
+    state.retryTimer = undefined
     if (error.code === ErrorCode.OFFSET_OUT_OF_RANGE.code) {
       state.pendingSeek = this.fromBeginning ? 'earliest' : 'latest'
       state.position = undefined
@@ -465,23 +491,36 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 }
 
-function toMessage(state: PartitionState, batch: DecodedBatch, record: DecodedBatch['records'][number]): ConsumerMessage {
-  return {
-    topic: state.topic,
-    partition: state.partition,
-    offset: record.offset,
-    timestamp: record.timestamp,
-    key: record.key === null ? null : Buffer.from(record.key),
-    value: record.value === null ? null : Buffer.from(record.value),
-    headers: fromRecordHeaders(record.headers),
+/** The messages of a buffered answer: data records at or past its fromOffset, control batches skipped. */
+function decodeMessages(state: PartitionState, chunk: FetchedChunk): ConsumerMessage[] {
+  const messages: ConsumerMessage[] = []
+  for (const batch of decodeRecordBatches(chunk.records)) {
+    if (batch.isControl) continue
+    for (const record of batch.records) {
+      if (record.offset < chunk.fromOffset) continue // the batch began before the offset asked for
+      messages.push({
+        topic: state.topic,
+        partition: state.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: asBuffer(record.key),
+        value: asBuffer(record.value),
+        headers: fromRecordHeaders(record.headers),
+      })
+    }
   }
+  return messages
 }
 
-/** Bytes a buffered batch holds, for the prefetch bound. */
-function batchBytes(batch: ConsumerBatch): number {
-  let bytes = 0
-  for (const message of batch.messages) bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0) + 16
-  return bytes
+/** The offset after the last batch in `records`, read from the batch headers (no CRC, no records: decoding waits for delivery). */
+function nextOffsetAfter(records: Uint8Array, fetchOffset: number): number {
+  let next = fetchOffset
+  for (let position = 0; position < records.length; ) {
+    const info = checkBatchHeader(records, position, DECODE_LIMITS_DEFAULT)
+    next = Math.max(next, batchLastOffset(info) + 1)
+    position += info.sizeBytes
+  }
+  return next
 }
 
 function keyOf(tp: TopicPartition): string {

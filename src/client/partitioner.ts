@@ -80,14 +80,27 @@ export class DefaultPartitioner {
   }
 
   /**
-   * A batch of `topic` went out on `partition`: if that was the sticky partition, the next
-   * keyless record draws a new one (KIP-480), unlike the last when there is a choice.
+   * A batch of `topic` on `partition` was closed (full, or its linger ran out): if that was the
+   * sticky partition, the next keyless record goes to another (KIP-480), and, as with Kafka's
+   * adaptive partitioning (KIP-794), to one of those with the fewest batches waiting or in
+   * flight (`queuedBatches`), chosen at random among them: keyless records then flow to the
+   * partitions whose leaders keep up rather than piling onto a slow one.
    */
-  batchSent(topic: string, partition: number, partitionCount: number): void {
+  batchClosed(topic: string, partition: number, partitionCount: number, queuedBatches: (partition: number) => number): void {
     if (this.sticky.get(topic) !== partition) return
     if (partitionCount < 2) return
-    const offset = 1 + this.random.int(partitionCount - 1)
-    this.sticky.set(topic, (partition + offset) % partitionCount)
+    let fewest = Number.POSITIVE_INFINITY
+    const candidates: number[] = []
+    for (let candidate = 0; candidate < partitionCount; candidate++) {
+      if (candidate === partition) continue
+      const queued = queuedBatches(candidate)
+      if (queued < fewest) {
+        fewest = queued
+        candidates.length = 0
+      }
+      if (queued === fewest) candidates.push(candidate)
+    }
+    this.sticky.set(topic, candidates[this.random.int(candidates.length)] as number)
   }
 }
 

@@ -1,12 +1,12 @@
 import type { TimerHandle } from '../env/index.js'
-import { type CompressionName, type RecordSpec, encodeRecordBatch } from '../log/record-batch.js'
+import { type CompressionName, type RecordHeader, RecordBatchBuilder, type RecordSpec, encodeRecordBatch } from '../log/record-batch.js'
 import { ErrorCode, type ErrorSpec, type ProduceAcks, type ProduceResponse, errorSpecFor } from '../wire/index.js'
 import { BrokerClient } from './broker-client.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
 import { DefaultPartitioner } from './partitioner.js'
-import { type MessageBytes, type MessageHeaders, toBytes, toRecordHeaders } from './records.js'
+import { type MessageBytes, type MessageHeaders, NO_HEADERS, toBytes, toRecordHeaders } from './records.js'
 import { validateTopicName } from './admin.js'
 
 /**
@@ -88,6 +88,8 @@ const MAX_IN_FLIGHT_IDEMPOTENT_MAX = 5
 const BUFFER_BYTES_MAX_DEFAULT = 32 * 1024 * 1024
 const BUFFER_WAIT_MS_MAX_DEFAULT = 60_000
 const RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
+/** A new batch's buffer starts at most this large (64 KiB) and doubles as records come. */
+const BUILDER_START_BYTES_MAX = 64 * 1024
 /** Per-record overhead counted against the buffer beyond key, value and headers: varints, attributes, deltas. */
 const RECORD_OVERHEAD_BYTES = 24
 /** Sequences wrap to 0 after int32 max, as Kafka's do. */
@@ -105,25 +107,43 @@ interface ResolvedConfig {
   readonly recordBytesMax: number
 }
 
-interface PreparedRecord {
-  readonly spec: RecordSpec
+/** A checked record as the batch encoder takes it, plus what the producer needs: one object per record. */
+interface QueuedRecord extends RecordSpec {
+  /** Bytes it holds of the buffer (key, value, headers and RECORD_OVERHEAD_BYTES). */
   readonly sizeBytes: number
+  /** The application's explicit partition, if it gave one. */
   readonly partition: number | undefined
 }
 
-interface PendingRecord {
-  readonly spec: RecordSpec
-  readonly sizeBytes: number
-  readonly result: Deferred<RecordMetadata>
-}
-
+/**
+ * One batch: records gathered for one partition, sent as one produce request. Records carry no
+ * promise of their own (one per record would cost more than encoding it): a send() learns its
+ * records' offsets from their batches' outcomes and their places in them.
+ * `sizeBytes` is the buffer-memory estimate (RECORD_OVERHEAD_BYTES per record), the builder's
+ * sizeBytes the exact encoded size.
+ */
 interface Batch {
-  readonly records: PendingRecord[]
+  readonly queue: PartitionQueue
+  /** The records, encoded as they are appended: nothing per record stays on the heap. */
+  readonly builder: RecordBatchBuilder
+  /** Each record's create time, for its RecordMetadata (a packed number array, no objects). */
+  readonly timestamps: number[]
   sizeBytes: number
   lingerTimer: TimerHandle | undefined
-  readonly done: Deferred<void>
-  /** Set once the batch's records were failed (done resolves either way). */
+  /** Settles once the batch is answered (resolve) or failed (reject); flush() and send() wait on it. */
+  readonly outcome: Deferred<ProduceResponse>
+  /** The broker's answer, once it came. */
+  response?: ProduceResponse
+  /** Set once the batch's records were failed. */
   failed?: boolean
+}
+
+/** Where send() put its records: record i went to batches[i] at indexes[i] (parallel arrays, no object per record). */
+interface Placements {
+  readonly batches: Batch[]
+  readonly indexes: number[]
+  /** Each batch once, in first-use order. */
+  readonly distinct: Batch[]
 }
 
 interface PartitionQueue {
@@ -162,9 +182,12 @@ interface ProducerIdSource {
 export class Producer {
   private readonly config: ResolvedConfig
   private readonly partitioner: DefaultPartitioner
-  private readonly queues = new Map<string, PartitionQueue>()
+  /** Per topic, the queues by partition number (an array: looked up for every record). */
+  private readonly queues = new Map<string, PartitionQueue[]>()
   /** Batches closed and not yet answered (or failed), for flush(). */
   private readonly unfinished = new Set<Batch>()
+  /** The last send's queueing: the next send queues its records after it. */
+  private appendTail: Promise<unknown> = Promise.resolve()
   /** send() calls still queueing their records, for flush() and close(). */
   private readonly sendsAppending = new Set<Promise<void>>()
   private bufferedBytes = 0
@@ -195,46 +218,77 @@ export class Producer {
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     this.assertOpen()
     const { topic, messages } = validateProducerRecord(record)
-    const prepared = messages.map((message, index) => this.prepare(message, index))
+    const now = this.context.env.clock.wallMs()
+    const prepared = messages.map((message, index) => this.prepare(message, index, now))
     const appended = deferred<void>()
     this.sendsAppending.add(appended.promise)
+    // Sends queue their records in call order, one after the other: a send waiting for topic
+    // metadata or buffer space holds back the sends after it, so records of one partition are
+    // batched (and sequenced) in the order send() was called, as with Kafka's blocking send.
+    const placing = this.appendTail.then(() => this.appendAll(topic, prepared))
+    this.appendTail = placing.catch(() => undefined)
+    let placements: Placements
     try {
-      const results = await this.appendAll(topic, prepared)
-      appended.resolve()
-      return await Promise.all(results)
+      placements = await placing
     } finally {
       appended.resolve()
       this.sendsAppending.delete(appended.promise)
     }
+    const { batches, indexes, distinct } = placements
+    await Promise.all(distinct.map((batch) => batch.outcome.promise))
+    const results: RecordMetadata[] = new Array<RecordMetadata>(batches.length)
+    for (let i = 0; i < batches.length; i++) results[i] = this.metadataOf(batches[i] as Batch, indexes[i] as number)
+    return results
   }
 
-  /** Partitions and queues each record, waiting for buffer space as needed; the results settle as batches are answered. */
-  private async appendAll(topic: string, prepared: readonly PreparedRecord[]): Promise<Promise<RecordMetadata>[]> {
-    const highest = prepared.reduce((max, { partition }) => Math.max(max, partition ?? 0), 0)
+  /**
+   * Partitions and queues each record, taking buffer space for the whole send at once when it
+   * is free, record by record (waiting) when it is not.
+   */
+  private async appendAll(topic: string, prepared: readonly QueuedRecord[]): Promise<Placements> {
+    let highest = 0
+    let totalBytes = 0
+    for (const { partition, sizeBytes } of prepared) {
+      if (partition !== undefined && partition > highest) highest = partition
+      totalBytes += sizeBytes
+    }
     const partitionCount = await this.context.partitionCount(topic, highest)
     for (const { partition } of prepared) {
       if (partition !== undefined && partition >= partitionCount) {
         throw new SkeinClientError(ClientErrorReason.UNKNOWN_TOPIC, `topic '${topic}' has ${partitionCount} partitions; partition ${partition} does not exist`)
       }
     }
-    const results: Promise<RecordMetadata>[] = []
-    for (const { spec, sizeBytes, partition: explicit } of prepared) {
-      await this.reserve(sizeBytes)
-      const partition = explicit ?? this.partitioner.partition(topic, spec.key, partitionCount)
-      const result = this.append(topic, partition, partitionCount, { spec, sizeBytes, result: deferred() })
-      // If a later record of this send fails to queue, nobody awaits this one: keep its failure handled.
-      result.catch(() => undefined)
-      results.push(result)
+    const reservedUpFront = this.tryReserve(totalBytes)
+    const placements: Placements = { batches: [], indexes: [], distinct: [] }
+    let lastBatch: Batch | undefined
+    for (const record of prepared) {
+      if (!reservedUpFront) await this.reserve(record.sizeBytes)
+      const partition = record.partition ?? this.partitioner.partition(topic, record.key, partitionCount)
+      const queue = this.queueOf(topic, partition, partitionCount)
+      const batch = this.append(queue, record)
+      placements.batches.push(batch)
+      placements.indexes.push(batch.builder.count - 1)
+      if (batch !== lastBatch && !placements.distinct.includes(batch)) placements.distinct.push(batch)
+      lastBatch = batch
     }
-    return results
+    return placements
+  }
+
+  /** Where record `index` of an answered batch was written. */
+  private metadataOf(batch: Batch, index: number): RecordMetadata {
+    const { queue, response } = batch
+    if (response === undefined) throw new Error('invariant: metadata of a batch that has no answer')
+    const known = this.config.acks !== 0 && Number.isSafeInteger(response.baseOffset) && response.baseOffset >= 0
+    const timestamp = response.logAppendTimeMs >= 0 ? response.logAppendTimeMs : (batch.timestamps[index] as number)
+    return { topic: queue.topic, partition: queue.partition, offset: known ? response.baseOffset + index : -1, timestamp }
   }
 
   /** Sends every buffered record now and resolves when each is answered (failures are reported to their sends, not here). */
   async flush(): Promise<void> {
     // Sends called before flush() may still be on their way into the buffer (metadata, buffer space).
     await Promise.allSettled([...this.sendsAppending])
-    for (const queue of this.queues.values()) this.closeOpenBatch(queue)
-    await Promise.allSettled([...this.unfinished].map((batch) => batch.done.promise))
+    for (const queue of this.allQueues()) this.closeOpenBatch(queue)
+    await Promise.allSettled([...this.unfinished].map((batch) => batch.outcome.promise))
   }
 
   /**
@@ -267,29 +321,30 @@ export class Producer {
     return new SkeinClientError(ClientErrorReason.PRODUCER_CLOSED, 'the producer is closed')
   }
 
-  private prepare(message: ProducerMessage, index: number): PreparedRecord {
+  private prepare(message: ProducerMessage, index: number, now: number): QueuedRecord {
     if (typeof message !== 'object' || message === null) throw invalidArgument(`message ${index} must be an object { key?, value, headers? }`)
-    const key = toBytes(`message ${index}'s key`, message.key)
-    const value = toBytes(`message ${index}'s value`, message.value)
-    const headers = toRecordHeaders(message.headers)
-    const timestamp = message.timestamp ?? this.context.env.clock.wallMs()
+    // Buffers pass straight through: building names or closures per record costs more than the record.
+    const key = message.key === undefined || message.key === null ? null : message.key instanceof Uint8Array ? message.key : toBytes(messageField(index, 'key'), message.key)
+    const value = message.value === null ? null : message.value instanceof Uint8Array ? message.value : toBytes(messageField(index, 'value'), message.value)
+    const headers = message.headers === undefined ? NO_HEADERS : toRecordHeaders(message.headers)
+    const timestamp = message.timestamp ?? now
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw invalidArgument(`message ${index}'s timestamp must be ms since the epoch, got ${String(timestamp)}`)
     if (message.partition !== undefined) requireNonNegativeInteger(`message ${index}'s partition`, message.partition)
     let sizeBytes = RECORD_OVERHEAD_BYTES + (key?.length ?? 0) + (value?.length ?? 0)
-    for (const header of headers) sizeBytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0) + 2
+    for (let h = 0; h < headers.length; h++) {
+      const header = headers[h] as RecordHeader
+      sizeBytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0) + 2
+    }
     const limit = Math.min(this.config.recordBytesMax, this.config.bufferBytesMax)
     if (sizeBytes > limit) throw new SkeinClientError(ClientErrorReason.RECORD_TOO_LARGE, `message ${index} is ${sizeBytes} bytes; the limit is ${limit} (recordBytesMax, bufferBytesMax)`)
-    return { spec: { key, value, headers, timestamp }, sizeBytes, partition: message.partition }
+    return { key, value, headers, timestamp, sizeBytes, partition: message.partition }
   }
 
   // ---- buffer memory ----
 
   /** Waits (first come, first served) until `bytes` more fit in the buffer, then takes them. */
   private async reserve(bytes: number): Promise<void> {
-    if (this.bufferWaiters.length === 0 && this.bufferedBytes + bytes <= this.config.bufferBytesMax) {
-      this.bufferedBytes += bytes
-      return
-    }
+    if (this.tryReserve(bytes)) return
     const grant = deferred<void>()
     const timer = this.context.env.clock.setTimer(this.config.bufferWaitMsMax, () => {
       const at = this.bufferWaiters.findIndex((waiter) => waiter.grant === grant)
@@ -299,7 +354,7 @@ export class Producer {
     })
     this.bufferWaiters.push({ bytes, grant, timer })
     // The records holding the buffer may sit in open batches waiting out their linger: send them now.
-    for (const queue of this.queues.values()) this.closeOpenBatch(queue)
+    for (const queue of this.allQueues()) this.closeOpenBatch(queue)
     await grant.promise
     try {
       this.assertOpen()
@@ -307,6 +362,13 @@ export class Producer {
       this.release(bytes)
       throw error
     }
+  }
+
+  /** Takes `bytes` of buffer if they are free now and nobody is waiting ahead. */
+  private tryReserve(bytes: number): boolean {
+    if (this.bufferWaiters.length > 0 || this.bufferedBytes + bytes > this.config.bufferBytesMax) return false
+    this.bufferedBytes += bytes
+    return true
   }
 
   private release(bytes: number): void {
@@ -327,30 +389,50 @@ export class Producer {
 
   // ---- batching ----
 
-  private append(topic: string, partition: number, partitionCount: number, record: PendingRecord): Promise<RecordMetadata> {
-    const queue = this.queueOf(topic, partition, partitionCount)
+  /** Adds `record` to the queue's open batch (opening one, closing it when full); returns that batch. */
+  private append(queue: PartitionQueue, record: QueuedRecord): Batch {
     const open = queue.open
     if (open !== undefined && open.sizeBytes + record.sizeBytes > this.config.batchBytes) this.closeOpenBatch(queue)
     const batch = queue.open ?? this.openBatch(queue)
-    batch.records.push(record)
+    batch.builder.append(record)
+    batch.timestamps.push(record.timestamp)
     batch.sizeBytes += record.sizeBytes
     if (batch.sizeBytes >= this.config.batchBytes) this.closeOpenBatch(queue)
-    return record.result.promise
+    return batch
   }
 
   private queueOf(topic: string, partition: number, partitionCount: number): PartitionQueue {
-    const key = `${topic}/${partition}`
-    let queue = this.queues.get(key)
+    let byPartition = this.queues.get(topic)
+    if (byPartition === undefined) {
+      byPartition = []
+      this.queues.set(topic, byPartition)
+    }
+    let queue = byPartition[partition]
     if (queue === undefined) {
       queue = { topic, partition, partitionCount, open: undefined, ready: [], inFlight: 0, inFlightOrder: [], nextSequence: 0, identityGeneration: this.identityGeneration, resetPending: false }
-      this.queues.set(key, queue)
+      byPartition[partition] = queue
     }
     queue.partitionCount = partitionCount
     return queue
   }
 
+  /** Batches of a partition waiting for a slot or in flight: how far behind its leader is. */
+  private queuedBatches(topic: string, partition: number): number {
+    const queue = this.queues.get(topic)?.[partition]
+    return queue === undefined ? 0 : queue.ready.length + queue.inFlight
+  }
+
+  /** Every partition queue, of every topic. */
+  private *allQueues(): Generator<PartitionQueue> {
+    for (const byPartition of this.queues.values()) for (const queue of byPartition) if (queue !== undefined) yield queue
+  }
+
   private openBatch(queue: PartitionQueue): Batch {
-    const batch: Batch = { records: [], sizeBytes: 0, lingerTimer: undefined, done: deferred() }
+    // Sized for a full batch up to BUILDER_START_BYTES_MAX; a linger-closed small batch grows from there only as needed.
+    const builder = new RecordBatchBuilder(Math.min(this.config.batchBytes, BUILDER_START_BYTES_MAX))
+    const batch: Batch = { queue, builder, timestamps: [], sizeBytes: 0, lingerTimer: undefined, outcome: deferred() }
+    // A failed batch whose sends already gave up (or a flush) must not leave an unhandled rejection.
+    batch.outcome.promise.catch(() => undefined)
     const close = (): void => {
       if (queue.open === batch) this.closeOpenBatch(queue)
     }
@@ -367,6 +449,7 @@ export class Producer {
     batch.lingerTimer?.cancel()
     queue.open = undefined
     queue.ready.push(batch)
+    this.partitioner.batchClosed(queue.topic, queue.partition, queue.partitionCount, (partition) => this.queuedBatches(queue.topic, partition))
     this.unfinished.add(batch)
     this.drain(queue)
   }
@@ -417,11 +500,11 @@ export class Producer {
       })
       .catch((error: unknown) => {
         // No id: every batch waiting for one fails; the next batch asks again.
-        for (const queue of this.queues.values()) this.failQueued(queue, asSkeinError(error))
+        for (const queue of this.allQueues()) this.failQueued(queue, asSkeinError(error))
       })
       .finally(() => {
         this.identityRequest = undefined
-        if (this.identity !== undefined) for (const queue of this.queues.values()) this.drain(queue)
+        if (this.identity !== undefined) for (const queue of this.allQueues()) this.drain(queue)
       })
   }
 
@@ -437,7 +520,6 @@ export class Producer {
     }
     queue.inFlight++
     queue.inFlightOrder.push(batch)
-    this.partitioner.batchSent(queue.topic, queue.partition, queue.partitionCount)
     const settled = (): void => {
       queue.inFlight--
       const at = queue.inFlightOrder.indexOf(batch)
@@ -446,7 +528,7 @@ export class Producer {
     this.produceInOrder(queue, batch, bytes, 0).then(
       (response) => {
         settled()
-        this.finishSent(queue, batch, response)
+        this.finishSent(batch, response)
         this.drain(queue)
       },
       (error: unknown) => {
@@ -472,34 +554,28 @@ export class Producer {
       const earlier = at > 0 ? queue.inFlightOrder[at - 1] : undefined
       const outOfOrder = asSkeinError(error).code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER.code
       if (!this.config.idempotent || !outOfOrder || earlier === undefined || resends >= OUT_OF_ORDER_RESENDS_MAX) throw error
-      await earlier.done.promise
+      await earlier.outcome.promise.catch(() => undefined)
       if (earlier.failed === true) throw error
       return this.produceInOrder(queue, batch, bytes, resends + 1)
     }
   }
 
   private encode(queue: PartitionQueue, batch: Batch): Uint8Array {
-    const records = batch.records.map((record) => record.spec)
     const identity = this.config.idempotent ? this.identity : undefined
-    if (identity === undefined) return encodeRecordBatch({ records, compression: this.config.compression })
+    if (identity === undefined) return batch.builder.build({ compression: this.config.compression })
     const baseSequence = queue.nextSequence
-    queue.nextSequence = (baseSequence + records.length) % (SEQUENCE_MAX + 1)
-    return encodeRecordBatch({ records, compression: this.config.compression, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence })
+    queue.nextSequence = (baseSequence + batch.builder.count) % (SEQUENCE_MAX + 1)
+    return batch.builder.build({ compression: this.config.compression, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence })
   }
 
-  private finishSent(queue: PartitionQueue, batch: Batch, response: ProduceResponse): void {
-    const known = this.config.acks !== 0 && Number.isSafeInteger(response.baseOffset) && response.baseOffset >= 0
-    batch.records.forEach((record, index) => {
-      const timestamp = response.logAppendTimeMs >= 0 ? response.logAppendTimeMs : record.spec.timestamp
-      record.result.resolve({ topic: queue.topic, partition: queue.partition, offset: known ? response.baseOffset + index : -1, timestamp })
-    })
+  private finishSent(batch: Batch, response: ProduceResponse): void {
+    batch.response = response
     this.finish(batch)
+    batch.outcome.resolve(response)
   }
 
   private finishFailed(queue: PartitionQueue, batch: Batch, error: Error): void {
-    batch.failed = true
-    for (const record of batch.records) record.result.reject(error)
-    this.finish(batch)
+    this.failBatch(batch, error)
     if (!this.config.idempotent) return
     // The batches behind this one carry sequences that now have a gap: fail them, restart the sequence.
     queue.resetPending = true
@@ -507,18 +583,24 @@ export class Producer {
   }
 
   private failQueued(queue: PartitionQueue, error: Error): void {
-    for (const batch of queue.ready.splice(0)) {
-      batch.failed = true
-      for (const record of batch.records) record.result.reject(error)
-      this.finish(batch)
-    }
+    for (const batch of queue.ready.splice(0)) this.failBatch(batch, error)
+  }
+
+  private failBatch(batch: Batch, error: Error): void {
+    batch.failed = true
+    this.finish(batch)
+    batch.outcome.reject(error)
   }
 
   private finish(batch: Batch): void {
     this.unfinished.delete(batch)
     this.release(batch.sizeBytes)
-    batch.done.resolve()
   }
+}
+
+/** Names a message's key or value in an error; a function so the string is built only on failure. */
+function messageField(index: number, field: 'key' | 'value'): () => string {
+  return () => `message ${index}'s ${field}`
 }
 
 function specOf(error: Error): ErrorSpec {

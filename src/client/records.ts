@@ -9,25 +9,47 @@ export type MessageHeaders = Readonly<Record<string, Buffer | Uint8Array | strin
 
 const utf8 = new TextEncoder()
 
-/** Key or value bytes: strings as UTF-8, Buffers as they are, null or undefined as null. Anything else is INVALID_ARGUMENT. */
-export function toBytes(what: string, value: unknown): Uint8Array | null {
+/**
+ * Key or value bytes: strings as UTF-8, Buffers as they are, null or undefined as null. Anything
+ * else is INVALID_ARGUMENT, naming `what` (a function when building the name per record would cost).
+ */
+export function toBytes(what: string | (() => string), value: unknown): Uint8Array | null {
   if (value === null || value === undefined) return null
-  if (typeof value === 'string') return utf8.encode(value)
   if (value instanceof Uint8Array) return value
-  throw invalidArgument(`${what} must be a string, a Buffer or null, got ${describe(value)}`)
+  if (typeof value === 'string') return utf8.encode(value)
+  throw invalidArgument(`${typeof what === 'string' ? what : what()} must be a string, a Buffer or null, got ${describe(value)}`)
 }
 
-export function toRecordHeaders(headers: unknown): RecordHeader[] {
-  if (headers === undefined || headers === null) return []
+/** Shared by every record without headers: no allocation per record on the hot path. */
+export const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
+
+export function toRecordHeaders(headers: unknown): readonly RecordHeader[] {
+  if (headers === undefined || headers === null) return NO_HEADERS
   if (typeof headers !== 'object' || Array.isArray(headers)) throw invalidArgument(`headers must be an object of name -> string | Buffer, got ${describe(headers)}`)
   return Object.entries(headers as Record<string, unknown>).map(([key, value]) => ({ key, value: toBytes(`header '${key}'`, value) }))
 }
 
-/** Headers as a consumer returns them: each value a Buffer (or null). A repeated name keeps its last value. */
-export function fromRecordHeaders(headers: readonly RecordHeader[]): Record<string, Buffer | null> {
+/** Shared by every consumed record without headers. */
+const NO_MESSAGE_HEADERS: Readonly<Record<string, Buffer | null>> = Object.freeze({})
+
+/**
+ * Headers as a consumer returns them: each value a Buffer view (or null). A repeated name
+ * keeps its last value. Records without headers share one frozen empty object.
+ */
+export function fromRecordHeaders(headers: readonly RecordHeader[]): Readonly<Record<string, Buffer | null>> {
+  if (headers.length === 0) return NO_MESSAGE_HEADERS
   const result: Record<string, Buffer | null> = {}
-  for (const header of headers) result[header.key] = header.value === null ? null : Buffer.from(header.value)
+  for (const header of headers) result[header.key] = asBuffer(header.value)
   return result
+}
+
+/**
+ * The same bytes as a Buffer, without copying: a consumed key or value is a view into the
+ * fetch answer it came in (holding on to one keeps that answer's memory alive, as a slice would).
+ */
+export function asBuffer(bytes: Uint8Array | null): Buffer | null {
+  if (bytes === null) return null
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 function describe(value: unknown): string {

@@ -92,22 +92,38 @@ describe('DefaultPartitioner', () => {
     expect(partitioner.partition('t', utf8('foobar'), 6)).toBe(partitionForKey(utf8('foobar'), 6))
   })
 
-  it('partition_keyless_staysUntilBatchSent_thenMovesToAnother', () => {
+  it('partition_keyless_staysUntilBatchClosed_thenMovesToAnother', () => {
     const partitioner = new DefaultPartitioner(sequence(2, 0))
+    const idle = (): number => 0
     expect(partitioner.partition('t', null, 4)).toBe(2)
     expect(partitioner.partition('t', null, 4)).toBe(2)
-    partitioner.batchSent('t', 1, 4) // not the sticky one: no change
+    partitioner.batchClosed('t', 1, 4, idle) // not the sticky one: no change
     expect(partitioner.partition('t', null, 4)).toBe(2)
-    partitioner.batchSent('t', 2, 4)
+    partitioner.batchClosed('t', 2, 4, idle)
     const next = partitioner.partition('t', null, 4)
     expect(next).not.toBe(2)
-    expect(next).toBe(3) // 2 + 1 + int(3)=0
+    expect(next).toBe(0) // candidates 0, 1, 3; int(3) = 0
+  })
+
+  it('partition_keylessAfterBatchClosed_picksAmongLeastQueuedPartitions', () => {
+    const queued = [3, 1, 0, 5, 0, 2]
+    for (const draw of [0, 1, 2, 3]) {
+      const partitioner = new DefaultPartitioner(sequence(3, draw))
+      expect(partitioner.partition('t', null, 6)).toBe(3)
+      partitioner.batchClosed('t', 3, 6, (p) => queued[p] as number)
+      expect([2, 4]).toContain(partitioner.partition('t', null, 6))
+    }
+    // The closed partition is never chosen again, even when it is the least queued.
+    const partitioner = new DefaultPartitioner(sequence(0, 0))
+    expect(partitioner.partition('t', null, 3)).toBe(0)
+    partitioner.batchClosed('t', 0, 3, (p) => (p === 0 ? 0 : 4))
+    expect(partitioner.partition('t', null, 3)).not.toBe(0)
   })
 
   it('partition_keylessSinglePartition_alwaysZero', () => {
     const partitioner = new DefaultPartitioner(sequence(5))
     expect(partitioner.partition('t', null, 1)).toBe(0)
-    partitioner.batchSent('t', 0, 1)
+    partitioner.batchClosed('t', 0, 1, () => 0)
     expect(partitioner.partition('t', null, 1)).toBe(0)
   })
 })

@@ -118,6 +118,25 @@ describe('producer batching and partitioning', () => {
     for (const offsets of perPartition.values()) expect(offsets).toEqual(offsets.map((_, i) => i))
   })
 
+  it('send_concurrentCallsBeforeMetadataArrives_recordsKeepCallOrder_evenWhenAnswersComeReversed', async () => {
+    // Found by test/process/sdk.test.ts: sends waiting for the topic's first metadata each
+    // asked for it, and queued their records in whatever order the answers came.
+    const broker = new FakeBroker({ orders: 1 })
+    const pending: (() => void)[] = []
+    const metadata = broker.metadata.bind(broker)
+    broker.metadata = (topics) => new Promise((resolve) => pending.push(() => void metadata(topics).then(resolve)))
+    const producer = clientOver(broker).producer({ lingerMs: 5 })
+    const sends = Array.from({ length: 5 }, (_, i) => producer.send({ topic: 'orders', messages: [{ key: 'k', value: `v${i}` }] }))
+    await tick(5)
+    for (const answer of pending.splice(0).reverse()) answer()
+    await tick(5)
+    for (const answer of pending.splice(0).reverse()) answer()
+    const acks = (await Promise.all(sends)).flat()
+    expect(acks.map((ack) => ack.offset)).toEqual([0, 1, 2, 3, 4])
+    const values = broker.sent.flatMap((batch) => decodeRecordBatches(batch.bytes).flatMap((b) => b.records.map((r) => Buffer.from(r.value!).toString())))
+    expect(values).toEqual(['v0', 'v1', 'v2', 'v3', 'v4'])
+  })
+
   it('send_keylessMessages_stickToOnePartitionPerBatch', async () => {
     const broker = new FakeBroker({ t: 4 })
     const producer = clientOver(broker).producer({ lingerMs: 0 })
