@@ -25,7 +25,7 @@ import { BrokerClient } from '../src/client/index.js'
 import { silentLogger } from '../src/env/index.js'
 import { createRealEnv } from '../src/env/real/index.js'
 import { encodeRecordBatch } from '../src/log/record-batch.js'
-import { type BenchRow, killAllSpawned, report, spawnNode, type SpawnedNode } from './harness.js'
+import { argNumber, type BenchRow, killAllSpawned, report, spawnNode, type SpawnedNode } from './harness.js'
 import type { StatusPartition } from '../src/cli/status.js'
 
 const CLUSTER = { clusterId: 'bench-failover', clusterSecret: 'bench-failover-secret-0123456789' }
@@ -39,13 +39,6 @@ const rounds = Math.round(argNumber('rounds', 5))
 const requestTimeoutMs = Math.round(argNumber('request-timeout-ms', 2_000))
 const catchUpTimeoutMs = 60_000
 const settleMs = 3_000
-
-function argNumber(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`)
-  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
-  return value
-}
 
 
 interface NodeSlot {

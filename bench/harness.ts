@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -104,4 +104,33 @@ export function report(suite: string, rows: BenchRow[], extra: Record<string, un
   const file = join(dir, `${suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   writeFileSync(file, JSON.stringify({ suite, rows, ...extra }, null, 2))
   process.stdout.write(`raw figures: ${file}\n`)
+}
+
+/** `--name N` from the command line, a positive number, or `fallback`. */
+export function argNumber(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`)
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
+  return value
+}
+
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ on Linux). */
+const clockTicksPerSecond = 100
+
+/** utime + stime of a process in seconds, from /proc (Linux); NaN when unknown. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** CPU seconds this process (the bench's client side) has used, all threads. */
+export function clientCpuSeconds(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
 }

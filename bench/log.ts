@@ -20,7 +20,7 @@ import { silentLogger } from '../src/env/logger.js'
 import { crc32cImplementation } from '../src/log/crc32c.js'
 import { type LogConfig, PartitionLog } from '../src/log/index.js'
 import { encodeRecordBatch } from '../src/log/record-batch.js'
-import { type BenchRow, report } from './harness.js'
+import { argNumber, type BenchRow, report } from './harness.js'
 
 const MIB = 1024 * 1024
 const GIB = 1024 * MIB
@@ -30,13 +30,6 @@ const intervalInFlightAppends = 256
 const alwaysAppenders = 64
 const readMaxBytes = 1 * MIB
 const targets = { intervalRatio: 0.7, alwaysRatio: 0.35, readGBps: 1, reopenMs: 1000 }
-
-function argNumber(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`)
-  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
-  return value
-}
 
 const totalBytes = Math.round(argNumber('gib', 1) * GIB)
 const rounds = Math.round(argNumber('rounds', 3))

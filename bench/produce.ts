@@ -1,59 +1,51 @@
 /**
  * Produce throughput benchmark: `npm run bench:produce`.
  *
- * Node processes (`skein start`) on loopback ephemeral ports; this process is the client
- * (one BrokerClient per producer, each with its own link to every node). Each case warms up,
- * then runs for a fixed time with a fixed number of produce requests in flight per partition.
- * Records are 100-byte values without keys, in batches built before timing; each in-flight
- * lane owns one buffer and resends it once its previous request was answered.
+ * Node processes (`skein start`) on loopback ephemeral ports; this process is the application,
+ * writing through the SDK exactly as a user would: `new Client(...)`, `client.producer({...})`,
+ * `await producer.send({ topic, messages })`. Each producer (one Client each) has several send
+ * loops, each sending 1,000 keyless 100-byte records per call and sending again once they are
+ * acknowledged; the producer batches them per partition (sticky partitioner, `batchBytes`,
+ * `lingerMs`), with at most 5 requests in flight per partition. Each case warms up, then counts
+ * the records acknowledged inside a fixed window.
  *
- *   RF3 acks=all flush=always   3 nodes, 6 partitions, replication factor 3     target >= 300,000 rec/s
- *   single node acks=1           1 node, 6 partitions, replication factor 1     target >= 1,000,000 rec/s
+ *   RF3 acks=all idempotent      3 nodes, 6 partitions, replication factor 3   target >= 300,000 rec/s
+ *   single node acks=1           1 node, 6 partitions, replication factor 1    target >= 1,000,000 rec/s
  *   (rows marked "comparison" use flush=never and have no target)
  *
- * Options: `-- --seconds 10 --warmup 2 --inflight 4 --producers 2 --quick --only <label text>`
- * (inflight: requests in flight per partition; quick: one batch size per case; only: cases whose
- * label contains the text). BENCH_CPU_PROF=<dir> runs the first node of each cluster with
- * --cpu-prof, its profile written to <dir> when it stops; profile the client with
+ * Options: `-- --seconds 10 --warmup 2 --loops 24 --producers 2 --quick --only <label text>`
+ * (loops: send loops per producer; quick: one batch size per case; only: cases whose label
+ * contains the text). BENCH_CPU_PROF=<dir> runs the first node of each cluster with --cpu-prof,
+ * its profile written to <dir> when it stops; profile the client with
  * `node --cpu-prof dist/bench/produce.js`.
  *
  * When a target is missed it prints where the time went: CPU of each node, of the client and of
- * everything else on the machine (/proc), iowait and disk traffic, CPU per request and per
- * record and the throughput that CPU cost allows on this machine's CPUs, requests and bytes per
- * request, and the nodes' actor counters from GET /status. Everything shares the machine's
- * CPUs; a warning is printed when the machine is already busy before the bench starts.
+ * everything else on the machine (/proc), iowait and disk traffic, CPU per record and the
+ * throughput that CPU cost allows on this machine's CPUs, and the nodes' actor counters from
+ * GET /status. Everything shares the machine's CPUs; a warning is printed when the machine is
+ * already busy before the bench starts.
  */
 import { readFileSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BrokerClient } from '../src/client/index.js'
-import { silentLogger } from '../src/env/index.js'
-import { createRealEnv } from '../src/env/real/index.js'
-import { encodeRecordBatch } from '../src/log/record-batch.js'
-import type { ProduceAcks } from '../src/wire/index.js'
-import { type BenchRow, killAllSpawned, percentile, report, spawnNode, type SpawnedNode } from './harness.js'
+import { Client, type Producer, type ProducerConfig } from '../src/index.js'
+import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, killAllSpawned, percentile, report, spawnNode, type SpawnedNode } from './harness.js'
 
 const CLUSTER = { clusterId: 'bench-produce', clusterSecret: 'bench-produce-secret-0123456789' }
 const recordValueBytes = 100
 const partitions = 6
 
-function argNumber(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`)
-  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
-  return value
-}
-
 const measureMs = argNumber('seconds', 10) * 1000
 const warmupMs = argNumber('warmup', 2) * 1000
 const quick = process.argv.includes('--quick')
-const inFlightPerPartition = Math.round(argNumber('inflight', 4))
+const loopsPerProducer = Math.round(argNumber('loops', 24))
 const producers = Math.round(argNumber('producers', 2))
+/** Records per send() call. */
+const recordsPerSend = 1000
 /** Runs only the cases whose label contains this text (diagnostics). */
 const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as string) : undefined
 const cpuProfDir = process.env['BENCH_CPU_PROF']
-const clockTicksPerSecond = 100 // USER_HZ on Linux
 
 // ---------------------------------------------------------------------------------------------
 // Cluster
@@ -67,7 +59,7 @@ process.once('exit', () => {
 interface Cluster {
   readonly nodes: SpawnedNode[]
   readonly dirs: string[]
-  readonly clients: BrokerClient[]
+  readonly clients: Client[]
 }
 
 async function startCluster(ids: string[], producers: number): Promise<Cluster> {
@@ -86,10 +78,7 @@ async function startCluster(ids: string[], producers: number): Promise<Cluster> 
       seed ??= node.address
       cluster.nodes.push(node)
     }
-    for (let i = 0; i < producers; i++) {
-      const env = createRealEnv({ dataDir: '/nonexistent', nodeId: `bench-client-${i}`, log: silentLogger })
-      cluster.clients.push(await BrokerClient.connect(env, { seeds: [seed as string], ...CLUSTER, clientId: `bench${i}`, requestTimeoutMs: 30_000 }))
-    }
+    for (let i = 0; i < producers; i++) cluster.clients.push(new Client({ seeds: [seed as string], ...CLUSTER, clientId: `bench${i}` }))
     return cluster
   } catch (error) {
     await stopCluster(cluster)
@@ -105,18 +94,6 @@ async function stopCluster(cluster: Cluster): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
-
-/** utime + stime of a process in seconds, from /proc (Linux). */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
-  } catch {
-    return Number.NaN
-  }
-}
 
 /** Machine-wide CPU time by state from /proc/stat's first line, in clock ticks. */
 function machineCpu(): { busy: number; iowait: number; steal: number; total: number } {
@@ -148,11 +125,6 @@ function diskStats(): { writtenBytes: number; ioMs: number; writes: number } {
   }
 }
 
-function clientCpuSeconds(): number {
-  const usage = process.cpuUsage()
-  return (usage.user + usage.system) / 1e6
-}
-
 async function statusOf(node: SpawnedNode): Promise<unknown> {
   try {
     const response = await fetch(`http://${node.address}/status`, { signal: AbortSignal.timeout(2_000) })
@@ -162,22 +134,23 @@ async function statusOf(node: SpawnedNode): Promise<unknown> {
   }
 }
 
-function batchOf(records: number, seed: number): Uint8Array {
-  const value = new Uint8Array(recordValueBytes)
-  for (let i = 0; i < value.length; i++) value[i] = (seed * 31 + i) & 0xff
-  const timestamp = 1_700_000_000_000 + seed
-  return encodeRecordBatch({ records: Array.from({ length: records }, () => ({ key: null, value, timestamp })) })
+/** One send's messages: keyless records with 100-byte values, distinct per lane. */
+function messagesOf(seed: number): { value: Buffer }[] {
+  return Array.from({ length: recordsPerSend }, (_, i) => {
+    const value = Buffer.allocUnsafe(recordValueBytes)
+    for (let b = 0; b < value.length; b++) value[b] = (seed * 31 + i + b) & 0xff
+    return { value }
+  })
 }
 
 interface CaseSpec {
   readonly label: string
   readonly nodeIds: string[]
   readonly replicationFactor: number
-  readonly acks: ProduceAcks
+  readonly producer: ProducerConfig
   readonly flush: 'always' | 'never'
-  readonly batchRecords: number
-  /** Requests in flight per partition. */
-  readonly inFlightPerPartition: number
+  /** send() loops per producer. */
+  readonly loopsPerProducer: number
   readonly producers: number
   readonly target: number | undefined
 }
@@ -186,9 +159,8 @@ interface CaseResult {
   readonly spec: CaseSpec
   readonly recordsPerSec: number
   readonly mbPerSec: number
-  readonly requests: number
+  readonly records: number
   readonly errors: number
-  readonly batchBytes: number
   readonly p50: number
   readonly p99: number
   readonly seconds: number
@@ -201,30 +173,28 @@ interface CaseResult {
 }
 
 /**
- * Runs lanes that each keep one produce in flight to one partition, round-robin over the
- * producers' clients; counts the requests acknowledged inside the measured window.
+ * Runs send loops on every producer, each keeping one send() of 1,000 records outstanding;
+ * counts the records acknowledged inside the measured window.
  */
 async function runCase(cluster: Cluster, spec: CaseSpec, topic: string): Promise<CaseResult> {
-  const pool = Array.from({ length: 16 }, (_, i) => batchOf(spec.batchRecords, i))
-  const batchBytes = (pool[0] as Uint8Array).length
-  const lanes = partitions * spec.inFlightPerPartition
-  const buffers = Array.from({ length: lanes }, (_, lane) => (pool[lane % pool.length] as Uint8Array).slice())
+  const producersOfCase: Producer[] = cluster.clients.slice(0, spec.producers).map((client) => client.producer(spec.producer))
+  const lanes = spec.producers * spec.loopsPerProducer
+  const messagesOfLane = Array.from({ length: lanes }, (_, lane) => messagesOf(lane))
   let phase: 'warmup' | 'measure' | 'stop' = 'warmup'
-  let requests = 0
+  let records = 0
   let errors = 0
   let firstError: unknown
   const latencies: number[] = []
   async function lane(index: number): Promise<void> {
-    const client = cluster.clients[index % cluster.clients.length] as BrokerClient
-    const partition = index % partitions
-    const buffer = buffers[index] as Uint8Array
+    const producer = producersOfCase[index % producersOfCase.length] as Producer
+    const messages = messagesOfLane[index] as { value: Buffer }[]
     while (phase !== 'stop') {
       const startedAt = performance.now()
       try {
-        await client.produce(topic, partition, buffer, spec.acks)
-        // Steady state: every request acknowledged inside the window counts, whenever it was sent.
+        await producer.send({ topic, messages })
+        // Steady state: every send acknowledged inside the window counts, whenever it began.
         if (phase === 'measure') {
-          requests++
+          records += messages.length
           latencies.push(performance.now() - startedAt)
         }
       } catch (error) {
@@ -251,18 +221,18 @@ async function runCase(cluster: Cluster, spec: CaseSpec, topic: string): Promise
   const machineAfter = machineCpu()
   const diskAfter = diskStats()
   await Promise.all(running)
+  await Promise.all(producersOfCase.map((producer) => producer.close()))
   const machineTicks = machineAfter.total - machineBefore.total
   const status = await Promise.all(cluster.nodes.map(statusOf))
-  if (errors > 0) process.stdout.write(`  ${errors} produce errors, first: ${String(firstError)}\n`)
+  if (errors > 0) process.stdout.write(`  ${errors} send errors, first: ${String(firstError)}\n`)
   const sorted = Float64Array.from(latencies).sort()
-  const records = requests * spec.batchRecords
   return {
     spec,
     recordsPerSec: records / seconds,
-    mbPerSec: (requests * batchBytes) / seconds / 1e6,
-    requests,
+    // Record payload only (values), as the target is stated in 100-byte records.
+    mbPerSec: (records * recordValueBytes) / seconds / 1e6,
+    records,
     errors,
-    batchBytes,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     seconds,
@@ -291,12 +261,12 @@ function printResult(result: CaseResult): void {
   const target = spec.target === undefined ? '(comparison, no target)' : `(target >= ${formatRate(spec.target)}) ${result.recordsPerSec >= spec.target ? 'MET' : 'MISSED'}`
   process.stdout.write(
     `${spec.label}: ${formatRate(result.recordsPerSec)} rec/s ${target}, ${result.mbPerSec.toFixed(1)} MB/s; ` +
-      `latency p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms\n`,
+      `send() of ${recordsPerSend} records p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms\n`,
   )
   const cpu = result.nodeCpu.map((n) => `${n.id} ${n.cpuPercent.toFixed(0)}%`).join(', ')
   process.stdout.write(
-    `  ${result.requests} requests in ${result.seconds.toFixed(1)} s (${formatRate(result.requests / result.seconds)}/s), ${result.batchBytes} bytes/request, ` +
-      `${spec.batchRecords} records/batch, ${partitions * spec.inFlightPerPartition} in flight; CPU: ${cpu}, client ${result.clientCpuPercent.toFixed(0)}%\n`,
+    `  ${formatRate(result.records)} records in ${result.seconds.toFixed(1)} s, batchBytes ${spec.producer.batchBytes}, ${spec.producers} producers x ${spec.loopsPerProducer} send loops; ` +
+      `CPU: ${cpu}, client ${result.clientCpuPercent.toFixed(0)}%\n`,
   )
   if (spec.target !== undefined && result.recordsPerSec < spec.target) printBreakdown(result)
 }
@@ -313,12 +283,11 @@ function printBreakdown(result: CaseResult): void {
   const othersPercent = (machine.busyPercent * navigatorCpus()) - nodeCpuTotal - result.clientCpuPercent
   process.stdout.write(`    CPU in % of one core: nodes ${nodeCpuTotal.toFixed(0)}%, this client ${result.clientCpuPercent.toFixed(0)}%, everything else on the machine ${Math.max(0, othersPercent).toFixed(0)}% (other processes, kernel threads)\n`)
   process.stdout.write(
-    `    per request: ${((nodeCpuTotal / 100) * 1000 * result.seconds / Math.max(1, result.requests)).toFixed(2)} ms of node CPU, ` +
-      `${((result.clientCpuPercent / 100) * 1000 * result.seconds / Math.max(1, result.requests)).toFixed(2)} ms of client CPU ` +
-      `(${((nodeCpuTotal / 100) * 1e9 * result.seconds / Math.max(1, result.requests * result.spec.batchRecords)).toFixed(0)} ns of node CPU per record)\n`,
+    `    per record: ${((nodeCpuTotal / 100) * 1e9 * result.seconds / Math.max(1, result.records)).toFixed(0)} ns of node CPU, ` +
+      `${((result.clientCpuPercent / 100) * 1e9 * result.seconds / Math.max(1, result.records)).toFixed(0)} ns of client CPU\n`,
   )
   // If the bench had every CPU to itself, the CPU it spends per record would allow at most this.
-  const cpuSecondsPerRecord = ((nodeCpuTotal + result.clientCpuPercent) / 100) * result.seconds / Math.max(1, result.requests * result.spec.batchRecords)
+  const cpuSecondsPerRecord = ((nodeCpuTotal + result.clientCpuPercent) / 100) * result.seconds / Math.max(1, result.records)
   process.stdout.write(`    CPU ceiling: at ${(cpuSecondsPerRecord * 1e9).toFixed(0)} ns of CPU (nodes + client) per record, ${navigatorCpus()} CPUs give at most ${formatRate(navigatorCpus() / cpuSecondsPerRecord)} rec/s\n`)
   for (const [i, raw] of result.status.entries()) {
     const status = raw as { node?: string; actors?: Record<string, unknown>; partitions?: { topic: string; partition: number; role: string; highWatermark: number; logEndOffset: number }[]; error?: string }
@@ -344,11 +313,11 @@ function navigatorCpus(): number {
  * topic is created; waiting for that keeps leadership moves out of the measured window and
  * spreads the leaders evenly. Gives up (and measures anyway) after 15 s.
  */
-async function waitForBalancedLeaders(client: BrokerClient, topic: string, nodes: number): Promise<void> {
+async function waitForBalancedLeaders(client: Client, topic: string, nodes: number): Promise<void> {
   const deadline = performance.now() + 15_000
   let counts = new Map<string, number>()
   while (performance.now() < deadline) {
-    const described = (await client.metadata([topic]).catch(() => undefined))?.topics.find((t) => t.name === topic)
+    const described = await client.admin().describeTopic(topic).catch(() => undefined)
     counts = new Map<string, number>()
     for (const p of described?.partitions ?? []) if (p.leader !== undefined) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1)
     if (counts.size === nodes && Math.max(...counts.values()) - Math.min(...counts.values()) <= 1) return
@@ -362,12 +331,12 @@ async function runCases(nodeIds: string[], specs: CaseSpec[]): Promise<CaseResul
   const cluster = await startCluster(nodeIds, producers)
   const results: CaseResult[] = []
   try {
-    const admin = cluster.clients[0] as BrokerClient
+    const first = cluster.clients[0] as Client
+    const admin = first.admin()
     for (const [index, spec] of specs.entries()) {
       const topic = `bench-${index}-rf${spec.replicationFactor}-${spec.flush}`
       await admin.createTopic({ name: topic, partitions, replicationFactor: spec.replicationFactor, configs: { flush: spec.flush } })
-      for (const client of cluster.clients) await client.waitForLeaders(topic)
-      await waitForBalancedLeaders(admin, topic, nodeIds.length)
+      await waitForBalancedLeaders(first, topic, nodeIds.length)
       const result = await runCase(cluster, spec, topic)
       printResult(result)
       results.push(result)
@@ -392,30 +361,29 @@ async function main(): Promise<void> {
   await checkQuietMachine()
   process.stdout.write(`bench:produce on ${process.platform}/${process.arch}, node ${process.version}, ${navigatorCpus()} CPUs; ${warmupMs / 1000} s warm-up + ${measureMs / 1000} s per case, ${recordValueBytes}-byte records, ${partitions} partitions\n`)
   const rf3Ids = ['n1', 'n2', 'n3']
-  const rf3 = (batchRecords: number, flush: 'always' | 'never', target: number | undefined): CaseSpec => ({
-    label: `RF3 acks=all flush=${flush} batch=${batchRecords}${target === undefined ? ' [comparison]' : ''}`,
+  const kib = (n: number): string => `${n / 1024}KiB`
+  const rf3 = (batchBytes: number, flush: 'always' | 'never', target: number | undefined): CaseSpec => ({
+    label: `RF3 acks=all idempotent flush=${flush} batchBytes=${kib(batchBytes)}${target === undefined ? ' [comparison]' : ''}`,
     nodeIds: rf3Ids,
     replicationFactor: 3,
-    acks: -1,
+    producer: { acks: 'all', idempotent: true, lingerMs: 5, batchBytes },
     flush,
-    batchRecords,
-    inFlightPerPartition,
+    loopsPerProducer,
     producers,
     target,
   })
-  const single = (batchRecords: number, flush: 'always' | 'never', target: number | undefined): CaseSpec => ({
-    label: `single node acks=1 flush=${flush} batch=${batchRecords}${target === undefined ? ' [comparison]' : ''}`,
+  const single = (batchBytes: number, flush: 'always' | 'never', target: number | undefined): CaseSpec => ({
+    label: `single node acks=1 flush=${flush} batchBytes=${kib(batchBytes)}${target === undefined ? ' [comparison]' : ''}`,
     nodeIds: ['s1'],
     replicationFactor: 1,
-    acks: 1,
+    producer: { acks: 1, lingerMs: 5, batchBytes },
     flush,
-    batchRecords,
-    inFlightPerPartition,
+    loopsPerProducer,
     producers,
     target,
   })
-  const rf3Specs = quick ? [rf3(1000, 'always', 300_000)] : [rf3(500, 'always', 300_000), rf3(2000, 'always', 300_000), rf3(2000, 'never', undefined)]
-  const singleSpecs = quick ? [single(2000, 'always', 1_000_000)] : [single(1000, 'always', 1_000_000), single(2000, 'always', 1_000_000), single(2000, 'never', undefined)]
+  const rf3Specs = quick ? [rf3(256 * 1024, 'always', 300_000)] : [rf3(64 * 1024, 'always', 300_000), rf3(256 * 1024, 'always', 300_000), rf3(256 * 1024, 'never', undefined)]
+  const singleSpecs = quick ? [single(256 * 1024, 'always', 1_000_000)] : [single(64 * 1024, 'always', 1_000_000), single(256 * 1024, 'always', 1_000_000), single(256 * 1024, 'never', undefined)]
   const selected = (specs: CaseSpec[]) => specs.filter((spec) => only === undefined || spec.label.includes(only))
   const results: CaseResult[] = []
   if (selected(rf3Specs).length > 0) results.push(...(await runCases(rf3Ids, selected(rf3Specs))))
