@@ -204,6 +204,27 @@ export class GroupCore<RequestId> {
     return this.state === 'preparingRebalance' ? this.rebalancing() : undefined
   }
 
+  /**
+   * May this commit be written? A member commits under its current generation, for partitions
+   * its assignment gives it; also while the group prepares a rebalance (so a member can commit
+   * what it processed before rejoining), not while it waits for the leader's assignment. A
+   * commit outside membership (`memberId` '' and generation -1, an assign()-only consumer) is
+   * taken only while the group has no members. Nothing changes either way.
+   */
+  checkCommit(memberId: string, generation: number, partitions: readonly TopicPartition[]): SkeinError | undefined {
+    if (memberId === '' && generation === -1) {
+      return this.members.size === 0 ? undefined : new SkeinError(ErrorCode.UNKNOWN_MEMBER_ID, `group '${this.groupId}' has members: only they commit its offsets`)
+    }
+    const member = this.members.get(memberId)
+    const refused = this.checkGeneration(member, memberId, generation)
+    if (refused !== undefined) return refused
+    if (this.state === 'completingRebalance') return this.rebalancing()
+    const owned = new Set((member as Member<RequestId>).assignment.map((tp) => `${tp.topic}/${tp.partition}`))
+    const foreign = partitions.find((tp) => !owned.has(`${tp.topic}/${tp.partition}`))
+    if (foreign !== undefined) return new SkeinError(ErrorCode.PARTITION_NOT_ASSIGNED, `generation ${generation} of group '${this.groupId}' does not assign ${foreign.topic}/${foreign.partition} to ${memberId}`)
+    return undefined
+  }
+
   leave(memberId: string, nowMs: number): { error: SkeinError | undefined; effects: GroupEffect<RequestId>[] } {
     const member = this.members.get(memberId)
     if (member === undefined) return { error: this.unknownMember(memberId), effects: [] }

@@ -68,6 +68,7 @@ export const ErrorCode = {
   OVERLOADED: spec(1006, 'OVERLOADED', true, 'A bounded queue on the path is full; retry with backoff.', 7),
   MALFORMED_FRAME: spec(1007, 'MALFORMED_FRAME', false, 'Bytes on a link did not decode as a valid frame.', 2),
   LOG_TRUNCATED: spec(1009, 'LOG_TRUNCATED', true, 'The append was cut off by a truncation of the log (leadership moved); retry against the current leader.', 6),
+  PARTITION_NOT_ASSIGNED: spec(1011, 'PARTITION_NOT_ASSIGNED', false, "A group member committed an offset for a partition its generation's assignment does not give it; rejoin.", 22),
   METADATA_VERSION_MISMATCH: spec(1010, 'METADATA_VERSION_MISMATCH', true, 'The metadata changed since the version this change was based on; re-read and retry.', 41),
   OFFSET_MISMATCH: spec(1008, 'OFFSET_MISMATCH', false, "A replicated batch does not start at the replica's log end offset.", -1),
 } as const satisfies Record<string, ErrorSpec>

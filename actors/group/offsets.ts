@@ -1,0 +1,168 @@
+import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
+import type { TopicPartition } from './assignors.js'
+
+/**
+ * Committed offsets of consumer groups: the records the coordinator writes to its partition of
+ * the internal offsets topic (as Kafka's __consumer_offsets), and the table it rebuilds from
+ * them when it takes over a group. Pure: the coordinator actor appends the records (acks=all)
+ * and answers a commit only once they are committed, so an acknowledged commit survives the
+ * coordinator's node dying; a new coordinator replays the partition through `apply`.
+ *
+ * Record key:   [KEY_VERSION, 'offset', group, topic, partition] as UTF-8 JSON after one version byte
+ * Record value: { offset, metadata, commitTimestampMs } as UTF-8 JSON after one version byte,
+ *               or null: a tombstone (the offset is deleted, e.g. with its topic)
+ *
+ * The latest record for a key wins, so compaction (later) may keep only that one.
+ */
+
+export interface CommittedOffset {
+  /** The next offset the group will read (Kafka's convention: last processed + 1). */
+  readonly offset: number
+  /** Free text the application attached to the commit (Kafka's offset metadata). */
+  readonly metadata: string
+  readonly commitTimestampMs: number
+}
+
+export interface OffsetCommit extends TopicPartition {
+  readonly offset: number
+  readonly metadata?: string
+}
+
+export interface OffsetRecord {
+  readonly key: Uint8Array
+  readonly value: Uint8Array | null
+}
+
+/** Longest offset metadata string accepted (Kafka's offset.metadata.max.bytes default is 4096). */
+export const OFFSET_METADATA_CHARS_MAX = 4096
+
+const KEY_VERSION = 0
+const VALUE_VERSION = 0
+const utf8 = new TextEncoder()
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function offsetRecord(group: string, commit: OffsetCommit, commitTimestampMs: number): OffsetRecord {
+  const value: CommittedOffset = { offset: commit.offset, metadata: commit.metadata ?? '', commitTimestampMs }
+  return { key: keyBytes(group, commit.topic, commit.partition), value: versioned(VALUE_VERSION, JSON.stringify(value)) }
+}
+
+export function offsetTombstone(group: string, tp: TopicPartition): OffsetRecord {
+  return { key: keyBytes(group, tp.topic, tp.partition), value: null }
+}
+
+/**
+ * Checks a commit before anything is written: offsets are non-negative safe integers, metadata
+ * bounded, partitions named once. INVALID_REQUEST otherwise.
+ */
+export function checkOffsetCommits(commits: readonly OffsetCommit[]): SkeinError | undefined {
+  const seen = new Set<string>()
+  for (const commit of commits) {
+    const where = `${String(commit.topic)}/${String(commit.partition)}`
+    if (typeof commit.topic !== 'string' || commit.topic.length === 0 || !Number.isSafeInteger(commit.partition) || commit.partition < 0) return invalid(`commit for ${where}: not a topic partition`)
+    if (!Number.isSafeInteger(commit.offset) || commit.offset < 0) return invalid(`commit for ${where}: offset must be a non-negative integer, got ${String(commit.offset)}`)
+    if (commit.metadata !== undefined && (typeof commit.metadata !== 'string' || commit.metadata.length > OFFSET_METADATA_CHARS_MAX)) return invalid(`commit for ${where}: metadata must be a string of at most ${OFFSET_METADATA_CHARS_MAX} characters`)
+    if (seen.has(where)) return invalid(`commit names ${where} twice`)
+    seen.add(where)
+  }
+  return undefined
+}
+
+/** Every group's committed offsets, as the records of one offsets partition say. */
+export class OffsetTable {
+  private readonly groups = new Map<string, Map<string, CommittedOffset>>()
+
+  /** Applies one record of the offsets partition, in log order. Throws CORRUPT_MESSAGE for bytes that are not an offset record. */
+  apply(record: OffsetRecord): void {
+    const { group, topic, partition } = decodeKey(record.key)
+    const key = `${topic}/${partition}`
+    if (record.value === null) {
+      const offsets = this.groups.get(group)
+      offsets?.delete(key)
+      if (offsets?.size === 0) this.groups.delete(group)
+      return
+    }
+    const committed = decodeValue(record.value)
+    let offsets = this.groups.get(group)
+    if (offsets === undefined) {
+      offsets = new Map()
+      this.groups.set(group, offsets)
+    }
+    offsets.set(key, committed)
+  }
+
+  /** The group's committed offset of each partition asked for (all it has when none are named); partitions without one are left out. */
+  fetch(group: string, partitions?: readonly TopicPartition[]): Map<string, CommittedOffset & TopicPartition> {
+    const offsets = this.groups.get(group)
+    const found = new Map<string, CommittedOffset & TopicPartition>()
+    if (offsets === undefined) return found
+    const keys = partitions === undefined ? [...offsets.keys()] : partitions.map((tp) => `${tp.topic}/${tp.partition}`)
+    for (const key of keys) {
+      const committed = offsets.get(key)
+      if (committed === undefined) continue
+      const slash = key.lastIndexOf('/')
+      found.set(key, { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), ...committed })
+    }
+    return found
+  }
+
+  /** Tombstones for every offset of `topic`, in every group (the topic was deleted). */
+  tombstonesForTopic(topic: string): OffsetRecord[] {
+    const records: OffsetRecord[] = []
+    for (const [group, offsets] of this.groups) {
+      for (const key of offsets.keys()) {
+        const slash = key.lastIndexOf('/')
+        if (key.slice(0, slash) === topic) records.push(offsetTombstone(group, { topic, partition: Number(key.slice(slash + 1)) }))
+      }
+    }
+    return records
+  }
+
+  groupIds(): string[] {
+    return [...this.groups.keys()].sort()
+  }
+}
+
+function keyBytes(group: string, topic: string, partition: number): Uint8Array {
+  return versioned(KEY_VERSION, JSON.stringify(['offset', group, topic, partition]))
+}
+
+function versioned(version: number, json: string): Uint8Array {
+  const body = utf8.encode(json)
+  const bytes = new Uint8Array(1 + body.length)
+  bytes[0] = version
+  bytes.set(body, 1)
+  return bytes
+}
+
+function decodeKey(bytes: Uint8Array): { group: string; topic: string; partition: number } {
+  const parsed = parseVersioned(bytes, KEY_VERSION, 'key')
+  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== 'offset') throw corrupt('offset record key is not [\'offset\', group, topic, partition]')
+  const [, group, topic, partition] = parsed as unknown[]
+  if (typeof group !== 'string' || typeof topic !== 'string' || !Number.isSafeInteger(partition) || (partition as number) < 0) throw corrupt('offset record key has bad fields')
+  return { group, topic, partition: partition as number }
+}
+
+function decodeValue(bytes: Uint8Array): CommittedOffset {
+  const parsed = parseVersioned(bytes, VALUE_VERSION, 'value') as Partial<CommittedOffset> | null
+  if (typeof parsed !== 'object' || parsed === null) throw corrupt('offset record value is not an object')
+  const { offset, metadata, commitTimestampMs } = parsed
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0 || typeof metadata !== 'string' || !Number.isSafeInteger(commitTimestampMs)) throw corrupt('offset record value has bad fields')
+  return { offset: offset as number, metadata, commitTimestampMs: commitTimestampMs as number }
+}
+
+function parseVersioned(bytes: Uint8Array, version: number, what: string): unknown {
+  if (bytes.length < 2 || bytes[0] !== version) throw corrupt(`offset record ${what} has version ${bytes[0] ?? 'none'}, expected ${version}`)
+  try {
+    return JSON.parse(utf8Decoder.decode(bytes.subarray(1)))
+  } catch (error) {
+    throw new SkeinError(ErrorCode.CORRUPT_MESSAGE, `offset record ${what} is not UTF-8 JSON`, { cause: error })
+  }
+}
+
+function corrupt(message: string): SkeinError {
+  return new SkeinError(ErrorCode.CORRUPT_MESSAGE, message)
+}
+
+function invalid(message: string): SkeinError {
+  return new SkeinError(ErrorCode.INVALID_REQUEST, message)
+}
