@@ -19,7 +19,9 @@ import { validateTopicName } from './admin.js'
  * bytes, until its call deadline (`requestDeadlineMs`, 30 s): that deadline is the producer's
  * delivery timeout. A batch that still fails fails its records' sends with the error.
  *
- * Ordering: batches of a partition are sent in order, at most `maxInFlightRequests` at once.
+ * Ordering: sends queue their records in the order `send` was called (a send waiting for
+ * metadata or buffer space holds back the ones after it), so records of one partition are
+ * batched in call order; batches of a partition are sent in order, at most `maxInFlightRequests` at once.
  * With more than one in flight, a batch retried by BrokerClient can land after the one behind
  * it (as with Kafka's producer without idempotence). With `idempotent: true` every batch
  * carries the producer id, epoch and a per-partition base sequence, so the broker refuses
