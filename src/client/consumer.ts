@@ -337,10 +337,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     try {
       messages = decodeMessages(state, chunk)
     } catch (error) {
-      // Bytes that do not decode (corrupt, or a codec this process lacks) stop the partition, as any non-retriable failure.
+      // Bytes that do not decode (corrupt, or a codec this process lacks) stop the partition
+      // until a seek, as Kafka's consumer does: fetching again would only skip past them. What
+      // was fetched behind them (buffered or in flight) is dropped, so nothing comes out of order.
+      state.epoch++
       state.buffered.length = 0
       state.bufferedBytes = 0
-      this.fetchFailed(state, asSkeinError(error))
+      this.stopPartition(state, asSkeinError(error))
       return undefined
     }
     if (messages.length === 0) return undefined
@@ -435,8 +438,6 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 
   private fetchFailed(state: PartitionState, error: SkeinError): void {
-    state.retryTimer?.cancel()
-    state.retryTimer = undefined
     if (error.code === ErrorCode.OFFSET_OUT_OF_RANGE.code) {
       state.pendingSeek = this.fromBeginning ? 'earliest' : 'latest'
       state.position = undefined
@@ -451,6 +452,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       })
       return
     }
+    this.stopPartition(state, error)
+  }
+
+  /** A failure the partition does not get past by itself: thrown to the reader once; `seek` or `assign` restarts it. */
+  private stopPartition(state: PartitionState, error: SkeinError): void {
+    state.retryTimer?.cancel()
+    state.retryTimer = undefined
     state.failed = error
     state.failureUnreported = true
     this.wake()
