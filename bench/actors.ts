@@ -16,7 +16,7 @@ import { ActorSystem, StaticDirectory } from '../src/actor/index.js'
 import { silentLogger } from '../src/env/index.js'
 import { createRealEnv } from '../src/env/real/index.js'
 import { startNode, type SkeinNode } from '../src/node.js'
-import { type BenchRow, killAllSpawned, percentile, report, spawnNode } from './harness.js'
+import { type BenchRow, percentile, report, runBench, spawnNode } from './harness.js'
 
 const localTellCount = Number(process.env['BENCH_LOCAL_TELLS'] ?? 5_000_000)
 const remoteTellCount = Number(process.env['BENCH_REMOTE_TELLS'] ?? 2_000_000)
@@ -193,11 +193,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:actors failed: ${err instanceof Error ? err.stack : String(err)}\n`)
-    killAllSpawned()
-    process.exit(1)
-  },
-)
+runBench('actors', main)

@@ -21,7 +21,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '../src/index.js'
-import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, killAllSpawned, report, spawnNode } from './harness.js'
+import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, report, runBench, spawnNode } from './harness.js'
 
 const CLUSTER = { clusterId: 'bench-consume', clusterSecret: 'bench-consume-secret-0123456789' }
 const recordValueBytes = 100
@@ -131,11 +131,4 @@ async function main(): Promise<void> {
   report('consume', rows, { node: process.version, recordsTotal, recordValueBytes, partitions, maxBytes, rounds: results })
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:consume failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    killAllSpawned()
-    process.exit(1)
-  },
-)
+runBench('consume', main)

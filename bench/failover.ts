@@ -25,7 +25,7 @@ import { BrokerClient } from '../src/client/index.js'
 import { silentLogger } from '../src/env/index.js'
 import { createRealEnv } from '../src/env/real/index.js'
 import { encodeRecordBatch } from '../src/log/record-batch.js'
-import { argNumber, type BenchRow, killAllSpawned, report, spawnNode, type SpawnedNode } from './harness.js'
+import { argNumber, type BenchRow, killAllSpawned, report, runBench, spawnNode, type SpawnedNode } from './harness.js'
 import type { StatusPartition } from '../src/cli/status.js'
 
 const CLUSTER = { clusterId: 'bench-failover', clusterSecret: 'bench-failover-secret-0123456789' }
@@ -283,11 +283,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:failover failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    killAllSpawned()
-    process.exit(1)
-  },
-)
+runBench('failover', main)

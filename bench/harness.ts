@@ -134,3 +134,18 @@ export function clientCpuSeconds(): number {
   const usage = process.cpuUsage()
   return (usage.user + usage.system) / 1e6
 }
+
+/**
+ * Runs a bench's `main` and exits: 0 when it finishes, 1 (after killing every node it spawned)
+ * when it throws, with the error on stderr.
+ */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench:${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      killAllSpawned()
+      process.exit(1)
+    },
+  )
+}

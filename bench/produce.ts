@@ -30,7 +30,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, type Producer, type ProducerConfig } from '../src/index.js'
-import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, killAllSpawned, percentile, report, spawnNode, type SpawnedNode } from './harness.js'
+import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, percentile, report, runBench, spawnNode, type SpawnedNode } from './harness.js'
 
 const CLUSTER = { clusterId: 'bench-produce', clusterSecret: 'bench-produce-secret-0123456789' }
 const recordValueBytes = 100
@@ -406,11 +406,4 @@ async function main(): Promise<void> {
   })
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:produce failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    killAllSpawned()
-    process.exit(1)
-  },
-)
+runBench('produce', main)

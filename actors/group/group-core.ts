@@ -432,5 +432,7 @@ export class GroupCore<RequestId> {
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((value, i) => value === [...b].sort()[i])
+  if (a.length !== b.length) return false
+  const sortedB = [...b].sort()
+  return [...a].sort().every((value, i) => value === sortedB[i])
 }

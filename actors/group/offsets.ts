@@ -69,7 +69,8 @@ export function checkOffsetCommits(commits: readonly OffsetCommit[]): SkeinError
 
 /** Every group's committed offsets, as the records of one offsets partition say. */
 export class OffsetTable {
-  private readonly groups = new Map<string, Map<string, CommittedOffset>>()
+  /** Group -> 'topic/partition' -> its latest commit. */
+  private readonly groups = new Map<string, Map<string, CommittedOffset & TopicPartition>>()
 
   /** Applies one record of the offsets partition, in log order. Throws CORRUPT_MESSAGE for bytes that are not an offset record. */
   apply(record: OffsetRecord): void {
@@ -81,7 +82,7 @@ export class OffsetTable {
       if (offsets?.size === 0) this.groups.delete(group)
       return
     }
-    const committed = decodeValue(record.value)
+    const committed = { topic, partition, ...decodeValue(record.value) }
     let offsets = this.groups.get(group)
     if (offsets === undefined) {
       offsets = new Map()
@@ -98,9 +99,7 @@ export class OffsetTable {
     const keys = partitions === undefined ? [...offsets.keys()] : partitions.map((tp) => `${tp.topic}/${tp.partition}`)
     for (const key of keys) {
       const committed = offsets.get(key)
-      if (committed === undefined) continue
-      const slash = key.lastIndexOf('/')
-      found.set(key, { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), ...committed })
+      if (committed !== undefined) found.set(key, committed)
     }
     return found
   }
@@ -109,10 +108,7 @@ export class OffsetTable {
   tombstonesForTopic(topic: string): OffsetRecord[] {
     const records: OffsetRecord[] = []
     for (const [group, offsets] of this.groups) {
-      for (const key of offsets.keys()) {
-        const slash = key.lastIndexOf('/')
-        if (key.slice(0, slash) === topic) records.push(offsetTombstone(group, { topic, partition: Number(key.slice(slash + 1)) }))
-      }
+      for (const committed of offsets.values()) if (committed.topic === topic) records.push(offsetTombstone(group, committed))
     }
     return records
   }

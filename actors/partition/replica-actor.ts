@@ -219,9 +219,8 @@ export class PartitionReplicaActor implements Actor {
 
   private async produce(request: ProduceRequest): Promise<ProduceResponse> {
     const replica = this.opened()
-    if (!replica.acceptsWrites) {
-      throw replica.role === 'leader' ? new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `${this.topic}/${this.partition}: the leader is starting its epoch or handing over`) : this.notLeader(replica)
-    }
+    // A follower names its leader; a leader handing over or still opening its epoch is refused by produce itself.
+    if (replica.role !== 'leader') throw this.notLeader(replica)
     const records = request?.records
     if (!(records instanceof Uint8Array) || records.length === 0) throw new SkeinError(ErrorCode.INVALID_REQUEST, 'produce needs records: non-empty bytes of RecordBatch v2')
     const acks: Acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : request.acks === -1 ? 'all' : badAcks(request.acks)

@@ -310,22 +310,32 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   private async nextBatch(): Promise<ConsumerBatch | undefined> {
     for (;;) {
       if (this.closed) return undefined
-      const states = [...this.partitions.values()]
-      for (let step = 0; step < states.length; step++) {
-        const state = states[(this.nextPartitionIndex + step) % states.length] as PartitionState
-        if (state.failureUnreported) {
-          state.failureUnreported = false
-          throw state.failed
-        }
-        if (state.paused || state.buffered.length === 0) continue
-        this.nextPartitionIndex = (this.nextPartitionIndex + step + 1) % states.length
-        const batch = this.take(state)
-        if (batch !== undefined) return batch
-        step = -1 // an answer of control records only: look again, from the same place
+      const state = this.nextReadyPartition()
+      if (state === undefined) {
+        this.wakeup ??= deferred()
+        await this.wakeup.promise
+        continue
       }
-      this.wakeup ??= deferred()
-      await this.wakeup.promise
+      const batch = this.take(state)
+      if (batch !== undefined) return batch
+      // Control records only, or bytes that did not decode (the failure is thrown on the next pass).
     }
+  }
+
+  /** The next unpaused partition with an answer buffered, round robin; a partition's unreported failure is thrown first. */
+  private nextReadyPartition(): PartitionState | undefined {
+    const states = [...this.partitions.values()]
+    for (let step = 0; step < states.length; step++) {
+      const state = states[(this.nextPartitionIndex + step) % states.length] as PartitionState
+      if (state.failureUnreported) {
+        state.failureUnreported = false
+        throw state.failed
+      }
+      if (state.paused || state.buffered.length === 0) continue
+      this.nextPartitionIndex = (this.nextPartitionIndex + step + 1) % states.length
+      return state
+    }
+    return undefined
   }
 
   /** Decodes the partition's oldest buffered answer; undefined if it held no message (control records only) or could not be decoded. */

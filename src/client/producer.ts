@@ -1,12 +1,12 @@
 import type { TimerHandle } from '../env/index.js'
-import { type CompressionName, type RecordHeader, RecordBatchBuilder, type RecordSpec, encodeRecordBatch } from '../log/record-batch.js'
+import { type CompressionName, NO_HEADERS, type RecordHeader, RecordBatchBuilder, type RecordSpec, encodeRecordBatch } from '../log/record-batch.js'
 import { ErrorCode, type ErrorSpec, type ProduceAcks, type ProduceResponse, errorSpecFor } from '../wire/index.js'
 import { BrokerClient } from './broker-client.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
 import { DefaultPartitioner } from './partitioner.js'
-import { type MessageBytes, type MessageHeaders, NO_HEADERS, toBytes, toRecordHeaders } from './records.js'
+import { type MessageBytes, type MessageHeaders, toBytes, toRecordHeaders } from './records.js'
 import { validateTopicName } from './admin.js'
 
 /**
@@ -188,10 +188,8 @@ export class Producer {
   private readonly queues = new Map<string, PartitionQueue[]>()
   /** Batches closed and not yet answered (or failed), for flush(). */
   private readonly unfinished = new Set<Batch>()
-  /** The last send's queueing: the next send queues its records after it. */
+  /** The last send's queueing (never rejects): the next send queues after it, flush() waits for it. */
   private appendTail: Promise<unknown> = Promise.resolve()
-  /** send() calls still queueing their records, for flush() and close(). */
-  private readonly sendsAppending = new Set<Promise<void>>()
   private bufferedBytes = 0
   private readonly bufferWaiters: BufferWaiter[] = []
   private state: 'open' | 'closing' | 'closed' = 'open'
@@ -222,21 +220,12 @@ export class Producer {
     const { topic, messages } = validateProducerRecord(record)
     const now = this.context.env.clock.wallMs()
     const prepared = messages.map((message, index) => this.prepare(message, index, now))
-    const appended = deferred<void>()
-    this.sendsAppending.add(appended.promise)
     // Sends queue their records in call order, one after the other: a send waiting for topic
     // metadata or buffer space holds back the sends after it, so records of one partition are
     // batched (and sequenced) in the order send() was called, as with Kafka's blocking send.
     const placing = this.appendTail.then(() => this.appendAll(topic, prepared))
     this.appendTail = placing.catch(() => undefined)
-    let placements: Placements
-    try {
-      placements = await placing
-    } finally {
-      appended.resolve()
-      this.sendsAppending.delete(appended.promise)
-    }
-    const { batches, indexes, distinct } = placements
+    const { batches, indexes, distinct } = await placing
     await Promise.all(distinct.map((batch) => batch.outcome.promise))
     const results: RecordMetadata[] = new Array<RecordMetadata>(batches.length)
     for (let i = 0; i < batches.length; i++) results[i] = this.metadataOf(batches[i] as Batch, indexes[i] as number)
@@ -288,7 +277,7 @@ export class Producer {
   /** Sends every buffered record now and resolves when each is answered (failures are reported to their sends, not here). */
   async flush(): Promise<void> {
     // Sends called before flush() may still be on their way into the buffer (metadata, buffer space).
-    await Promise.allSettled([...this.sendsAppending])
+    await this.appendTail
     for (const queue of this.allQueues()) this.closeOpenBatch(queue)
     await Promise.allSettled([...this.unfinished].map((batch) => batch.outcome.promise))
   }
@@ -325,9 +314,8 @@ export class Producer {
 
   private prepare(message: ProducerMessage, index: number, now: number): QueuedRecord {
     if (typeof message !== 'object' || message === null) throw invalidArgument(`message ${index} must be an object { key?, value, headers? }`)
-    // Buffers pass straight through: building names or closures per record costs more than the record.
-    const key = message.key === undefined || message.key === null ? null : message.key instanceof Uint8Array ? message.key : toBytes(messageField(index, 'key'), message.key)
-    const value = message.value === null ? null : message.value instanceof Uint8Array ? message.value : toBytes(messageField(index, 'value'), message.value)
+    const key = toBytes(message.key, 'key', index)
+    const value = toBytes(message.value, 'value', index)
     const headers = message.headers === undefined ? NO_HEADERS : toRecordHeaders(message.headers)
     const timestamp = message.timestamp ?? now
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw invalidArgument(`message ${index}'s timestamp must be ms since the epoch, got ${String(timestamp)}`)
@@ -598,11 +586,6 @@ export class Producer {
     this.unfinished.delete(batch)
     this.release(batch.sizeBytes)
   }
-}
-
-/** Names a message's key or value in an error; a function so the string is built only on failure. */
-function messageField(index: number, field: 'key' | 'value'): () => string {
-  return () => `message ${index}'s ${field}`
 }
 
 function specOf(error: Error): ErrorSpec {

@@ -1,4 +1,4 @@
-import type { RecordHeader } from '../log/record-batch.js'
+import { NO_HEADERS, type RecordHeader } from '../log/record-batch.js'
 import { invalidArgument } from './errors.js'
 
 /** What an application passes as a key, a value or a header value. */
@@ -11,22 +11,21 @@ const utf8 = new TextEncoder()
 
 /**
  * Key or value bytes: strings as UTF-8, Buffers as they are, null or undefined as null. Anything
- * else is INVALID_ARGUMENT, naming `what` (a function when building the name per record would cost).
+ * else is INVALID_ARGUMENT naming `what` (of message `index`, if given): the name is built only
+ * on failure, as this runs for every record produced.
  */
-export function toBytes(what: string | (() => string), value: unknown): Uint8Array | null {
+export function toBytes(value: unknown, what: string, index?: number): Uint8Array | null {
   if (value === null || value === undefined) return null
   if (value instanceof Uint8Array) return value
   if (typeof value === 'string') return utf8.encode(value)
-  throw invalidArgument(`${typeof what === 'string' ? what : what()} must be a string, a Buffer or null, got ${describe(value)}`)
+  const name = index === undefined ? what : `message ${index}'s ${what}`
+  throw invalidArgument(`${name} must be a string, a Buffer or null, got ${describe(value)}`)
 }
-
-/** Shared by every record without headers: no allocation per record on the hot path. */
-export const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
 
 export function toRecordHeaders(headers: unknown): readonly RecordHeader[] {
   if (headers === undefined || headers === null) return NO_HEADERS
   if (typeof headers !== 'object' || Array.isArray(headers)) throw invalidArgument(`headers must be an object of name -> string | Buffer, got ${describe(headers)}`)
-  return Object.entries(headers as Record<string, unknown>).map(([key, value]) => ({ key, value: toBytes(`header '${key}'`, value) }))
+  return Object.entries(headers as Record<string, unknown>).map(([key, value]) => ({ key, value: toBytes(value, `header '${key}'`) }))
 }
 
 /** Shared by every consumed record without headers. */

@@ -207,15 +207,11 @@ export class RecordBatchBuilder {
     requireInteger('offsetDelta', offsetDelta, 0, INT32_MAX)
     const timestampDelta = record.timestamp - this.baseTimestamp
     requireSafe('timestamp - baseTimestamp', timestampDelta)
-    const headers = record.headers
-    const headerKeys = headers !== undefined && headers.length > 0 ? headers.map((header) => utf8Encoder.encode(header.key)) : undefined
+    const headers = record.headers ?? NO_HEADERS
+    const headerKeys = headers.length === 0 ? NO_HEADER_KEYS : headers.map((header) => utf8Encoder.encode(header.key))
     let bodyBytes = 1 + varlongSizeBytes(timestampDelta) + varintSizeBytes(offsetDelta) + nullableBytesSize(record.key) + nullableBytesSize(record.value)
-    if (headerKeys === undefined) {
-      bodyBytes += 1 // headers count 0
-    } else {
-      bodyBytes += varintSizeBytes(headerKeys.length)
-      for (let h = 0; h < headerKeys.length; h++) bodyBytes += nullableBytesSize(headerKeys[h] as Uint8Array) + nullableBytesSize((headers as readonly RecordHeader[])[h]!.value)
-    }
+    bodyBytes += varintSizeBytes(headers.length)
+    for (let h = 0; h < headers.length; h++) bodyBytes += nullableBytesSize(headerKeys[h] as Uint8Array) + nullableBytesSize((headers[h] as RecordHeader).value)
     if (bodyBytes > INT32_MAX) throw invalid(`record ${index} is ${bodyBytes} bytes, past the int32 length field`)
     const recordBytes = varintSizeBytes(bodyBytes) + bodyBytes
     this.ensureRoom(recordBytes)
@@ -226,14 +222,10 @@ export class RecordBatchBuilder {
     at = writeVarint(out, at, offsetDelta)
     at = writeNullableBytes(out, at, record.key)
     at = writeNullableBytes(out, at, record.value)
-    if (headerKeys === undefined) {
-      out[at++] = 0 // no headers (varint 0)
-    } else {
-      at = writeVarint(out, at, headerKeys.length)
-      for (let h = 0; h < headerKeys.length; h++) {
-        at = writeNullableBytes(out, at, headerKeys[h] as Uint8Array)
-        at = writeNullableBytes(out, at, (headers as readonly RecordHeader[])[h]!.value)
-      }
+    at = writeVarint(out, at, headers.length)
+    for (let h = 0; h < headers.length; h++) {
+      at = writeNullableBytes(out, at, headerKeys[h] as Uint8Array)
+      at = writeNullableBytes(out, at, (headers[h] as RecordHeader).value)
     }
     // A sizing mistake would otherwise leave stale bytes or drop some silently.
     if (at !== this.position + recordBytes) throw new Error(`record sizing bug: planned ${recordBytes} bytes, wrote ${at - this.position}`)
@@ -441,8 +433,9 @@ function decodeRecord(reader: ByteReader, index: number, header: DecodedHeader):
   return { offset: header.baseOffset + offsetDelta, timestamp, key, value, headers }
 }
 
-/** Shared by every decoded record without headers. */
-const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
+/** Shared by every record without headers, encoded or decoded: no allocation per record. */
+export const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
+const NO_HEADER_KEYS: readonly Uint8Array[] = Object.freeze([])
 
 function readHeaders(reader: ByteReader): readonly RecordHeader[] {
   const count = reader.readVarint()

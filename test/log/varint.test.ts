@@ -145,7 +145,7 @@ describe('ByteReader', () => {
     const bytes = fromHex('80808080')
     expect(() => new ByteReader(bytes, 0, 2).readVarint()).toThrow(skeinError(CORRUPT))
     expect(() => new ByteReader(bytes, 0, 2).readBytes(3)).toThrow(skeinError(CORRUPT))
-    expect(() => new ByteReader(bytes, 0, 2).take(-1)).toThrow(skeinError(CORRUPT))
+    expect(() => new ByteReader(bytes, 0, 2).takeInto(new ByteReader(bytes, 0, 0), -1)).toThrow(skeinError(CORRUPT))
   })
 
   it('throws only SkeinError on random bytes (property)', () => {
