@@ -1,7 +1,8 @@
 import type { ActorSystem } from '../src/actor/index.js'
-import { BROKER_KIND, CONTROLLER_KIND, REPLICA_KIND, TOPIC_KIND } from '../src/wire/broker-protocol.js'
+import { BROKER_KIND, CONTROLLER_KIND, COORDINATOR_KIND, REPLICA_KIND, TOPIC_KIND } from '../src/wire/broker-protocol.js'
 import { BrokerActor } from './broker/broker.js'
 import { DIAG_KIND, DiagActor } from './diag.js'
+import { GroupCoordinatorActor } from './group/coordinator.js'
 import { MetadataControllerActor } from './metadata/controller.js'
 import { PartitionReplicaActor } from './partition/replica-actor.js'
 import type { NodeServices } from './services.js'
@@ -27,6 +28,8 @@ export function registerDomainActors(system: ActorSystem, services: NodeServices
   system.registerKind(BROKER_KIND, (context) => new BrokerActor(context, services), { passivateAfterIdleMs: 0 })
   system.registerKind(REPLICA_KIND, (context) => new PartitionReplicaActor(context, services), { passivateAfterIdleMs: 0, mailboxDepthMax: REPLICA_MAILBOX_DEPTH_MAX })
   system.registerKind(CONTROLLER_KIND, (context) => new MetadataControllerActor(context, services), { passivateAfterIdleMs: 0 })
+  // Coordinators hold group sessions and tick them while they lead: never passivate.
+  system.registerKind(COORDINATOR_KIND, (context) => new GroupCoordinatorActor(context, services), { passivateAfterIdleMs: 0 })
   // Topic controllers hold no state: let idle ones go.
   system.registerKind(TOPIC_KIND, (context) => new TopicControllerActor(context, services), { passivateAfterIdleMs: 60_000 })
 }

@@ -1,6 +1,7 @@
 import type { FileCache, LogConfig } from '../src/log/index.js'
 import type { RaftSettings } from '../src/raft/index.js'
 import type { NodeDescription } from '../src/wire/broker-protocol.js'
+import { GROUP_LIMITS_DEFAULT, type GroupLimits } from './group/group-core.js'
 import type { ControllerMembership, ObservedMembership } from './metadata/voters.js'
 import type { PartitionReplica } from './partition/replica.js'
 
@@ -43,6 +44,16 @@ export interface BrokerSettings {
   readonly retentionCheckIntervalMs: number
   /** How many nodes form the metadata quorum when a new cluster bootstraps from its seed list. */
   readonly controllerCount: number
+  /**
+   * Partitions of the offsets topic, fixed when it is created (on the first group request).
+   * Each is one Raft group whose leader coordinates the groups hashing to it: more spreads
+   * coordinators over more nodes, fewer costs less idle ticking. Kafka's default is 50.
+   */
+  readonly offsetsTopicPartitions: number
+  /** Replicas of each offsets-topic partition (fewer if fewer nodes are alive when it is created). */
+  readonly offsetsTopicReplicationFactor: number
+  /** Limits every group coordinator applies (session timeouts, group size, initial rebalance delay). */
+  readonly groupLimits: GroupLimits
 }
 
 export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
@@ -58,6 +69,9 @@ export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
   // Kafka's log.retention.check.interval.ms is 5 minutes; a minute keeps disks tighter at no real cost.
   retentionCheckIntervalMs: 60_000,
   controllerCount: 3,
+  offsetsTopicPartitions: 10,
+  offsetsTopicReplicationFactor: 3,
+  groupLimits: GROUP_LIMITS_DEFAULT,
 }
 
 /** What the domain actors of a node may use beyond their ActorContext. */

@@ -3,6 +3,9 @@ import { replyLater } from '../../src/actor/index.js'
 import {
   BrokerRequest,
   type DescribeTopicRequest,
+  type FindCoordinatorResponse,
+  GROUP_ID_CHARS_MAX,
+  OFFSETS_TOPIC,
   type InitProducerIdResponse,
   type MetadataRequest,
   type MetadataResponse,
@@ -11,6 +14,7 @@ import {
   type TopicDescription,
   brokerActorId,
   controllerActorId,
+  offsetsPartitionFor,
   replicaActorId,
   topicActorId,
 } from '../../src/wire/broker-protocol.js'
@@ -84,6 +88,8 @@ export class BrokerActor implements Actor {
   private producerIds: { next: number; end: number } | undefined
   /** The block allocation under way, shared by every initProducerId waiting for it. */
   private producerIdAllocation: Promise<void> | undefined
+  /** The offsets topic's creation under way, shared by every findCoordinator waiting for it. */
+  private offsetsTopicCreation: Promise<void> | undefined
 
   constructor(
     private readonly context: ActorContext,
@@ -112,6 +118,8 @@ export class BrokerActor implements Actor {
         return replyLater(this.admin(message.kind, message.payload))
       case BrokerRequest.initProducerId:
         return replyLater(this.initProducerId())
+      case BrokerRequest.findCoordinator:
+        return replyLater(this.findCoordinator((message.payload as { groupId?: unknown } | null)?.groupId))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a broker does not handle '${message.kind}'`)
     }
@@ -327,6 +335,45 @@ export class BrokerActor implements Actor {
       lastRefusal = outcome.message
     }
     throw new SkeinError(ErrorCode.METADATA_VERSION_MISMATCH, `no producer id block after ${PRODUCER_ID_ALLOCATE_ATTEMPTS_MAX} tries; last refusal: ${lastRefusal}`)
+  }
+
+  /**
+   * The node coordinating a group: the leader of its offsets-topic partition. The first call
+   * in a cluster creates the offsets topic and answers COORDINATOR_NOT_AVAILABLE (retriable)
+   * until the topic's metadata arrives here and its partition has a leader.
+   */
+  private async findCoordinator(groupId: unknown): Promise<FindCoordinatorResponse> {
+    if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > GROUP_ID_CHARS_MAX) {
+      throw new SkeinError(ErrorCode.INVALID_GROUP_ID, `group id must be 1 to ${GROUP_ID_CHARS_MAX} characters, got ${JSON.stringify(groupId)?.slice(0, 80)}`)
+    }
+    const topic = this.metadata.topics.get(OFFSETS_TOPIC)
+    if (topic === undefined) {
+      this.offsetsTopicCreation ??= this.createOffsetsTopic().finally(() => {
+        this.offsetsTopicCreation = undefined
+      })
+      await this.offsetsTopicCreation
+      throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `the offsets topic is being created; retry`)
+    }
+    const partition = offsetsPartitionFor(groupId, topic.partitions.length)
+    const { leader } = await this.describePartition(OFFSETS_TOPIC, partition, topic.partitions[partition] as string[], false)
+    const address = leader === undefined ? undefined : this.services.addressOf(leader)
+    if (leader === undefined || address === undefined) throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${OFFSETS_TOPIC}/${partition} has no leader right now`)
+    return { groupId, partition, nodeId: leader, address }
+  }
+
+  private async createOffsetsTopic(): Promise<void> {
+    const settings = this.services.settings
+    const replicationFactor = Math.max(1, Math.min(settings.offsetsTopicReplicationFactor, this.services.liveMembers().length))
+    if (replicationFactor < settings.offsetsTopicReplicationFactor) {
+      this.context.log.warn({ replicationFactor, wanted: settings.offsetsTopicReplicationFactor }, 'fewer live nodes than the offsets topic replication factor: creating it with fewer replicas')
+    }
+    const request = { name: OFFSETS_TOPIC, partitions: settings.offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': -1 } }
+    try {
+      await this.context.ask(topicActorId(OFFSETS_TOPIC), TopicControl.createInternal, request, { timeoutMs: ADMIN_TIMEOUT_MS })
+      this.context.log.info({ partitions: request.partitions, replicationFactor }, 'offsets topic created')
+    } catch (error) {
+      if (!(error instanceof SkeinError && error.code === ErrorCode.TOPIC_ALREADY_EXISTS.code)) throw error
+    }
   }
 
   private async admin(kind: string, payload: unknown): Promise<unknown> {

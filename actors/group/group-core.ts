@@ -98,6 +98,22 @@ export interface GroupDescription {
   readonly members: readonly { memberId: string; instanceId: string | undefined; topics: readonly string[]; assignment: readonly TopicPartition[] }[]
 }
 
+/** What a group record keeps of a settled generation: enough for another coordinator to resume it. */
+export interface GroupSnapshot {
+  readonly generation: number
+  readonly leaderId: string | undefined
+  readonly assignor: AssignorName | undefined
+  readonly members: readonly {
+    readonly memberId: string
+    readonly instanceId: string | undefined
+    readonly sessionTimeoutMs: number
+    readonly rebalanceTimeoutMs: number
+    readonly assignors: readonly AssignorName[]
+    readonly topics: readonly string[]
+    readonly assignment: readonly TopicPartition[]
+  }[]
+}
+
 export class GroupCore<RequestId> {
   private state: GroupState = 'empty'
   private generation = 0
@@ -126,6 +142,65 @@ export class GroupCore<RequestId> {
       assignor: this.assignor,
       members: [...this.members.values()].map((m) => ({ memberId: m.memberId, instanceId: m.instanceId, topics: m.topics, assignment: m.assignment })),
     }
+  }
+
+  get currentState(): GroupState {
+    return this.state
+  }
+
+  get currentGeneration(): number {
+    return this.generation
+  }
+
+  get memberCount(): number {
+    return this.members.size
+  }
+
+  /** The settled generation, for the group record; only meaningful while stable. */
+  snapshot(): GroupSnapshot {
+    return {
+      generation: this.generation,
+      leaderId: this.leaderId,
+      assignor: this.assignor,
+      members: [...this.members.values()].map((m) => ({
+        memberId: m.memberId,
+        instanceId: m.instanceId,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        assignors: m.assignors,
+        topics: m.topics,
+        assignment: m.assignment,
+      })),
+    }
+  }
+
+  /**
+   * Resumes a generation from its group record, on a fresh core (a coordinator taking over):
+   * stable with those members and assignments, every session starting now, so members that
+   * kept heartbeating go on without a rebalance and dead ones expire.
+   */
+  restore(snapshot: GroupSnapshot, nowMs: number): void {
+    if (this.generation !== 0 || this.members.size > 0) throw new Error(`invariant: group ${this.groupId} restored over live state`)
+    this.generation = snapshot.generation
+    for (const m of snapshot.members) {
+      this.members.set(m.memberId, {
+        memberId: m.memberId,
+        instanceId: m.instanceId ?? undefined,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        assignors: m.assignors,
+        topics: m.topics,
+        owned: m.assignment,
+        assignment: m.assignment,
+        lastHeardMs: nowMs,
+        pendingJoin: undefined,
+        pendingSync: undefined,
+      })
+    }
+    if (this.members.size === 0) return this.toEmpty()
+    this.state = 'stable'
+    this.leaderId = snapshot.leaderId !== undefined && this.members.has(snapshot.leaderId) ? snapshot.leaderId : [...this.members.keys()].sort()[0]
+    this.assignor = snapshot.assignor
   }
 
   join(requestId: RequestId, request: JoinRequest, nowMs: number): GroupEffect<RequestId>[] {

@@ -1,9 +1,14 @@
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
 import type { TopicPartition } from './assignors.js'
+import type { GroupSnapshot } from './group-core.js'
 
 /**
+ * The records of the internal offsets topic (as Kafka's __consumer_offsets) and the offset
+ * table rebuilt from them: committed offsets, each group's membership as of its latest
+ * generation, and the marker a coordinator appends when it takes over its partition.
+ *
  * Committed offsets of consumer groups: the records the coordinator writes to its partition of
- * the internal offsets topic (as Kafka's __consumer_offsets), and the table it rebuilds from
+ * the internal offsets topic, and the table it rebuilds from
  * them when it takes over a group. Pure: the coordinator actor appends the records (acks=all)
  * and answers a commit only once they are committed, so an acknowledged commit survives the
  * coordinator's node dying; a new coordinator replays the partition through `apply`.
@@ -11,6 +16,11 @@ import type { TopicPartition } from './assignors.js'
  * Record key:   [KEY_VERSION, 'offset', group, topic, partition] as UTF-8 JSON after one version byte
  * Record value: { offset, metadata, commitTimestampMs } as UTF-8 JSON after one version byte,
  *               or null: a tombstone (the offset is deleted, e.g. with its topic)
+ *
+ * Group records: key [KEY_VERSION, 'group', group], value the GroupSnapshot as JSON, written
+ * when a generation's assignment is settled (before any member hears it), so a coordinator
+ * taking over resumes the generation the members hold.
+ * Load markers: key [KEY_VERSION, 'load', node], value null; ignored when replayed.
  *
  * The latest record for a key wins, so compaction (later) may keep only that one.
  */
@@ -48,6 +58,33 @@ export function offsetRecord(group: string, commit: OffsetCommit, commitTimestam
 
 export function offsetTombstone(group: string, tp: TopicPartition): OffsetRecord {
   return { key: keyBytes(group, tp.topic, tp.partition), value: null }
+}
+
+export function groupRecord(group: string, snapshot: GroupSnapshot): OffsetRecord {
+  return { key: versioned(KEY_VERSION, JSON.stringify(['group', group])), value: versioned(VALUE_VERSION, JSON.stringify(snapshot)) }
+}
+
+/** What a coordinator appends (acks=all) before replaying its partition: once it commits, everything before it has. */
+export function loadMarkerRecord(nodeId: string): OffsetRecord {
+  return { key: versioned(KEY_VERSION, JSON.stringify(['load', nodeId])), value: null }
+}
+
+export type DecodedOffsetsRecord =
+  | { readonly kind: 'offset'; readonly record: OffsetRecord }
+  | { readonly kind: 'group'; readonly group: string; readonly snapshot: GroupSnapshot }
+  | { readonly kind: 'load' }
+
+/** Sorts a record of the offsets topic by kind (offset records are decoded by OffsetTable.apply). Throws CORRUPT_MESSAGE. */
+export function decodeOffsetsRecord(record: OffsetRecord): DecodedOffsetsRecord {
+  const key = parseVersioned(record.key, KEY_VERSION, 'key')
+  if (!Array.isArray(key)) throw corrupt('offsets topic record key is not an array')
+  if (key[0] === 'offset') return { kind: 'offset', record }
+  if (key[0] === 'load') return { kind: 'load' }
+  if (key[0] !== 'group' || key.length !== 2 || typeof key[1] !== 'string') throw corrupt(`offsets topic record key ${JSON.stringify(key).slice(0, 100)} is of no known kind`)
+  if (record.value === null) throw corrupt('group record without a value')
+  const snapshot = parseVersioned(record.value, VALUE_VERSION, 'value') as GroupSnapshot
+  if (typeof snapshot !== 'object' || snapshot === null || !Number.isSafeInteger(snapshot.generation) || !Array.isArray(snapshot.members)) throw corrupt('group record value is not a group snapshot')
+  return { kind: 'group', group: key[1], snapshot }
 }
 
 /**
@@ -111,6 +148,13 @@ export class OffsetTable {
       for (const committed of offsets.values()) if (committed.topic === topic) records.push(offsetTombstone(group, committed))
     }
     return records
+  }
+
+  /** Every topic some group has an offset for. */
+  topics(): Set<string> {
+    const topics = new Set<string>()
+    for (const offsets of this.groups.values()) for (const committed of offsets.values()) topics.add(committed.topic)
+    return topics
   }
 
   groupIds(): string[] {

@@ -16,6 +16,7 @@ import { MEMBER_ID_LENGTH_MAX } from '../../src/membership/index.js'
 import { ErrorCode, type ErrorSpec, SkeinError } from '../../src/wire/index.js'
 import { validateTopicConfigs, type TopicConfigs } from './topic-configs.js'
 import { validateTopicName } from './topic-name.js'
+import { OFFSETS_TOPIC } from '../../src/wire/broker-protocol.js'
 
 /** Most partitions one topic may have, in partitions: each is a Raft group with its own log on every replica. */
 export const PARTITIONS_PER_TOPIC_MAX = 10_000
@@ -36,8 +37,8 @@ export const TOPIC_ID_LENGTH_MAX = 64
  */
 export const PRODUCER_ID_BLOCK_SIZE_MAX = 1_000_000
 
-/** The one internal topic users' commands may create: consumer group offsets, as in Kafka. */
-export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets'
+/** The one internal topic metadata commands may create: consumer group offsets, as in Kafka. */
+export const CONSUMER_OFFSETS_TOPIC = OFFSETS_TOPIC
 
 export interface TopicMetadata {
   readonly name: string

@@ -4,6 +4,7 @@ import {
   BrokerRequest,
   type CreateTopicRequest,
   type DeleteTopicRequest,
+  OFFSETS_TOPIC,
   type ReplicaStatus,
   replicaActorId,
   TOPIC_KIND,
@@ -21,6 +22,11 @@ import { type LeaderView, type MoveStep, nextMoveStep } from './reassignment.js'
 export const TopicControl = {
   /** ask RebalanceRequest: take one step, per partition, of moving replicas off long-dead nodes or back to preferred leaders. */
   rebalance: 'rebalance',
+  /**
+   * ask CreateTopicRequest: create the offsets topic, the one internal topic brokers create
+   * (on the first findCoordinator). Any other name is refused as createTopic refuses it.
+   */
+  createInternal: 'createInternal',
 } as const
 
 export interface RebalanceRequest {
@@ -65,6 +71,8 @@ export class TopicControllerActor implements Actor {
     switch (message.kind) {
       case BrokerRequest.createTopic:
         return this.create(message.payload as CreateTopicRequest)
+      case TopicControl.createInternal:
+        return this.create(message.payload as CreateTopicRequest, (message.payload as CreateTopicRequest | null)?.name === OFFSETS_TOPIC)
       case BrokerRequest.deleteTopic:
         return this.delete(message.payload as DeleteTopicRequest)
       case BrokerRequest.addPartitions:
@@ -76,8 +84,8 @@ export class TopicControllerActor implements Actor {
     }
   }
 
-  private async create(request: CreateTopicRequest): Promise<TopicChangeResult> {
-    const name = validateTopicName(request?.name)
+  private async create(request: CreateTopicRequest, internal = false): Promise<TopicChangeResult> {
+    const name = validateTopicName(request?.name, { internal })
     this.checkName(name)
     const partitions = request.partitions
     if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > PARTITIONS_PER_TOPIC_MAX) {

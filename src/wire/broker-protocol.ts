@@ -8,13 +8,22 @@
  *   controller/<node>               one per metadata voter, pinned: the metadata Raft group
  *   topic/<topic>                   one per topic, placed by consistent hashing: creates and
  *                                   changes the topic through the metadata controller
+ *   coordinator/<p>/<node>          group coordinator of the groups whose id hashes to partition p
+ *                                   of the offsets topic, pinned to that partition's leader node
  */
 
 export const BROKER_KIND = 'broker'
 export const REPLICA_KIND = 'replica'
 export const CONTROLLER_KIND = 'controller'
 export const TOPIC_KIND = 'topic'
+export const COORDINATOR_KIND = 'coordinator'
 export const DIAG_KIND_PREFIX = 'diag'
+
+/**
+ * The internal topic holding consumer groups' state and committed offsets (Kafka's name, so
+ * Kafka tools recognise it). The coordinator of a group is the leader of its partition.
+ */
+export const OFFSETS_TOPIC = '__consumer_offsets'
 
 export function brokerActorId(nodeId: string): string {
   return `${BROKER_KIND}/${nodeId}`
@@ -31,6 +40,26 @@ export function topicActorId(topic: string): string {
 export function replicaActorId(topic: string, partition: number, nodeId: string): string {
   return `${REPLICA_KIND}/${topic}/${partition}/${nodeId}`
 }
+
+/** The coordinator actor for the groups of offsets-topic partition `partition`, on the node leading it. */
+export function coordinatorActorId(partition: number, nodeId: string): string {
+  return `${COORDINATOR_KIND}/${partition}/${nodeId}`
+}
+
+/**
+ * The offsets-topic partition a group's state lives in: Java's String.hashCode of the group
+ * id, made non-negative as Kafka's Utils.abs does, modulo the partition count. Kafka's rule,
+ * so a group lands on the same partition number as it would in Kafka.
+ */
+export function offsetsPartitionFor(groupId: string, partitionCount: number): number {
+  let hash = 0
+  for (let i = 0; i < groupId.length; i++) hash = (Math.imul(hash, 31) + groupId.charCodeAt(i)) | 0
+  const positive = hash === -2147483648 ? 0 : Math.abs(hash)
+  return positive % partitionCount
+}
+
+/** Longest group id accepted; ids are 1 to this many characters, none of them control characters. */
+export const GROUP_ID_CHARS_MAX = 255
 
 export interface ReplicaAddress {
   readonly topic: string
@@ -60,7 +89,7 @@ export function pinnedNodeOf(actorId: string): string | undefined {
     const end = actorId.indexOf('/', slash + 1)
     return actorId.slice(slash + 1, end < 0 ? undefined : end)
   }
-  if (kind === REPLICA_KIND) return actorId.slice(actorId.lastIndexOf('/') + 1)
+  if (kind === REPLICA_KIND || kind === COORDINATOR_KIND) return actorId.slice(actorId.lastIndexOf('/') + 1)
   return undefined
 }
 
@@ -77,6 +106,19 @@ export const BrokerRequest = {
   describeTopic: 'describeTopic',
   replicaStatus: 'replicaStatus',
   initProducerId: 'initProducerId',
+  findCoordinator: 'findCoordinator',
+} as const
+
+/** Message kinds a group coordinator (`coordinator/<p>/<node>`) answers; every payload names its groupId. */
+export const GroupRequest = {
+  joinGroup: 'joinGroup',
+  syncGroup: 'syncGroup',
+  heartbeat: 'heartbeat',
+  leaveGroup: 'leaveGroup',
+  commitOffsets: 'commitOffsets',
+  fetchOffsets: 'fetchOffsets',
+  describeGroup: 'describeGroup',
+  listGroups: 'listGroups',
 } as const
 
 /** acks as Kafka numbers them: 0 none, 1 the leader, -1 all in-sync (here: a Raft majority). */
@@ -218,4 +260,158 @@ export interface ReplicaStatus {
   /** The Raft group's membership as this replica knows it. */
   readonly voters: readonly string[]
   readonly learners: readonly string[]
+}
+
+// ---- consumer groups ----
+//
+// A consumer finds its group's coordinator (findCoordinator, any broker), then sends every
+// group request to it. A coordinator that no longer leads its offsets partition answers
+// NOT_COORDINATOR, one still reading its partition COORDINATOR_LOAD_IN_PROGRESS (both
+// retriable: find it again). The membership protocol is Kafka's classic one (see
+// actors/group/group-core.ts): join, then sync for the assignment, then heartbeat; the
+// member the join answer names leader computes the assignment and sends it in its sync.
+
+export interface TopicPartitionRef {
+  readonly topic: string
+  readonly partition: number
+}
+
+/** To `broker/<any node>`. Creates the offsets topic on first use. */
+export interface FindCoordinatorRequest {
+  readonly groupId: string
+}
+
+export interface FindCoordinatorResponse {
+  readonly groupId: string
+  /** The offsets-topic partition holding the group. */
+  readonly partition: number
+  readonly nodeId: string
+  readonly address: string
+}
+
+export type GroupAssignorName = 'range' | 'roundrobin' | 'cooperative-sticky'
+
+export interface JoinGroupRequest {
+  readonly groupId: string
+  /** '' for a member joining for the first time; the answer gives it its id. */
+  readonly memberId: string
+  /** Static membership: a restarted member with the same instance id takes its old place without a rebalance. */
+  readonly groupInstanceId?: string
+  readonly sessionTimeoutMs: number
+  /** How long a rebalance waits for this member to rejoin (Kafka's max.poll.interval.ms). */
+  readonly rebalanceTimeoutMs: number
+  /** Assignors this member can run, preferred first. */
+  readonly assignors: readonly GroupAssignorName[]
+  readonly topics: readonly string[]
+  /** Partitions it owns now (cooperative-sticky keeps them where it can). */
+  readonly owned: readonly TopicPartitionRef[]
+}
+
+export interface GroupMemberSubscription {
+  readonly memberId: string
+  readonly topics: readonly string[]
+  readonly owned: readonly TopicPartitionRef[]
+}
+
+export interface JoinGroupResponse {
+  readonly memberId: string
+  readonly generation: number
+  readonly leaderId: string
+  readonly assignor: GroupAssignorName
+  /** Every member's subscription, for the leader only (empty for the others). */
+  readonly members: readonly GroupMemberSubscription[]
+}
+
+export interface SyncGroupRequest {
+  readonly groupId: string
+  readonly memberId: string
+  readonly generation: number
+  /** From the leader: each member's partitions. Others send none. */
+  readonly assignments?: readonly { readonly memberId: string; readonly partitions: readonly TopicPartitionRef[] }[]
+}
+
+export interface SyncGroupResponse {
+  /** This member's partitions in the generation. */
+  readonly assignment: readonly TopicPartitionRef[]
+}
+
+export interface HeartbeatRequest {
+  readonly groupId: string
+  readonly memberId: string
+  readonly generation: number
+  /**
+   * The coordinator may hold the heartbeat this long (at most HEARTBEAT_WAIT_MS_MAX) and
+   * answers it early, with REBALANCE_IN_PROGRESS, the moment a rebalance starts: members
+   * learn of a rebalance within a round trip instead of at their next heartbeat.
+   */
+  readonly waitMs?: number
+}
+
+export const HEARTBEAT_WAIT_MS_MAX = 10_000
+
+export interface LeaveGroupRequest {
+  readonly groupId: string
+  readonly memberId: string
+}
+
+export interface OffsetCommitEntry extends TopicPartitionRef {
+  /** The next offset to read (last processed + 1). */
+  readonly offset: number
+  readonly metadata?: string
+}
+
+/**
+ * A member commits under its generation for partitions it owns; memberId '' with generation
+ * -1 commits for a group with no members (assign()-only consumers, offset resets).
+ */
+export interface CommitOffsetsRequest {
+  readonly groupId: string
+  readonly memberId: string
+  readonly generation: number
+  readonly offsets: readonly OffsetCommitEntry[]
+}
+
+export interface FetchOffsetsRequest {
+  readonly groupId: string
+  /** Undefined: every partition the group has an offset for. */
+  readonly partitions?: readonly TopicPartitionRef[]
+}
+
+export interface CommittedOffsetEntry extends TopicPartitionRef {
+  readonly offset: number
+  readonly metadata: string
+  readonly commitTimestampMs: number
+}
+
+export interface FetchOffsetsResponse {
+  /** Partitions without a committed offset are left out. */
+  readonly offsets: readonly CommittedOffsetEntry[]
+}
+
+export interface DescribeGroupRequest {
+  readonly groupId: string
+}
+
+export interface GroupMemberDescription {
+  readonly memberId: string
+  readonly groupInstanceId?: string
+  readonly topics: readonly string[]
+  readonly assignment: readonly TopicPartitionRef[]
+}
+
+export interface DescribeGroupResponse {
+  readonly groupId: string
+  readonly state: 'empty' | 'preparingRebalance' | 'completingRebalance' | 'stable'
+  readonly generation: number
+  readonly leaderId?: string
+  readonly assignor?: GroupAssignorName
+  readonly members: readonly GroupMemberDescription[]
+  readonly offsets: readonly CommittedOffsetEntry[]
+}
+
+/** To a coordinator: the groups it holds (members or committed offsets). */
+export type ListGroupsRequest = Record<string, never>
+
+export interface ListGroupsResponse {
+  readonly groups: readonly { readonly groupId: string; readonly state: DescribeGroupResponse['state']; readonly members: number }[]
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { GroupCore } from '../../actors/group/group-core.js'
-import { OFFSET_METADATA_CHARS_MAX, type OffsetRecord, OffsetTable, checkOffsetCommits, offsetRecord, offsetTombstone } from '../../actors/group/offsets.js'
+import { OFFSET_METADATA_CHARS_MAX, type OffsetRecord, OffsetTable, checkOffsetCommits, decodeOffsetsRecord, groupRecord, loadMarkerRecord, offsetRecord, offsetTombstone } from '../../actors/group/offsets.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
 
 const codeOf = (action: () => unknown): number | undefined => {
@@ -124,3 +124,37 @@ describe('who may commit (GroupCore.checkCommit)', () => {
     expect(core.checkCommit('', -1, [{ topic: 't', partition: 0 }])).toBeUndefined()
   })
 })
+
+describe('group records', () => {
+  it('settledGeneration_roundTripsThroughItsRecord_andRestoresAStableGroup', () => {
+    let next = 1
+    const core = new GroupCore<number>('g', () => `m${next++}`)
+    const join = { sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, assignors: ['range' as const], topics: ['t'], owned: [] }
+    core.join(1, { memberId: '', ...join }, 0)
+    core.join(2, { memberId: '', groupInstanceId: 'static-1', ...join }, 0)
+    core.tick(3_000)
+    core.sync(3, { memberId: 'm1', generation: 1, assignments: new Map([['m1', [{ topic: 't', partition: 0 }]], ['m2', [{ topic: 't', partition: 1 }]]]) }, 3_000)
+    const [a, b] = ['m1', 'm2']
+    expect(core.currentState).toBe('stable')
+    const decoded = decodeOffsetsRecord(groupRecord('g', core.snapshot()))
+    expect(decoded.kind).toBe('group')
+    const restored = new GroupCore<number>('g', () => 'fresh')
+    restored.restore((decoded as { snapshot: ReturnType<GroupCore<number>['snapshot']> }).snapshot, 50_000)
+    expect(restored.describe()).toEqual(core.describe())
+    // Members carry on in the generation: heartbeats and commits of their own partitions are taken.
+    expect(restored.heartbeat(a, 1, 50_001)).toBeUndefined()
+    expect(restored.checkCommit(b, 1, [{ topic: 't', partition: 1 }])).toBeUndefined()
+    // Sessions restart at the restore: a member silent for its whole session after it expires.
+    expect(restored.heartbeat(a, 1, 55_000)).toBeUndefined()
+    restored.tick(60_002)
+    expect(restored.describe().members.map((m) => m.memberId)).toEqual([a])
+  })
+
+  it('loadMarkersAndOffsets_sortByKind_andForeignKeysAreCorrupt', () => {
+    expect(decodeOffsetsRecord(loadMarkerRecord('n1')).kind).toBe('load')
+    expect(decodeOffsetsRecord(offsetRecord('g', { topic: 't', partition: 0, offset: 1 }, 1)).kind).toBe('offset')
+    const foreign = { key: new Uint8Array([0, ...new TextEncoder().encode('["tx","x"]')]), value: null }
+    expect(codeOf(() => decodeOffsetsRecord(foreign))).toBe(ErrorCode.CORRUPT_MESSAGE.code)
+  })
+})
+

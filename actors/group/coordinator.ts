@@ -1,0 +1,565 @@
+import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
+import { replyLater } from '../../src/actor/index.js'
+import type { TimerHandle } from '../../src/env/index.js'
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/record-batch.js'
+import {
+  BrokerRequest,
+  type CommitOffsetsRequest,
+  type CommittedOffsetEntry,
+  type DescribeGroupResponse,
+  type FetchOffsetsRequest,
+  type FetchOffsetsResponse,
+  GROUP_ID_CHARS_MAX,
+  GroupRequest,
+  HEARTBEAT_WAIT_MS_MAX,
+  type HeartbeatRequest,
+  type JoinGroupRequest,
+  type JoinGroupResponse,
+  type LeaveGroupRequest,
+  type ListGroupsResponse,
+  OFFSETS_TOPIC,
+  type SyncGroupRequest,
+  type SyncGroupResponse,
+  type TopicPartitionRef,
+  brokerActorId,
+  replicaActorId,
+} from '../../src/wire/broker-protocol.js'
+import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import type { PartitionReplica } from '../partition/replica.js'
+import type { NodeServices } from '../services.js'
+import { ASSIGNOR_NAMES, type AssignorName } from './assignors.js'
+import { type GroupEffect, GroupCore, type GroupSnapshot } from './group-core.js'
+import { type OffsetRecord, OffsetTable, checkOffsetCommits, decodeOffsetsRecord, groupRecord, loadMarkerRecord, offsetRecord } from './offsets.js'
+
+/** How often sessions and rebalance deadlines are checked, and leadership of the partition re-read. */
+export const COORDINATOR_TICK_MS = 100
+/** Bytes read from the offsets partition at a time while replaying it. */
+export const LOAD_READ_BYTES_MAX = 1024 * 1024
+/** How long a coordinator waits for its replica to open its leader epoch before it gives up the load. */
+export const LOAD_WAIT_MS_MAX = 5_000
+/** Pause between tries at appending the load marker while the leader epoch is still opening. */
+export const LOAD_RETRY_MS = 50
+/** Heartbeats held at once (see HeartbeatRequest.waitMs); more are answered at once. */
+export const HELD_HEARTBEATS_MAX = 10_000
+/** How often offsets of deleted topics are looked for (a topic must be missing twice in a row). */
+export const OFFSETS_CLEANUP_INTERVAL_MS = 60_000
+/** Bound on asking this node's broker for the topic list during cleanup. */
+const TOPIC_LIST_TIMEOUT_MS = 5_000
+
+/** Errors of the offsets partition that mean this node no longer coordinates: drop everything, clients find the new one. */
+const LEADERSHIP_LOST_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER.code,
+  ErrorCode.FENCED_LEADER_EPOCH.code,
+  ErrorCode.UNKNOWN_LEADER_EPOCH.code,
+  ErrorCode.LEADER_NOT_AVAILABLE.code,
+  ErrorCode.LOG_TRUNCATED.code,
+])
+
+interface HeldHeartbeat {
+  readonly resolve: () => void
+  readonly reject: (error: SkeinError) => void
+  readonly timer: TimerHandle
+}
+
+interface GroupEntry {
+  readonly core: GroupCore<number>
+  /** The latest generation whose group record is committed (0: none). */
+  persistedGeneration: number
+  /** The group record being written, and for which generation. */
+  persisting: { readonly generation: number; readonly done: Promise<void> } | undefined
+  readonly held: Set<HeldHeartbeat>
+}
+
+/** The state of one leader epoch of the offsets partition, rebuilt from it. */
+interface Loaded {
+  readonly epoch: number
+  readonly replica: PartitionReplica
+  readonly groups: Map<string, GroupEntry>
+  readonly offsets: OffsetTable
+  readonly tick: TimerHandle
+  /** Topics the previous cleanup found missing (deleted); tombstoned if missing again. */
+  missingTopics: Set<string>
+  nextCleanupAtMs: number
+}
+
+interface PendingRequest {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * The group coordinator for the consumer groups whose ids hash to one partition of the offsets
+ * topic (`coordinator/<p>/<node>`, pinned), serving while this node's replica of that
+ * partition leads it, as Kafka places coordinators. Placement is by the partition's Raft
+ * leadership rather than by consistent hashing alone, because that is what fences it: every
+ * write goes through the local replica under the leader epoch the state was loaded in, so a
+ * coordinator deposed without knowing it can no longer commit anything, and no answer that
+ * grants ownership (a sync) or acknowledges a commit goes out before its record is committed.
+ *
+ * On the first request in a leader epoch it appends a load marker (acks=all) and replays the
+ * partition up to it: committed offsets (OffsetTable) and each group's latest settled
+ * generation (GroupCore.restore), so members of a group whose coordinator moved carry on in
+ * the same generation. The membership logic is GroupCore's; this shell does the I/O: request
+ * ids, timers, the records, heartbeats held until a rebalance starts (HeartbeatRequest.waitMs).
+ */
+export class GroupCoordinatorActor implements Actor {
+  private readonly partition: number
+  private readonly valid: boolean
+  private loaded: Loaded | undefined
+  private loading: Promise<Loaded> | undefined
+  private readonly pending = new Map<number, PendingRequest>()
+  private nextRequestId = 1
+
+  constructor(
+    private readonly context: ActorContext,
+    private readonly services: NodeServices,
+  ) {
+    const parts = context.self.split('/')
+    const partition = Number(parts[1])
+    this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
+    this.partition = this.valid ? partition : -1
+  }
+
+  receive(message: Message): unknown {
+    if (!this.valid) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self} is not a coordinator id of ${this.context.nodeId}`)
+    const payload = (message.payload ?? {}) as Record<string, unknown>
+    if (message.kind === GroupRequest.listGroups) return replyLater(this.withLoaded((loaded) => this.listGroups(loaded)))
+    const groupId = validGroupId(payload.groupId)
+    switch (message.kind) {
+      case GroupRequest.joinGroup:
+        return replyLater(this.withLoaded((loaded) => this.join(loaded, groupId, payload as unknown as JoinGroupRequest)))
+      case GroupRequest.syncGroup:
+        return replyLater(this.withLoaded((loaded) => this.sync(loaded, groupId, payload as unknown as SyncGroupRequest)))
+      case GroupRequest.heartbeat:
+        return replyLater(this.withLoaded((loaded) => this.heartbeat(loaded, groupId, payload as unknown as HeartbeatRequest)))
+      case GroupRequest.leaveGroup:
+        return replyLater(this.withLoaded((loaded) => this.leave(loaded, groupId, payload as unknown as LeaveGroupRequest)))
+      case GroupRequest.commitOffsets:
+        return replyLater(this.withLoaded((loaded) => this.commit(loaded, groupId, payload as unknown as CommitOffsetsRequest)))
+      case GroupRequest.fetchOffsets:
+        return replyLater(this.withLoaded(async (loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
+      case GroupRequest.describeGroup:
+        return replyLater(this.withLoaded(async (loaded) => this.describe(loaded, groupId)))
+      default:
+        throw new SkeinError(ErrorCode.INVALID_REQUEST, `a group coordinator does not handle '${message.kind}'`)
+    }
+  }
+
+  stop(): void {
+    this.unload('the coordinator actor stopped')
+  }
+
+  // ---- requests ----
+
+  private join(loaded: Loaded, groupId: string, request: JoinGroupRequest): Promise<JoinGroupResponse> {
+    const join = {
+      memberId: typeof request.memberId === 'string' ? request.memberId : '',
+      groupInstanceId: optionalString(request.groupInstanceId, 'groupInstanceId'),
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+      assignors: assignorList(request.assignors),
+      topics: stringList(request.topics, 'topics'),
+      owned: partitionList(request.owned, 'owned'),
+    }
+    const entry = this.entryFor(loaded, groupId, true)
+    return this.submit<JoinGroupResponse>(loaded, entry, (requestId) => entry.core.join(requestId, join, this.nowMs()))
+  }
+
+  private async sync(loaded: Loaded, groupId: string, request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    const entry = this.knownGroup(loaded, groupId, request.memberId)
+    let assignments: Map<string, TopicPartitionRef[]> | undefined
+    if (request.assignments !== undefined && request.assignments !== null) {
+      if (!Array.isArray(request.assignments)) throw invalid('assignments must be a list of { memberId, partitions }')
+      assignments = new Map()
+      for (const item of request.assignments) {
+        if (typeof item?.memberId !== 'string') throw invalid('each assignment needs a memberId')
+        assignments.set(item.memberId, partitionList(item.partitions, 'partitions'))
+      }
+    }
+    const sync = { memberId: String(request.memberId), generation: Number(request.generation), assignments }
+    const assignment = await this.submit<readonly TopicPartitionRef[]>(loaded, entry, (requestId) => entry.core.sync(requestId, sync, this.nowMs()))
+    return { assignment }
+  }
+
+  private heartbeat(loaded: Loaded, groupId: string, request: HeartbeatRequest): Promise<Record<string, never>> | Record<string, never> {
+    const entry = this.knownGroup(loaded, groupId, request.memberId)
+    const refused = entry.core.heartbeat(String(request.memberId), Number(request.generation), this.nowMs())
+    if (refused !== undefined) throw refused
+    const waitMs = Math.min(HEARTBEAT_WAIT_MS_MAX, Math.max(0, Number(request.waitMs) || 0))
+    if (waitMs === 0 || entry.core.currentState !== 'stable' || this.heldCount(loaded) >= HELD_HEARTBEATS_MAX) return {}
+    return new Promise((resolve, reject) => {
+      const held: HeldHeartbeat = {
+        resolve: () => resolve({}),
+        reject,
+        timer: this.context.env.clock.setTimer(waitMs, () => {
+          entry.held.delete(held)
+          resolve({})
+        }),
+      }
+      entry.held.add(held)
+    })
+  }
+
+  private leave(loaded: Loaded, groupId: string, request: LeaveGroupRequest): Record<string, never> {
+    const entry = this.knownGroup(loaded, groupId, request.memberId)
+    const { error, effects } = entry.core.leave(String(request.memberId), this.nowMs())
+    if (error !== undefined) throw error
+    this.dispatch(loaded, entry, effects)
+    this.context.log.info({ group: groupId, member: request.memberId, generation: entry.core.currentGeneration }, 'member left the group')
+    return {}
+  }
+
+  private async commit(loaded: Loaded, groupId: string, request: CommitOffsetsRequest): Promise<Record<string, never>> {
+    if (!Array.isArray(request.offsets) || request.offsets.length === 0) throw invalid('commitOffsets needs a non-empty offsets list')
+    const offsets = request.offsets.map((entry) => ({ topic: entry?.topic, partition: entry?.partition, offset: entry?.offset, metadata: entry?.metadata }))
+    const refused = checkOffsetCommits(offsets)
+    if (refused !== undefined) throw refused
+    const memberId = typeof request.memberId === 'string' ? request.memberId : ''
+    const generation = Number.isSafeInteger(request.generation) ? request.generation : -1
+    const entry = this.entryFor(loaded, groupId, memberId === '' && generation === -1)
+    if (entry === undefined) throw new SkeinError(ErrorCode.UNKNOWN_MEMBER_ID, `group '${groupId}' has no member ${memberId}`)
+    if (memberId === '' && generation === -1 && entry.core.memberCount > 0) {
+      throw new SkeinError(ErrorCode.NON_EMPTY_GROUP, `group '${groupId}' has ${entry.core.memberCount} members: only they commit its offsets`)
+    }
+    const check = entry.core.checkCommit(memberId, generation, offsets)
+    if (check !== undefined) throw check
+    const wallMs = this.context.env.clock.wallMs()
+    const records = offsets.map((commit) => offsetRecord(groupId, commit, wallMs))
+    await this.append(loaded, records)
+    for (const record of records) loaded.offsets.apply(record)
+    return {}
+  }
+
+  private fetchOffsets(loaded: Loaded, groupId: string, request: FetchOffsetsRequest): FetchOffsetsResponse {
+    const partitions = request.partitions === undefined || request.partitions === null ? undefined : partitionList(request.partitions, 'partitions')
+    return { offsets: this.committed(loaded, groupId, partitions) }
+  }
+
+  private describe(loaded: Loaded, groupId: string): DescribeGroupResponse {
+    const core = loaded.groups.get(groupId)?.core
+    const offsets = this.committed(loaded, groupId, undefined)
+    if ((core === undefined || core.memberCount === 0) && offsets.length === 0) throw new SkeinError(ErrorCode.GROUP_ID_NOT_FOUND, `group '${groupId}' does not exist`)
+    const description = core?.describe()
+    return {
+      groupId,
+      state: description?.state ?? 'empty',
+      generation: description?.generation ?? 0,
+      leaderId: description?.leaderId,
+      assignor: description?.assignor,
+      members: (description?.members ?? []).map((m) => ({ memberId: m.memberId, groupInstanceId: m.instanceId, topics: m.topics, assignment: m.assignment })),
+      offsets,
+    }
+  }
+
+  private listGroups(loaded: Loaded): ListGroupsResponse {
+    const ids = new Set([...loaded.offsets.groupIds(), ...[...loaded.groups].filter(([, entry]) => entry.core.memberCount > 0).map(([id]) => id)])
+    return {
+      groups: [...ids].sort().map((groupId) => {
+        const core = loaded.groups.get(groupId)?.core
+        return { groupId, state: core?.currentState ?? 'empty', members: core?.memberCount ?? 0 }
+      }),
+    }
+  }
+
+  private committed(loaded: Loaded, groupId: string, partitions: readonly TopicPartitionRef[] | undefined): CommittedOffsetEntry[] {
+    return [...loaded.offsets.fetch(groupId, partitions).values()].map(({ topic, partition, offset, metadata, commitTimestampMs }) => ({ topic, partition, offset, metadata, commitTimestampMs }))
+  }
+
+  // ---- effects ----
+
+  /** Feeds one request to the group's core and waits for the answer its effects give (now, or when the rebalance moves on). */
+  private submit<T>(loaded: Loaded, entry: GroupEntry, feed: (requestId: number) => GroupEffect<number>[]): Promise<T> {
+    const requestId = this.nextRequestId++
+    const answer = new Promise<T>((resolve, reject) => {
+      this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject })
+    })
+    this.dispatch(loaded, entry, feed(requestId))
+    return answer
+  }
+
+  private dispatch(loaded: Loaded, entry: GroupEntry, effects: readonly GroupEffect<number>[]): void {
+    for (const effect of effects) {
+      const waiter = this.pending.get(effect.requestId)
+      if (waiter === undefined) continue // the request was dropped when the coordinator unloaded
+      this.pending.delete(effect.requestId)
+      if (effect.kind === 'failed') waiter.reject(effect.error)
+      else if (effect.kind === 'joined') waiter.resolve(effect.answer)
+      else {
+        // Ownership is granted here: never before the generation's record is committed.
+        this.persisted(loaded, entry).then(
+          () => waiter.resolve(effect.assignment),
+          (error: unknown) => waiter.reject(error),
+        )
+      }
+    }
+    if (entry.core.currentState !== 'stable') this.releaseHeld(entry, () => new SkeinError(ErrorCode.REBALANCE_IN_PROGRESS, `group '${entry.core.groupId}' is rebalancing; rejoin`))
+  }
+
+  /** Resolves once the group record of the current generation is committed (writing it if no one has). */
+  private persisted(loaded: Loaded, entry: GroupEntry): Promise<void> {
+    const generation = entry.core.currentGeneration
+    if (entry.persistedGeneration >= generation) return Promise.resolve()
+    if (entry.persisting?.generation === generation) return entry.persisting.done
+    const snapshot: GroupSnapshot = entry.core.snapshot()
+    const done = this.append(loaded, [groupRecord(entry.core.groupId, snapshot)]).then(() => {
+      entry.persistedGeneration = Math.max(entry.persistedGeneration, generation)
+      this.context.log.info({ group: entry.core.groupId, generation, members: snapshot.members.length }, 'group generation settled')
+    })
+    entry.persisting = { generation, done }
+    return done
+  }
+
+  private releaseHeld(entry: GroupEntry, error: (() => SkeinError) | undefined): void {
+    for (const held of entry.held) {
+      held.timer.cancel()
+      if (error === undefined) held.resolve()
+      else held.reject(error())
+    }
+    entry.held.clear()
+  }
+
+  private heldCount(loaded: Loaded): number {
+    let count = 0
+    for (const entry of loaded.groups.values()) count += entry.held.size
+    return count
+  }
+
+  // ---- the offsets partition ----
+
+  /** Appends records to the offsets partition under the loaded leader epoch, resolving once committed. */
+  private async append(loaded: Loaded, records: readonly OffsetRecord[]): Promise<void> {
+    const timestamp = this.context.env.clock.wallMs()
+    const batch = encodeRecordBatch({ records: records.map((record) => ({ key: record.key, value: record.value, timestamp })) })
+    try {
+      await loaded.replica.produce(batch, 'all', loaded.epoch)
+    } catch (error) {
+      if (error instanceof SkeinError && LEADERSHIP_LOST_CODES.has(error.code)) {
+        this.unload(`writing to the offsets partition failed: ${error.message}`)
+        throw this.notCoordinator(error.message)
+      }
+      throw error
+    }
+  }
+
+  /** Runs `handle` on the state of the current leader epoch, loading it first if needed. */
+  private async withLoaded<T>(handle: (loaded: Loaded) => T | Promise<T>): Promise<T> {
+    const replica = this.services.hostedReplicas.get(replicaActorId(OFFSETS_TOPIC, this.partition, this.context.nodeId))?.replica
+    if (replica === undefined || replica.isClosed || replica.role !== 'leader') {
+      this.unload('the offsets partition is not led here')
+      throw this.notCoordinator(`${this.context.nodeId} does not lead ${OFFSETS_TOPIC}/${this.partition}`)
+    }
+    let loaded = this.loaded
+    if (loaded === undefined || loaded.epoch !== replica.epoch || loaded.replica !== replica) {
+      if (loaded !== undefined) this.unload(`leader epoch ${replica.epoch} replaced ${loaded.epoch}`)
+      this.loading ??= this.load(replica).finally(() => {
+        this.loading = undefined
+      })
+      loaded = await this.loading
+    }
+    return handle(loaded)
+  }
+
+  /**
+   * Rebuilds the partition's groups and offsets: appends a load marker under the current epoch
+   * (its commit proves every earlier record committed, and fails if the epoch is gone), then
+   * replays everything before it. Records that do not decode are logged and skipped.
+   */
+  private async load(replica: PartitionReplica): Promise<Loaded> {
+    const epoch = replica.epoch
+    const startedMs = this.nowMs()
+    const marker = encodeRecordBatch({ records: [{ ...loadMarkerRecord(this.context.nodeId), timestamp: this.context.env.clock.wallMs() }] })
+    let markerOffset: number
+    for (;;) {
+      try {
+        markerOffset = (await replica.produce(marker, 'all', epoch)).baseOffset
+        break
+      } catch (error) {
+        const opening = error instanceof SkeinError && error.code === ErrorCode.LEADER_NOT_AVAILABLE.code && replica.role === 'leader' && replica.epoch === epoch
+        if (!opening || this.nowMs() - startedMs > LOAD_WAIT_MS_MAX) throw this.notCoordinator(`loading ${OFFSETS_TOPIC}/${this.partition} failed: ${String(error)}`)
+        await this.sleep(LOAD_RETRY_MS)
+      }
+    }
+    const offsets = new OffsetTable()
+    const snapshots = new Map<string, GroupSnapshot>()
+    let skipped = 0
+    for (let offset = replica.logStartOffset; offset < markerOffset; ) {
+      const read = await replica.read(offset, LOAD_READ_BYTES_MAX)
+      if (read.bytes.length === 0) throw this.notCoordinator(`the offsets partition ended at ${offset} before the load marker at ${markerOffset}`)
+      for (const batch of decodeRecordBatches(read.bytes)) {
+        offset = Math.max(offset, batch.baseOffset + batch.lastOffsetDelta + 1)
+        if (batch.isControl) continue
+        for (const record of batch.records) {
+          if (record.offset >= markerOffset) break
+          try {
+            const decoded = decodeOffsetsRecord({ key: record.key ?? new Uint8Array(0), value: record.value })
+            if (decoded.kind === 'offset') offsets.apply(decoded.record)
+            else if (decoded.kind === 'group') snapshots.set(decoded.group, decoded.snapshot)
+          } catch (error) {
+            skipped++
+            this.context.log.error({ offset: record.offset, error: String(error) }, 'offsets topic record skipped: it does not decode')
+          }
+        }
+      }
+    }
+    if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notCoordinator(`leadership of ${OFFSETS_TOPIC}/${this.partition} moved while loading`)
+    const nowMs = this.nowMs()
+    const groups = new Map<string, GroupEntry>()
+    for (const [groupId, snapshot] of snapshots) {
+      const entry = this.newEntry(groupId)
+      try {
+        entry.core.restore(snapshot, nowMs)
+      } catch (error) {
+        this.context.log.error({ group: groupId, error: String(error) }, 'group record not restored')
+        continue
+      }
+      entry.persistedGeneration = snapshot.generation
+      groups.set(groupId, entry)
+    }
+    const loaded: Loaded = { epoch, replica, groups, offsets, tick: this.scheduleTick(), missingTopics: new Set(), nextCleanupAtMs: nowMs + OFFSETS_CLEANUP_INTERVAL_MS }
+    this.loaded = loaded
+    this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
+    return loaded
+  }
+
+  /** Drops the loaded state: every waiting request is told to find the coordinator again. */
+  private unload(reason: string): void {
+    const loaded = this.loaded
+    if (loaded === undefined) return
+    this.loaded = undefined
+    loaded.tick.cancel()
+    for (const entry of loaded.groups.values()) this.releaseHeld(entry, () => this.notCoordinator(reason))
+    for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
+    this.pending.clear()
+    this.context.log.info({ partition: this.partition, epoch: loaded.epoch, reason }, 'group coordinator unloaded')
+  }
+
+  private scheduleTick(): TimerHandle {
+    return this.context.env.clock.setTimer(COORDINATOR_TICK_MS, () => this.onTick())
+  }
+
+  private onTick(): void {
+    const loaded = this.loaded
+    if (loaded === undefined) return
+    const replica = loaded.replica
+    if (replica.isClosed || replica.role !== 'leader' || replica.epoch !== loaded.epoch) {
+      this.unload('the offsets partition is no longer led here in the loaded epoch')
+      return
+    }
+    const nowMs = this.nowMs()
+    for (const [groupId, entry] of loaded.groups) {
+      this.dispatch(loaded, entry, entry.core.tick(nowMs))
+      if (entry.core.memberCount === 0 && entry.held.size === 0 && entry.persisting === undefined) loaded.groups.delete(groupId)
+    }
+    if (nowMs >= loaded.nextCleanupAtMs) {
+      loaded.nextCleanupAtMs = nowMs + OFFSETS_CLEANUP_INTERVAL_MS
+      void this.cleanUpDeletedTopics(loaded)
+    }
+    ;(loaded as { tick: TimerHandle }).tick = this.scheduleTick()
+  }
+
+  /**
+   * Tombstones the offsets of topics that no longer exist. A topic counts as deleted only when
+   * two lookups an interval apart both miss it, so one just created (and not yet in this
+   * node's metadata) keeps its fresh offsets.
+   */
+  private async cleanUpDeletedTopics(loaded: Loaded): Promise<void> {
+    try {
+      const topics = new Set(await this.context.ask<string[]>(brokerActorId(this.context.nodeId), BrokerRequest.listTopics, null, { timeoutMs: TOPIC_LIST_TIMEOUT_MS }))
+      const missing = new Set<string>()
+      const tombstones: OffsetRecord[] = []
+      for (const topic of loaded.offsets.topics()) {
+        if (topics.has(topic)) continue
+        missing.add(topic)
+        if (loaded.missingTopics.has(topic)) tombstones.push(...loaded.offsets.tombstonesForTopic(topic))
+      }
+      loaded.missingTopics = missing
+      if (tombstones.length === 0 || this.loaded !== loaded) return
+      await this.append(loaded, tombstones)
+      for (const record of tombstones) loaded.offsets.apply(record)
+      this.context.log.info({ topics: [...missing], offsets: tombstones.length }, 'offsets of deleted topics removed')
+    } catch (error) {
+      this.context.log.warn({ error: String(error) }, 'cleaning up offsets of deleted topics failed; next interval retries')
+    }
+  }
+
+  // ---- helpers ----
+
+  private entryFor(loaded: Loaded, groupId: string, create: true): GroupEntry
+  private entryFor(loaded: Loaded, groupId: string, create: boolean): GroupEntry | undefined
+  private entryFor(loaded: Loaded, groupId: string, create: boolean): GroupEntry | undefined {
+    let entry = loaded.groups.get(groupId)
+    if (entry === undefined && create) {
+      entry = this.newEntry(groupId)
+      loaded.groups.set(groupId, entry)
+    }
+    return entry
+  }
+
+  /** A group a member request names: one this coordinator has, else UNKNOWN_MEMBER_ID (the member must join). */
+  private knownGroup(loaded: Loaded, groupId: string, memberId: unknown): GroupEntry {
+    const entry = loaded.groups.get(groupId)
+    if (entry === undefined) throw new SkeinError(ErrorCode.UNKNOWN_MEMBER_ID, `group '${groupId}' has no member ${String(memberId)}`)
+    return entry
+  }
+
+  private newEntry(groupId: string): GroupEntry {
+    const core = new GroupCore<number>(groupId, (instanceId) => this.newMemberId(instanceId), this.services.settings.groupLimits)
+    return { core, persistedGeneration: 0, persisting: undefined, held: new Set() }
+  }
+
+  /** Kafka's shape: the instance id (or 'member') and a random suffix; unique with overwhelming odds, and the core checks. */
+  private newMemberId(instanceId: string | undefined): string {
+    const suffix = Array.from(this.context.env.random.bytes(8), (byte) => byte.toString(16).padStart(2, '0')).join('')
+    return `${instanceId ?? 'member'}-${suffix}`
+  }
+
+  private notCoordinator(reason: string): SkeinError {
+    return new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self}: ${reason}`)
+  }
+
+  private nowMs(): number {
+    return this.context.env.clock.nowMs()
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.context.env.clock.setTimer(ms, resolve))
+  }
+}
+
+function validGroupId(value: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof value !== 'string' || value.length === 0 || value.length > GROUP_ID_CHARS_MAX || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new SkeinError(ErrorCode.INVALID_GROUP_ID, `group id must be 1 to ${GROUP_ID_CHARS_MAX} characters without control characters, got ${JSON.stringify(value)?.slice(0, 80)}`)
+  }
+  return value
+}
+
+function invalid(message: string): SkeinError {
+  return new SkeinError(ErrorCode.INVALID_REQUEST, message)
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string' || value.length === 0 || value.length > GROUP_ID_CHARS_MAX) throw invalid(`${name} must be a non-empty string of at most ${GROUP_ID_CHARS_MAX} characters`)
+  return value
+}
+
+function stringList(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0)) throw invalid(`${name} must be a list of non-empty strings`)
+  return value as string[]
+}
+
+function assignorList(value: unknown): AssignorName[] {
+  const names = stringList(value, 'assignors')
+  const unknown = names.find((name) => !(ASSIGNOR_NAMES as readonly string[]).includes(name))
+  if (unknown !== undefined) throw new SkeinError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, `unknown assignor '${unknown}'; known: ${ASSIGNOR_NAMES.join(', ')}`)
+  return names as AssignorName[]
+}
+
+function partitionList(value: unknown, name: string): TopicPartitionRef[] {
+  if (!Array.isArray(value)) throw invalid(`${name} must be a list of { topic, partition }`)
+  for (const tp of value as TopicPartitionRef[]) {
+    if (typeof tp?.topic !== 'string' || tp.topic.length === 0 || !Number.isSafeInteger(tp.partition) || tp.partition < 0) throw invalid(`${name}: ${JSON.stringify(tp)?.slice(0, 80)} is not a { topic, partition }`)
+  }
+  return (value as TopicPartitionRef[]).map(({ topic, partition }) => ({ topic, partition }))
+}
