@@ -27,7 +27,7 @@ import {
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
-import { ASSIGNOR_NAMES, type AssignorName } from './assignors.js'
+import { ASSIGNOR_NAMES, type AssignorName } from '../../src/client/assignors.js'
 import { type GroupEffect, GroupCore, type GroupSnapshot } from './group-core.js'
 import { type OffsetRecord, OffsetTable, checkOffsetCommits, decodeOffsetsRecord, groupRecord, loadMarkerRecord, offsetRecord } from './offsets.js'
 

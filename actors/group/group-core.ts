@@ -1,5 +1,5 @@
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { type AssignorName, type MemberSubscription, type TopicPartition } from './assignors.js'
+import { type AssignorName, type MemberSubscription, type TopicPartition } from '../../src/client/assignors.js'
 
 /**
  * One consumer group's membership, as a pure state machine (Kafka's classic group protocol):
@@ -281,7 +281,7 @@ export class GroupCore<RequestId> {
 
   /**
    * May this commit be written? A member commits under its current generation, for partitions
-   * its assignment gives it; also while the group prepares a rebalance (so a member can commit
+   * its assignment gives it (cooperative: or that it declared owned in its join); also while the group prepares a rebalance (so a member can commit
    * what it processed before rejoining), not while it waits for the leader's assignment. A
    * commit outside membership (`memberId` '' and generation -1, an assign()-only consumer) is
    * taken only while the group has no members. Nothing changes either way.
@@ -294,7 +294,12 @@ export class GroupCore<RequestId> {
     const refused = this.checkGeneration(member, memberId, generation)
     if (refused !== undefined) return refused
     if (this.state === 'completingRebalance') return this.rebalancing()
-    const owned = new Set((member as Member<RequestId>).assignment.map((tp) => `${tp.topic}/${tp.partition}`))
+    // Its assignment; under the cooperative protocol also what it still owned when it last
+    // joined: it commits the partitions it gives up after the sync that took them, and the
+    // cooperative assignment gives nobody a partition another member still owns.
+    const known = member as Member<RequestId>
+    const mayCommit = this.assignor === 'cooperative-sticky' ? [...known.assignment, ...known.owned] : known.assignment
+    const owned = new Set(mayCommit.map((tp) => `${tp.topic}/${tp.partition}`))
     const foreign = partitions.find((tp) => !owned.has(`${tp.topic}/${tp.partition}`))
     if (foreign !== undefined) return new SkeinError(ErrorCode.PARTITION_NOT_ASSIGNED, `generation ${generation} of group '${this.groupId}' does not assign ${foreign.topic}/${foreign.partition} to ${memberId}`)
     return undefined
@@ -428,9 +433,14 @@ export class GroupCore<RequestId> {
     return member
   }
 
-  /** Takes the join's settings; true if anything the assignment depends on changed. */
+  /**
+   * Takes the join's settings; true if anything the assignment depends on changed. What the
+   * member owns counts (as in Kafka, where it is part of the member's metadata): a cooperative
+   * member that gave partitions up rejoins with less, and that rejoin must start the second
+   * rebalance that hands them over, or they would stay unread.
+   */
   private update(member: Member<RequestId>, request: JoinRequest, nowMs: number): boolean {
-    const changed = !sameStrings(member.topics, request.topics) || !sameStrings(member.assignors, request.assignors)
+    const changed = !sameStrings(member.topics, request.topics) || !sameStrings(member.assignors, request.assignors) || !samePartitions(member.owned, request.owned)
     member.sessionTimeoutMs = request.sessionTimeoutMs
     member.rebalanceTimeoutMs = request.rebalanceTimeoutMs
     member.assignors = request.assignors
@@ -504,6 +514,10 @@ export class GroupCore<RequestId> {
   private rebalancing(): SkeinError {
     return new SkeinError(ErrorCode.REBALANCE_IN_PROGRESS, `group '${this.groupId}' is rebalancing (generation ${this.generation} is ending); rejoin`)
   }
+}
+
+function samePartitions(a: readonly TopicPartition[], b: readonly TopicPartition[]): boolean {
+  return sameStrings(a.map((tp) => `${tp.topic}/${tp.partition}`), b.map((tp) => `${tp.topic}/${tp.partition}`))
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

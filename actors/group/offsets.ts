@@ -1,5 +1,5 @@
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import type { TopicPartition } from './assignors.js'
+import type { TopicPartition } from '../../src/client/assignors.js'
 import type { GroupSnapshot } from './group-core.js'
 
 /**

@@ -53,3 +53,9 @@ export function positiveIntegerFlag(flag: string, text: string | undefined, fall
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) throw usageError(`${flag} must be a positive integer, got '${text}'`)
   return value
 }
+
+/** A flag value that must be a non-negative integer (an offset, a partition, a timestamp). */
+export function nonNegativeIntegerFlag(flag: string, text: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`${flag} must be a non-negative integer, got '${text}'`)
+  return Number(text)
+}

@@ -3,6 +3,7 @@ import { ErrorCode, SkeinError } from '../wire/index.js'
 import { CLUSTER_USAGE, runCluster } from './cluster.js'
 import { START_USAGE, runStart } from './start.js'
 import { CONSUME_USAGE, runConsume } from './consume.js'
+import { GROUP_USAGE, runGroup } from './group.js'
 import { PRODUCE_USAGE, runProduce } from './produce.js'
 import { STATUS_USAGE, runStatus } from './status.js'
 import { TOPIC_USAGE, runTopic } from './topic.js'
@@ -15,7 +16,8 @@ Commands:
   cluster up   start a local development cluster of node processes (skein cluster --help)
   topic        create, list, describe and delete topics (skein topic --help)
   produce      send stdin lines as records to a topic (skein produce --help)
-  consume      print a topic's records (skein consume --help)
+  consume      print a topic's records, alone or in a consumer group (skein consume --help)
+  group        list and describe consumer groups, reset their offsets (skein group --help)
   version      print the version
   help       print this help
 `
@@ -43,6 +45,9 @@ async function main(argv: string[]): Promise<void> {
     case 'consume':
       if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(CONSUME_USAGE)
       return runConsume(rest)
+    case 'group':
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(GROUP_USAGE)
+      return runGroup(rest)
     case 'version':
     case '--version':
       return void process.stdout.write(`skein ${VERSION}\n`)

@@ -2,6 +2,7 @@ import type { TopicDescription } from '../wire/index.js'
 import { usageError } from './args.js'
 import { CLIENT_FLAGS, clientFromFlags, positionalsAndFlags, positiveIntegerFlag } from './client-flags.js'
 import { describeFlags, type FlagSpec, readFlags } from './flags.js'
+import { formatTable } from './table.js'
 
 const CREATE_FLAGS: readonly FlagSpec[] = [
   ...CLIENT_FLAGS,
@@ -74,8 +75,7 @@ function formatTopic(topic: TopicDescription): string {
   for (const p of topic.partitions) {
     rows.push([String(p.partition), p.leader ?? '-', String(p.leaderEpoch), p.replicas.join(','), (p.isr ?? []).join(','), String(p.logStartOffset ?? '-'), String(p.highWatermark ?? '-')])
   }
-  const widths = (rows[0] as string[]).map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length)))
-  const table = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n')
+  const table = formatTable(rows)
   const configs = Object.entries(topic.configs ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')
   const replicationFactor = Math.max(0, ...topic.partitions.map((p) => p.replicas.length))
   return `topic ${topic.name} (id ${topic.topicId}), ${topic.partitions.length} partitions, replication factor ${replicationFactor}${configs === '' ? '' : `\nconfigs: ${configs}`}\n${table}\n`

@@ -4,17 +4,32 @@ import { DEFAULT_TRANSPORT_LIMITS, Transport } from '../transport/index.js'
 import {
   type AddPartitionsRequest,
   BrokerRequest,
+  type CommitOffsetsRequest,
   type CreateTopicRequest,
+  type DescribeGroupResponse,
   ErrorCode,
+  type FetchOffsetsRequest,
+  type FetchOffsetsResponse,
   type FetchResponse,
+  type FindCoordinatorResponse,
+  GroupRequest,
+  type HeartbeatRequest,
+  type JoinGroupRequest,
+  type JoinGroupResponse,
+  type LeaveGroupRequest,
+  type ListGroupsResponse,
   type InitProducerIdResponse,
   type ListOffsetsResponse,
   type MetadataResponse,
+  OFFSETS_TOPIC,
   type ProduceAcks,
   type ProduceResponse,
   SkeinError,
+  type SyncGroupRequest,
+  type SyncGroupResponse,
   type TopicDescription,
   brokerActorId,
+  coordinatorActorId,
   pinnedNodeOf,
   replicaActorId,
 } from '../wire/index.js'
@@ -81,6 +96,12 @@ const ADMIN_REQUEST_TIMEOUT_MS = 30_000
 /** waitForLeaders: how long by default, and how often it re-reads metadata meanwhile. */
 const WAIT_FOR_LEADERS_MS_DEFAULT = 30_000
 const WAIT_FOR_LEADERS_POLL_MS = 100
+/**
+ * Groups whose coordinator this client remembers; past it the oldest entry is dropped (and
+ * found again on its next call). A client is in a handful of groups; a tool listing or
+ * describing many stays bounded.
+ */
+const COORDINATOR_CACHE_ENTRIES_MAX = 1_000
 
 /** Errors that say something about the node asked, not the request: ask another node next. */
 const NODE_FAILURE_CODES: ReadonlySet<number> = new Set([
@@ -113,6 +134,8 @@ export class BrokerClient {
   private contactNode: string | undefined
   /** Node id -> time (Env clock) until which it is passed over: it just failed as a node. */
   private readonly avoidUntilMs = new Map<string, number>()
+  /** Group id -> its coordinator as last found (findCoordinator); dropped when it fails. */
+  private readonly coordinators = new Map<string, { partition: number; nodeId: string }>()
 
   private constructor(
     private readonly env: Env,
@@ -254,6 +277,142 @@ export class BrokerClient {
   /** The leader this client currently routes a partition's requests to. */
   leaderOf(topic: string, partition: number): string | undefined {
     return this.routes.get(`${topic}/${partition}`)?.leader
+  }
+
+  // ---- consumer groups ----
+  //
+  // Every group request goes to the group's coordinator (askCoordinator): found once with
+  // findCoordinator and remembered per group; found again after NOT_COORDINATOR,
+  // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE or a node failure, within the
+  // call's deadline. The group errors (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
+  // UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ...) are not retriable: they go to the caller.
+
+  /** The coordinator of `groupId` (any node answers; the first call creates the offsets topic). */
+  findCoordinator(groupId: string): Promise<FindCoordinatorResponse> {
+    return this.locateCoordinator(groupId, this.deadlineFor())
+  }
+
+  /** Joins (or rejoins) a group. The coordinator may hold the answer until the rebalance completes, up to the request's rebalance timeout. */
+  joinGroup(request: JoinGroupRequest): Promise<JoinGroupResponse> {
+    return this.askCoordinator<JoinGroupResponse>(request.groupId, GroupRequest.joinGroup, request, request.rebalanceTimeoutMs)
+  }
+
+  /** This member's assignment in a generation; a member waits (up to `rebalanceTimeoutMs`) for the leader's. */
+  syncGroup(request: SyncGroupRequest, rebalanceTimeoutMs: number): Promise<SyncGroupResponse> {
+    return this.askCoordinator<SyncGroupResponse>(request.groupId, GroupRequest.syncGroup, request, rebalanceTimeoutMs)
+  }
+
+  /** Keeps the member's session; held up to `waitMs` by the coordinator, answered early with REBALANCE_IN_PROGRESS when a rebalance starts. */
+  async heartbeat(request: HeartbeatRequest): Promise<void> {
+    await this.askCoordinator<unknown>(request.groupId, GroupRequest.heartbeat, request, request.waitMs ?? 0)
+  }
+
+  async leaveGroup(request: LeaveGroupRequest): Promise<void> {
+    await this.askCoordinator<unknown>(request.groupId, GroupRequest.leaveGroup, request)
+  }
+
+  async commitOffsets(request: CommitOffsetsRequest): Promise<void> {
+    await this.askCoordinator<unknown>(request.groupId, GroupRequest.commitOffsets, request)
+  }
+
+  fetchOffsets(request: FetchOffsetsRequest): Promise<FetchOffsetsResponse> {
+    return this.askCoordinator<FetchOffsetsResponse>(request.groupId, GroupRequest.fetchOffsets, request)
+  }
+
+  describeGroup(groupId: string): Promise<DescribeGroupResponse> {
+    return this.askCoordinator<DescribeGroupResponse>(groupId, GroupRequest.describeGroup, { groupId })
+  }
+
+  /**
+   * Every group of the cluster: asks the coordinator on each offsets-topic partition's leader
+   * and merges the answers. No offsets topic means no group yet. Partitions without a leader
+   * (an election) are left out; a coordinator that keeps failing with a retriable error is
+   * asked again (the partition's leader re-read) within the call deadline.
+   */
+  async listGroups(): Promise<ListGroupsResponse['groups'][number][]> {
+    const deadlineAtMs = this.deadlineFor()
+    const metadata = await this.refreshMetadata([OFFSETS_TOPIC], deadlineAtMs)
+    const offsets = metadata.topics.find((topic) => topic.name === OFFSETS_TOPIC)
+    if (offsets === undefined) return []
+    const led = offsets.partitions.filter((p) => p.leader !== undefined)
+    const answers = await Promise.all(led.map((p) => this.listGroupsOf(p.partition, deadlineAtMs)))
+    const merged = new Map<string, ListGroupsResponse['groups'][number]>()
+    for (const answer of answers) for (const group of answer.groups) if (!merged.has(group.groupId)) merged.set(group.groupId, group)
+    return [...merged.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0))
+  }
+
+  /** The groups of one offsets-topic partition, from the coordinator on its leader. */
+  private async listGroupsOf(partition: number, deadlineAtMs: number): Promise<ListGroupsResponse> {
+    const kind = GroupRequest.listGroups
+    let lastError: unknown
+    for (let attempt = 0; attempt <= this.retriesMax; attempt++) {
+      const leader = await this.leaderFor(OFFSETS_TOPIC, partition, deadlineAtMs).catch((error: unknown) => {
+        if (error instanceof CallDeadlineError) throw this.deadlineExceeded(kind, lastError ?? error.cause)
+        lastError = error
+        return undefined
+      })
+      if (leader === undefined) {
+        lastError ??= new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${OFFSETS_TOPIC}/${partition} has no known leader`)
+        await this.pause(attempt, deadlineAtMs, kind, lastError, LEADER_POLL_BACKOFF_MS_MAX)
+        continue
+      }
+      const options = { timeoutMs: this.attemptTimeoutMs(this.timeoutMs, deadlineAtMs, kind, lastError) }
+      try {
+        return await this.actors.ask<ListGroupsResponse>(coordinatorActorId(partition, leader), kind, {}, options)
+      } catch (error) {
+        lastError = error
+        if (!(error instanceof SkeinError) || !error.retriable) throw error
+        this.nodeFailed(leader, error)
+        this.routes.set(`${OFFSETS_TOPIC}/${partition}`, { leader: undefined, leaderEpoch: -1 })
+        await this.pause(attempt, deadlineAtMs, kind, lastError)
+      }
+    }
+    throw lastError
+  }
+
+  /**
+   * Sends a group request to the group's coordinator, finding it first if this client does not
+   * know it. A retriable failure (not the coordinator any more, still loading, node down) drops
+   * what the client knew, pauses (backoff) and finds the coordinator again; `extraWaitMs` is
+   * time the coordinator may hold the request (a join, sync or heartbeat), added to each
+   * attempt's timeout and to the call's deadline.
+   */
+  private async askCoordinator<T>(groupId: string, kind: string, payload: object, extraWaitMs = 0): Promise<T> {
+    const timeoutMs = this.timeoutMs + extraWaitMs
+    const deadlineAtMs = this.deadlineFor(extraWaitMs)
+    let lastError: unknown
+    for (let attempt = 0; attempt <= this.retriesMax; attempt++) {
+      let coordinator = this.coordinators.get(groupId)
+      if (coordinator === undefined) {
+        try {
+          coordinator = await this.locateCoordinator(groupId, deadlineAtMs)
+        } catch (error) {
+          if (error instanceof CallDeadlineError) throw this.deadlineExceeded(kind, lastError ?? error.cause)
+          throw error // askAnyNode retried what was retriable already
+        }
+      }
+      const options = { timeoutMs: this.attemptTimeoutMs(timeoutMs, deadlineAtMs, kind, lastError) }
+      try {
+        return await this.actors.ask<T>(coordinatorActorId(coordinator.partition, coordinator.nodeId), kind, payload, options)
+      } catch (error) {
+        lastError = error
+        if (!(error instanceof SkeinError) || !error.retriable) throw error
+        this.nodeFailed(coordinator.nodeId, error)
+        if (this.coordinators.get(groupId) === coordinator) this.coordinators.delete(groupId)
+        await this.pause(attempt, deadlineAtMs, kind, lastError)
+      }
+    }
+    throw lastError
+  }
+
+  /** findCoordinator on any node; remembers the answer (and the node's address). */
+  private async locateCoordinator(groupId: string, deadlineAtMs: number): Promise<FindCoordinatorResponse> {
+    const found = await this.askAnyNode<FindCoordinatorResponse>(BrokerRequest.findCoordinator, { groupId }, ADMIN_REQUEST_TIMEOUT_MS, deadlineAtMs)
+    if (found.address !== '') this.addresses.set(found.nodeId, found.address)
+    this.coordinators.delete(groupId) // re-inserted last: the map's order is oldest first
+    this.coordinators.set(groupId, { partition: found.partition, nodeId: found.nodeId })
+    if (this.coordinators.size > COORDINATOR_CACHE_ENTRIES_MAX) this.coordinators.delete(this.coordinators.keys().next().value as string)
+    return found
   }
 
   private async refreshMetadata(topics: readonly string[] | undefined, deadlineAtMs: number): Promise<MetadataResponse> {

@@ -1,16 +1,32 @@
 import type { TimerHandle } from '../env/index.js'
 import { batchLastOffset, checkBatchHeader } from '../log/batch-header.js'
 import { DECODE_LIMITS_DEFAULT, decodeRecordBatches } from '../log/record-batch.js'
-import { ErrorCode, type FetchResponse, type SkeinError } from '../wire/index.js'
+import { ASSIGNOR_NAMES } from './assignors.js'
+import { ErrorCode, type FetchResponse, GROUP_ID_CHARS_MAX, type GroupAssignorName, type OffsetCommitEntry, SkeinError } from '../wire/index.js'
 import { validateTopicName } from './admin.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
+import { GroupMember, type GroupMetadata, type GroupSubscription, TOPIC_REFRESH_MS_DEFAULT } from './group-member.js'
 import { asBuffer, fromRecordHeaders } from './records.js'
 
 /**
- * A consumer of assigned partitions (no consumer group yet): `assign`, `seek`, then read with
- * `for await (const m of consumer)` or `run({ eachMessage | eachBatch })`.
+ * A consumer: either of partitions it is given (`assign`, `seek`), or, with a `groupId`, a
+ * member of a consumer group that shares the partitions of the topics it subscribes to
+ * (`subscribe`); then read with `for await (const m of consumer)` or
+ * `run({ eachMessage | eachBatch })`.
+ *
+ * Groups (Kafka's classic group protocol; the membership itself is group-member.ts): the
+ * group's coordinator hands each member its partitions; a member starts each new partition at
+ * the group's committed offset, else where `resetPolicy` says. Delivery is at least once by
+ * default: the offset committed for a partition is the one after the last message
+ * *processed*, not the last delivered. With the iterator a message counts as processed when
+ * the loop asks for the next one (so after a `break`, or a throw, the last message is not);
+ * with run(), when eachMessage or eachBatch resolves. With `autoCommit` (default) the
+ * processed positions are committed every `autoCommitIntervalMs`, before partitions are given
+ * up in a rebalance, and on close(); `commit()` commits them now. A consumer with a groupId
+ * that uses assign() may commit too (as no member of the group), and starts a partition
+ * assigned without an offset at the group's committed offset when there is one.
  *
  * Fetching is pipelined per partition: one fetch in flight per partition, started again as
  * soon as its answer arrives, while the application works through earlier records, until
@@ -32,6 +48,30 @@ import { asBuffer, fromRecordHeaders } from './records.js'
 export interface ConsumerConfig {
   /** Where a partition assigned without an offset starts, and where an out-of-range offset resets to: true the earliest, false (default) the latest. */
   fromBeginning?: boolean
+  /**
+   * Where a partition starts that has no committed offset (or whose offset is out of range):
+   * 'earliest', 'latest', or 'none' (the partition fails with OFFSET_OUT_OF_RANGE, thrown to
+   * the reader). Default from `fromBeginning`. Kafka's auto.offset.reset.
+   */
+  resetPolicy?: 'earliest' | 'latest' | 'none'
+  /** The consumer group: needed by subscribe() and commit(). 1 to 255 characters, no control characters. */
+  groupId?: string
+  /** Static membership (Kafka's group.instance.id): a restart with the same id within the session timeout keeps the member's partitions without a rebalance. */
+  groupInstanceId?: string
+  /** Without a heartbeat for this long the coordinator removes the member and gives its partitions away. Default 30 s (Kafka 3's default). */
+  sessionTimeoutMs?: number
+  /** Heartbeat period; below sessionTimeoutMs (a third or less is usual). Default 3 s. */
+  heartbeatIntervalMs?: number
+  /** How long a rebalance waits for the members to rejoin (Kafka's max.poll.interval.ms). Default 60 s. */
+  rebalanceTimeoutMs?: number
+  /** Assignors, preferred first; the group uses the first every member supports. Default ['cooperative-sticky', 'range']. */
+  assignors?: readonly GroupAssignorName[]
+  /** Commit processed positions by itself (every autoCommitIntervalMs, before a rebalance takes partitions, on close). Default true. */
+  autoCommit?: boolean
+  /** Default 5 s (Kafka's auto.commit.interval.ms). */
+  autoCommitIntervalMs?: number
+  /** How often a pattern subscription looks for new topics, and the group leader for new partitions. Default 30 s. */
+  topicRefreshMs?: number
   /** Most bytes one fetch of one partition returns (the broker may return one larger batch). Default 1 MiB. */
   maxBytes?: number
   /** How long the broker may hold a fetch while there is nothing new. Default 500 ms (Kafka's fetch.max.wait.ms). */
@@ -78,6 +118,28 @@ export interface ConsumerBatch {
   readonly highWatermark: number
 }
 
+/** What subscribe() calls around a rebalance; a listener that throws is logged and its error thrown to the reader once. */
+export interface RebalanceListener {
+  /** After each rebalance, with the partitions it added (possibly none). */
+  onAssigned?(partitions: TopicPartition[]): void | Promise<void>
+  /** Before partitions are given up (after the automatic commit, if on): the place to commit by hand. */
+  onRevoked?(partitions: TopicPartition[]): void | Promise<void>
+  /** Partitions taken away without a chance to commit (the session expired). Default: onRevoked. */
+  onLost?(partitions: TopicPartition[]): void | Promise<void>
+}
+
+export interface CommitOffset extends TopicPartition {
+  /** The next offset to read: the last processed + 1. */
+  offset: number
+  metadata?: string
+}
+
+export interface CommittedOffset extends TopicPartition {
+  /** Undefined when the group has no offset for the partition. */
+  readonly offset: number | undefined
+  readonly metadata: string
+}
+
 export interface RunOptions {
   eachMessage?: (payload: { topic: string; partition: number; message: ConsumerMessage }) => Promise<void> | void
   eachBatch?: (payload: { batch: ConsumerBatch }) => Promise<void> | void
@@ -90,11 +152,20 @@ const FETCH_RETRY_BACKOFF_MS = 100
 const FETCH_RETRY_BACKOFF_MS_MAX = 1_000
 /** A fetch that returned nothing without waiting (maxWaitMs 0) waits this long before the next: no busy loop. */
 const EMPTY_FETCH_PAUSE_MS = 100
+const SESSION_TIMEOUT_MS_DEFAULT = 30_000
+const HEARTBEAT_INTERVAL_MS_DEFAULT = 3_000
+const REBALANCE_TIMEOUT_MS_DEFAULT = 60_000
+const AUTO_COMMIT_INTERVAL_MS_DEFAULT = 5_000
+const ASSIGNORS_DEFAULT: readonly GroupAssignorName[] = ['cooperative-sticky', 'range']
+/** Group ids: as the coordinator takes them (1 to GROUP_ID_CHARS_MAX characters, no control characters). */
+const GROUP_ID_FORBIDDEN = /[\u0000-\u001f\u007f]/
 /** listOffsets timestamps with special meaning, as in Kafka. */
 const LATEST_TIMESTAMP = -1
 const EARLIEST_TIMESTAMP = -2
 
-type PendingSeek = 'earliest' | 'latest' | { timestamp: number }
+/** 'committed': the group's committed offset, else where resetPolicy says. */
+type PendingSeek = 'earliest' | 'latest' | 'committed' | { timestamp: number }
+type ResetPolicy = NonNullable<ConsumerConfig['resetPolicy']>
 
 /** One fetch answer as it came: decoded when handed to the application. */
 interface FetchedChunk {
@@ -128,10 +199,42 @@ interface PartitionState {
   /** The failure is yet to be thrown to the reader. */
   failureUnreported: boolean
   validated: boolean
+  /** Offset after the last message the application processed: what a commit stores. */
+  processed: number | undefined
+  /** The offset last committed (or read as committed) for it by this consumer. */
+  committed: number | undefined
+  /** A committed-offset lookup shared by partitions assigned together (one request for all). */
+  committedLookup: Promise<Map<string, number>> | undefined
+}
+
+interface GroupSettings {
+  readonly groupId: string
+  readonly groupInstanceId: string | undefined
+  readonly sessionTimeoutMs: number
+  readonly heartbeatIntervalMs: number
+  readonly rebalanceTimeoutMs: number
+  readonly assignors: readonly GroupAssignorName[]
+  readonly autoCommit: boolean
+  readonly autoCommitIntervalMs: number
+  readonly topicRefreshMs: number
 }
 
 export class Consumer implements AsyncIterable<ConsumerMessage> {
-  private readonly fromBeginning: boolean
+  private readonly resetPolicy: ResetPolicy
+  private readonly group: GroupSettings | undefined
+  /** assign() and subscribe() exclude each other. */
+  private mode: 'none' | 'assign' | 'subscribe' = 'none'
+  private member: GroupMember | undefined
+  private listener: RebalanceListener = {}
+  /** Commits run one after another, so a later commit never lands before an earlier one. */
+  private commitTail: Promise<void> = Promise.resolve()
+  /** A commit of the processed positions queued behind the running one: later ones join it. */
+  private queuedProcessedCommit: Promise<void> | undefined
+  private autoCommitTimer: TimerHandle | undefined
+  /** The group membership failed for good: thrown to every read. */
+  private groupFailure: SkeinError | undefined
+  /** A rebalance listener's error, thrown to the reader once. */
+  private listenerError: SkeinError | undefined
   private readonly maxBytes: number
   private readonly maxWaitMs: number
   private readonly prefetchBytesMax: number
@@ -143,10 +246,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   private wakeup: Deferred<void> | undefined
   private reading = false
   private closed = false
+  private closing: Promise<void> | undefined
 
   constructor(private readonly context: ClientContext, config: ConsumerConfig) {
     if (typeof config !== 'object' || config === null) throw invalidArgument('consumer config must be an object')
-    this.fromBeginning = config.fromBeginning ?? false
+    this.resetPolicy = config.resetPolicy ?? (config.fromBeginning === true ? 'earliest' : 'latest')
+    if (!['earliest', 'latest', 'none'].includes(this.resetPolicy)) throw invalidArgument(`resetPolicy must be 'earliest', 'latest' or 'none', got ${JSON.stringify(config.resetPolicy)}`)
+    this.group = groupSettings(config)
     this.maxBytes = config.maxBytes ?? MAX_BYTES_DEFAULT
     this.maxWaitMs = config.maxWaitMs ?? MAX_WAIT_MS_DEFAULT
     this.prefetchBytesMax = config.prefetchBytesMax ?? 2 * this.maxBytes
@@ -156,9 +262,14 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (config.minBytes !== undefined && config.minBytes !== 1) throw invalidArgument(`minBytes: only 1 is supported for now (the node protocol has no fetch.min.bytes), got ${String(config.minBytes)}`)
   }
 
-  /** Reads exactly these partitions from now on (replacing any earlier assignment). */
+  /**
+   * Reads exactly these partitions from now on (replacing any earlier assignment). A
+   * partition without an offset starts at the group's committed offset (with a groupId) if
+   * there is one, else where `resetPolicy` says. Not with subscribe().
+   */
   assign(partitions: readonly TopicPartitionOffset[]): void {
     this.assertOpen()
+    if (this.mode === 'subscribe') throw invalidArgument('this consumer subscribed to topics: its group assigns its partitions (assign() and subscribe() exclude each other)')
     if (!Array.isArray(partitions)) throw invalidArgument('assign needs an array of { topic, partition, offset? }')
     const wanted = new Map<string, TopicPartitionOffset>()
     for (const tp of partitions) {
@@ -166,18 +277,88 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       if (tp.offset !== undefined) requireNonNegativeInteger('offset', tp.offset)
       wanted.set(keyOf(tp), tp)
     }
-    for (const [key, state] of this.partitions) {
-      if (wanted.has(key)) continue
-      state.retryTimer?.cancel()
-      state.epoch++
-      this.partitions.delete(key)
+    this.mode = 'assign'
+    this.removePartitions([...this.partitions.values()].filter((state) => !wanted.has(keyOf(state))))
+    this.addPartitions([...wanted.values()].filter((tp) => tp.offset === undefined))
+    for (const tp of wanted.values()) {
+      if (tp.offset === undefined) continue
+      if (!this.partitions.has(keyOf(tp))) this.partitions.set(keyOf(tp), this.newState(tp))
+      this.seek(tp, tp.offset)
     }
-    for (const [key, tp] of wanted) {
-      const existing = this.partitions.get(key)
-      if (existing === undefined) this.partitions.set(key, this.newState(tp))
-      if (tp.offset !== undefined) this.seek(tp, tp.offset)
-    }
+    this.startAutoCommit()
     this.pump()
+  }
+
+  /**
+   * Joins the consumer group (`groupId`) and reads the partitions it assigns this member, of
+   * these topics or of every topic matching the pattern (names starting with '__' left out;
+   * new matching topics are found every `topicRefreshMs`). The listener hears of each
+   * rebalance. Once per consumer; not with assign().
+   */
+  subscribe(topics: string | readonly string[] | RegExp, listener: RebalanceListener = {}): void {
+    this.assertOpen()
+    const group = this.group
+    if (group === undefined) throw invalidArgument('subscribe needs a groupId in the consumer config')
+    if (this.mode === 'assign') throw invalidArgument('this consumer has assigned partitions: assign() and subscribe() exclude each other')
+    if (this.mode === 'subscribe') throw invalidArgument('this consumer has subscribed already')
+    if (typeof listener !== 'object' || listener === null) throw invalidArgument('the rebalance listener must be an object { onAssigned?, onRevoked?, onLost? }')
+    const subscription = validateSubscription(topics)
+    this.mode = 'subscribe'
+    this.listener = listener
+    this.member = new GroupMember(this.context, group, subscription, {
+      owned: () => this.assignment(),
+      assigned: (tps) => this.groupAssigned(tps),
+      revoked: (tps) => this.groupRevoked(tps),
+      lost: (tps) => this.groupLost(tps),
+      commit: () => this.autoCommitNow('before rejoining the group'),
+      failed: (error) => this.groupFailed(error),
+    })
+    this.member.start()
+    this.startAutoCommit()
+  }
+
+  /** The group membership: undefined without a groupId; memberId '' and generation -1 outside a generation (or with assign()). */
+  groupMetadata(): GroupMetadata | undefined {
+    if (this.group === undefined) return undefined
+    return this.member?.metadata() ?? { groupId: this.group.groupId, memberId: '', generation: -1 }
+  }
+
+  /**
+   * Commits offsets for the group: these, or (no argument) the processed position of every
+   * partition read that moved since its last commit. Commits run in call order. In a group,
+   * a commit names the member's generation: after a rebalance took a partition it fails
+   * (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, PARTITION_NOT_ASSIGNED).
+   */
+  async commit(offsets?: readonly CommitOffset[]): Promise<void> {
+    this.assertOpen()
+    if (this.group === undefined) throw invalidArgument('commit needs a groupId in the consumer config')
+    if (offsets === undefined) return this.commitProcessed(undefined, true)
+    if (!Array.isArray(offsets)) throw invalidArgument('commit takes an array of { topic, partition, offset, metadata? }')
+    const entries = offsets.map(validateCommitOffset)
+    return this.enqueueCommit(() => entries, true)
+  }
+
+  /** commit() without waiting: a failure is logged. */
+  commitAsync(offsets?: readonly CommitOffset[]): void {
+    this.commit(offsets).catch((error: unknown) => {
+      this.context.env.log.warn({ groupId: this.group?.groupId, error: asSkeinError(error).message }, 'commitAsync failed')
+    })
+  }
+
+  /** The group's committed offsets of these partitions, in the order asked (offset undefined where there is none). */
+  async committed(partitions: readonly TopicPartition[]): Promise<CommittedOffset[]> {
+    this.assertOpen()
+    const group = this.group
+    if (group === undefined) throw invalidArgument('committed needs a groupId in the consumer config')
+    if (!Array.isArray(partitions)) throw invalidArgument('committed takes an array of { topic, partition }')
+    for (const tp of partitions) validateTopicPartition(tp)
+    const request = { groupId: group.groupId, partitions: partitions.map(({ topic, partition }) => ({ topic, partition })) }
+    const response = await this.context.call(`fetchOffsets '${group.groupId}'`, (broker) => broker.fetchOffsets(request))
+    const found = new Map(response.offsets.map((entry) => [keyOf(entry), entry]))
+    return partitions.map(({ topic, partition }) => {
+      const entry = found.get(keyOf({ topic, partition }))
+      return { topic, partition, offset: entry?.offset, metadata: entry?.metadata ?? '' }
+    })
   }
 
   assignment(): TopicPartition[] {
@@ -201,14 +382,18 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     state.failuresInRow = 0
     state.retryTimer?.cancel()
     state.retryTimer = undefined
+    // A user's seek may move backwards on purpose: what is processed after it is committed even if lower.
+    state.committed = undefined
     if (typeof target === 'number') {
       requireNonNegativeInteger('seek offset', target)
       state.pendingSeek = undefined
       state.position = target
       state.fetchOffset = target
+      state.processed = target
     } else {
       state.pendingSeek = validateSeekTarget(target)
       state.position = undefined
+      state.processed = undefined
     }
     this.pump()
     this.wake()
@@ -233,15 +418,27 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     return [...this.partitions.values()].filter((state) => state.paused).map(({ topic, partition }) => ({ topic, partition }))
   }
 
-  /** Stops fetching; a reader waiting for records ends (the iterator finishes, run() resolves). */
-  async close(): Promise<void> {
-    if (this.closed) return
+  /**
+   * Stops fetching; a reader waiting for records ends (the iterator finishes, run() resolves).
+   * In a group: commits the processed positions (with autoCommit), tells the listener its
+   * partitions are revoked, and leaves the group, so it rebalances at once. Every call returns
+   * the same promise, so a Client closing meanwhile waits for the last commit.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce()
+    return this.closing
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true
+    this.autoCommitTimer?.cancel()
+    this.autoCommitTimer = undefined
     for (const state of this.partitions.values()) {
       state.retryTimer?.cancel()
       state.epoch++
     }
     this.wake()
+    if (this.group !== undefined) await this.closeGroup()
     this.context.forget(this)
   }
 
@@ -257,12 +454,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         if (eachBatch !== undefined) {
           await eachBatch({ batch })
           const last = batch.messages[batch.messages.length - 1]
-          if (last !== undefined) this.stillCurrent(batch, last)
+          if (last !== undefined && this.stillCurrent(batch, last)) this.markProcessed(batch, last)
           continue
         }
         for (const message of batch.messages) {
           if (!this.stillCurrent(batch, message)) break
           await (eachMessage as NonNullable<RunOptions['eachMessage']>)({ topic: batch.topic, partition: batch.partition, message })
+          this.markProcessed(batch, message)
         }
       }
     } finally {
@@ -280,6 +478,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         for (const message of batch.messages) {
           if (!this.stillCurrent(batch, message)) break
           yield message
+          // Resumed: the application is done with the message.
+          this.markProcessed(batch, message)
         }
       }
     } finally {
@@ -306,10 +506,21 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     return true
   }
 
+  /** After the application processed `message`: a commit stores the offset after it (unless its partition moved meanwhile). */
+  private markProcessed(batch: ConsumerBatch, message: ConsumerMessage): void {
+    const state = this.partitions.get(keyOf(batch))
+    if (state === undefined || state.epoch !== this.batchEpochs.get(batch)) return
+    state.processed = message.offset + 1
+  }
+
   /** The next buffered batch of an unpaused partition (round robin), waiting for one; undefined once closed. */
   private async nextBatch(): Promise<ConsumerBatch | undefined> {
     for (;;) {
       if (this.closed) return undefined
+      if (this.groupFailure !== undefined) throw this.groupFailure
+      const listenerError = this.listenerError
+      this.listenerError = undefined
+      if (listenerError !== undefined) throw listenerError
       const state = this.nextReadyPartition()
       if (state === undefined) {
         this.wakeup ??= deferred()
@@ -394,6 +605,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       state.pendingSeek = undefined
       state.position = offset
       state.fetchOffset = offset
+      state.processed = offset
       return
     }
     const { topic, partition } = state
@@ -412,6 +624,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 
   private async resolveSeek(state: PartitionState, target: PendingSeek): Promise<number> {
+    if (target === 'committed') return this.resolveCommitted(state)
     const timestamp = target === 'earliest' ? EARLIEST_TIMESTAMP : target === 'latest' ? LATEST_TIMESTAMP : target.timestamp
     const { topic, partition } = state
     const found = await this.context.call(`listOffsets ${topic}/${partition}`, (broker) => broker.listOffsets(topic, partition, timestamp))
@@ -449,7 +662,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   private fetchFailed(state: PartitionState, error: SkeinError): void {
     if (error.code === ErrorCode.OFFSET_OUT_OF_RANGE.code) {
-      state.pendingSeek = this.fromBeginning ? 'earliest' : 'latest'
+      if (this.resetPolicy === 'none') {
+        this.stopPartition(state, error)
+        return
+      }
+      state.pendingSeek = this.resetPolicy
       state.position = undefined
       return
     }
@@ -474,6 +691,187 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.wake()
   }
 
+  // ---- groups and commits ----
+
+  /** A partition's start: the group's committed offset if it has one, else where resetPolicy says. */
+  private async resolveCommitted(state: PartitionState): Promise<number> {
+    const key = keyOf(state)
+    if (this.group !== undefined) {
+      const lookup = state.committedLookup ?? this.lookupCommitted([state])
+      state.committedLookup = undefined // a retry asks again
+      const committed = (await lookup).get(key)
+      if (committed !== undefined) {
+        state.committed = committed
+        return committed
+      }
+    }
+    if (this.resetPolicy === 'none') {
+      const where = this.group === undefined ? 'no group (no groupId)' : `no committed offset in group '${this.group.groupId}'`
+      throw new SkeinError(ErrorCode.OFFSET_OUT_OF_RANGE, `${key} has ${where} and resetPolicy is 'none': seek it, or choose 'earliest' or 'latest'`)
+    }
+    return this.resolveSeek(state, this.resetPolicy)
+  }
+
+  /** One fetchOffsets for these partitions: partition key -> committed offset (absent: none). */
+  private lookupCommitted(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
+    const groupId = (this.group as GroupSettings).groupId
+    const request = { groupId, partitions: partitions.map(({ topic, partition }) => ({ topic, partition })) }
+    const lookup = this.context
+      .call(`fetchOffsets '${groupId}'`, (broker) => broker.fetchOffsets(request))
+      .then((response) => new Map(response.offsets.map((entry) => [keyOf(entry), entry.offset])))
+    lookup.catch(() => undefined) // each partition waiting on it sees the failure; none may be
+    return lookup
+  }
+
+  /** New partitions (those not read already), each starting at the committed offset or per resetPolicy; one lookup for all. */
+  private addPartitions(partitions: readonly TopicPartition[]): void {
+    const fresh = partitions.filter((tp) => !this.partitions.has(keyOf(tp)))
+    if (fresh.length === 0) return
+    const lookup = this.group === undefined ? undefined : this.lookupCommitted(fresh)
+    for (const tp of fresh) {
+      const state = this.newState(tp)
+      state.committedLookup = lookup
+      this.partitions.set(keyOf(tp), state)
+    }
+  }
+
+  private removePartitions(states: readonly TopicPartition[]): void {
+    for (const tp of states) {
+      const state = this.partitions.get(keyOf(tp))
+      if (state === undefined) continue
+      state.retryTimer?.cancel()
+      state.epoch++
+      this.partitions.delete(keyOf(tp))
+    }
+  }
+
+  private async groupAssigned(partitions: readonly TopicPartition[]): Promise<void> {
+    if (this.closed) return
+    this.addPartitions(partitions)
+    this.pump()
+    await this.callListener('onAssigned', partitions)
+  }
+
+  /** Giving partitions up in order: commit them (autoCommit), tell the listener, stop reading them. */
+  private async groupRevoked(partitions: readonly TopicPartition[]): Promise<void> {
+    const group = this.group as GroupSettings
+    if (group.autoCommit) {
+      await this.commitProcessed(new Set(partitions.map(keyOf)), false).catch((error: unknown) => {
+        this.context.env.log.warn({ groupId: group.groupId, error: asSkeinError(error).message }, 'commit of revoked partitions failed; their new owner starts at the previous commit')
+      })
+    }
+    await this.callListener('onRevoked', partitions)
+    this.removePartitions(partitions)
+    this.wake()
+  }
+
+  /** Partitions the group took away already: nothing to commit. */
+  private async groupLost(partitions: readonly TopicPartition[]): Promise<void> {
+    await this.callListener('onLost', partitions)
+    this.removePartitions(partitions)
+    this.wake()
+  }
+
+  private groupFailed(error: SkeinError): void {
+    this.groupFailure = error
+    this.wake()
+  }
+
+  /** Calls a listener method with a copy of the partitions; its failure is logged and thrown to the reader once. */
+  private async callListener(name: keyof RebalanceListener, partitions: readonly TopicPartition[]): Promise<void> {
+    const listener = this.listener
+    const method = name === 'onLost' ? (listener.onLost ?? listener.onRevoked) : listener[name]
+    if (method === undefined) return
+    try {
+      await method.call(listener, partitions.map(({ topic, partition }) => ({ topic, partition })))
+    } catch (error) {
+      const failure = asSkeinError(error)
+      this.context.env.log.error({ groupId: this.group?.groupId, listener: name, error: failure.message }, 'rebalance listener failed')
+      this.listenerError ??= failure
+      this.wake()
+    }
+  }
+
+  private async closeGroup(): Promise<void> {
+    const member = this.member
+    await member?.stop() // no rebalance runs while the last commit is made
+    await this.autoCommitNow('on close')
+    const owned = this.assignment()
+    if (member !== undefined && owned.length > 0) await this.callListener('onRevoked', owned)
+    await member?.leave()
+  }
+
+  /** With autoCommit: commits the processed positions now; a failure is logged. */
+  private async autoCommitNow(why: string): Promise<void> {
+    const group = this.group as GroupSettings
+    if (!group.autoCommit) return
+    await this.commitProcessed(undefined, false).catch((error: unknown) => {
+      this.context.env.log.warn({ groupId: group.groupId, error: asSkeinError(error).message }, `automatic commit ${why} failed`)
+    })
+  }
+
+  private startAutoCommit(): void {
+    const group = this.group
+    if (group === undefined || !group.autoCommit || this.autoCommitTimer !== undefined || this.closed) return
+    this.autoCommitTimer = this.context.env.clock.setTimer(group.autoCommitIntervalMs, () => {
+      this.autoCommitTimer = undefined
+      if (this.closed) return
+      this.commitProcessed(undefined, true)
+        .catch((error: unknown) => this.context.env.log.warn({ groupId: group.groupId, error: asSkeinError(error).message }, 'automatic commit failed'))
+        .finally(() => this.startAutoCommit())
+    })
+  }
+
+  /**
+   * Commits the processed positions that moved since their last commit (of the partitions in
+   * `only`, or all). A commit of all that is still queued is shared by later callers.
+   */
+  private commitProcessed(only: ReadonlySet<string> | undefined, notify: boolean): Promise<void> {
+    if (only === undefined && this.queuedProcessedCommit !== undefined) return this.queuedProcessedCommit
+    const entries = (): OffsetCommitEntry[] => {
+      if (only === undefined) this.queuedProcessedCommit = undefined // running: later callers queue a new one
+      const list: OffsetCommitEntry[] = []
+      for (const state of this.partitions.values()) {
+        if (only !== undefined && !only.has(keyOf(state))) continue
+        // Never behind the last commit (an explicit commit may have gone further); a seek clears it.
+        if (state.processed === undefined || (state.committed !== undefined && state.processed <= state.committed)) continue
+        list.push({ topic: state.topic, partition: state.partition, offset: state.processed })
+      }
+      return list
+    }
+    const commit = this.enqueueCommit(entries, notify)
+    if (only === undefined) this.queuedProcessedCommit = commit
+    return commit
+  }
+
+  /** Runs a commit after those before it; `entries` is read when its turn comes. */
+  private enqueueCommit(entries: () => OffsetCommitEntry[], notify: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      const list = entries()
+      if (list.length > 0) await this.sendCommit(list, notify)
+    }
+    const result = this.commitTail.then(run)
+    this.commitTail = result.catch(() => undefined)
+    return result
+  }
+
+  /** One commitOffsets under the member's generation; a group error is passed to the member when `notify`. */
+  private async sendCommit(offsets: readonly OffsetCommitEntry[], notify: boolean): Promise<void> {
+    const { groupId, memberId, generation } = this.groupMetadata() as GroupMetadata
+    const request = { groupId, memberId, generation, offsets }
+    try {
+      await this.context.call(`commitOffsets '${groupId}'`, (broker) => broker.commitOffsets(request))
+    } catch (error) {
+      const failure = asSkeinError(error)
+      if (notify) this.member?.commitFailed(failure, generation)
+      throw failure
+    }
+    for (const entry of offsets) {
+      const state = this.partitions.get(keyOf(entry))
+      if (state !== undefined) state.committed = entry.offset
+    }
+  }
+
   // ---- state ----
 
   private newState(tp: TopicPartition): PartitionState {
@@ -482,7 +880,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       partition: tp.partition,
       position: undefined,
       fetchOffset: 0,
-      pendingSeek: this.fromBeginning ? 'earliest' : 'latest',
+      pendingSeek: 'committed',
       epoch: 0,
       buffered: [],
       bufferedBytes: 0,
@@ -493,6 +891,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       failed: undefined,
       failureUnreported: false,
       validated: false,
+      processed: undefined,
+      committed: undefined,
+      committedLookup: undefined,
     }
   }
 
@@ -549,6 +950,57 @@ function validateTopicPartition(tp: TopicPartition): void {
   if (typeof tp !== 'object' || tp === null) throw invalidArgument('expected { topic, partition }')
   validateTopicName(tp.topic)
   requireNonNegativeInteger('partition', tp.partition)
+}
+
+function groupSettings(config: ConsumerConfig): GroupSettings | undefined {
+  const { groupId, groupInstanceId } = config
+  if (groupId === undefined) {
+    if (groupInstanceId !== undefined) throw invalidArgument('groupInstanceId needs a groupId')
+    return undefined
+  }
+  validateGroupId('groupId', groupId)
+  if (groupInstanceId !== undefined) validateGroupId('groupInstanceId', groupInstanceId)
+  const settings: GroupSettings = {
+    groupId,
+    groupInstanceId,
+    sessionTimeoutMs: config.sessionTimeoutMs ?? SESSION_TIMEOUT_MS_DEFAULT,
+    heartbeatIntervalMs: config.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+    rebalanceTimeoutMs: config.rebalanceTimeoutMs ?? REBALANCE_TIMEOUT_MS_DEFAULT,
+    assignors: config.assignors ?? ASSIGNORS_DEFAULT,
+    autoCommit: config.autoCommit ?? true,
+    autoCommitIntervalMs: config.autoCommitIntervalMs ?? AUTO_COMMIT_INTERVAL_MS_DEFAULT,
+    topicRefreshMs: config.topicRefreshMs ?? TOPIC_REFRESH_MS_DEFAULT,
+  }
+  for (const name of ['sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'autoCommitIntervalMs', 'topicRefreshMs'] as const) requirePositiveInteger(name, settings[name])
+  if (settings.heartbeatIntervalMs >= settings.sessionTimeoutMs) throw invalidArgument(`heartbeatIntervalMs (${settings.heartbeatIntervalMs}) must be below sessionTimeoutMs (${settings.sessionTimeoutMs})`)
+  if (typeof settings.autoCommit !== 'boolean') throw invalidArgument('autoCommit must be true or false')
+  const assignors = settings.assignors
+  if (!Array.isArray(assignors) || assignors.length === 0 || !assignors.every((name) => ASSIGNOR_NAMES.includes(name))) {
+    throw invalidArgument(`assignors must be a non-empty array of ${ASSIGNOR_NAMES.map((name) => `'${name}'`).join(', ')}, got ${JSON.stringify(assignors)}`)
+  }
+  return settings
+}
+
+function validateGroupId(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0 || value.length > GROUP_ID_CHARS_MAX || GROUP_ID_FORBIDDEN.test(value)) {
+    throw invalidArgument(`${name} must be 1 to ${GROUP_ID_CHARS_MAX} characters without control characters, got ${JSON.stringify(value)}`)
+  }
+}
+
+function validateSubscription(topics: unknown): GroupSubscription {
+  if (topics instanceof RegExp) return topics
+  const list = typeof topics === 'string' ? [topics] : topics
+  if (!Array.isArray(list) || list.length === 0) throw invalidArgument('subscribe needs a topic name, a non-empty array of them, or a RegExp')
+  for (const topic of list) validateTopicName(topic)
+  return [...(list as string[])]
+}
+
+function validateCommitOffset(entry: CommitOffset): OffsetCommitEntry {
+  validateTopicPartition(entry)
+  requireNonNegativeInteger('commit offset', entry.offset)
+  if (entry.metadata !== undefined && typeof entry.metadata !== 'string') throw invalidArgument('commit metadata must be a string')
+  const { topic, partition, offset, metadata } = entry
+  return metadata === undefined ? { topic, partition, offset } : { topic, partition, offset, metadata }
 }
 
 function validateSeekTarget(target: unknown): PendingSeek {

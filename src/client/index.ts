@@ -4,14 +4,18 @@ export { Admin, type ClusterDescription, type ClusterPartition, type CreateTopic
 export { Producer, type ProducerConfig, type ProducerMessage, type ProducerRecord, type RecordMetadata } from './producer.js'
 export {
   Consumer,
+  type CommitOffset,
+  type CommittedOffset,
   type ConsumerBatch,
   type ConsumerConfig,
   type ConsumerMessage,
+  type RebalanceListener,
   type RunOptions,
   type SeekTarget,
   type TopicPartition,
   type TopicPartitionOffset,
 } from './consumer.js'
 export { ClientErrorReason, SkeinClientError } from './errors.js'
+export type { GroupMetadata, GroupSubscription } from './group-member.js'
 export { DefaultPartitioner, murmur2, partitionForKey, toPositive } from './partitioner.js'
 export type { MessageBytes, MessageHeaders } from './records.js'

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type AssignorName, type TopicPartition, assign } from '../../actors/group/assignors.js'
+import { type AssignorName, type TopicPartition, assign } from '../../src/client/assignors.js'
 import { type GroupEffect, GroupCore, type JoinAnswer, type JoinRequest } from '../../actors/group/group-core.js'
 import { ErrorCode, type SkeinError } from '../../src/wire/errors.js'
 
@@ -234,4 +234,40 @@ describe('group membership (pure core)', () => {
       { numRuns: 300 },
     )
   })
+
+  it('cooperativeMemberRejoinsOwningLess_startsTheHandoverRebalance_andMayCommitWhatItGivesUp', () => {
+    const h = new Harness()
+    const sticky = { assignors: ['cooperative-sticky' as const] }
+    const first = [h.join('', sticky), h.join('', sticky)]
+    h.tick(3_000)
+    const answers = first.map((r) => h.joined(r))
+    const leader = answers.find((a) => a.memberId === a.leaderId)!
+    const follower = answers.find((a) => a !== leader)!
+    const gen1 = new Map([[leader.memberId, [0, 1, 2, 3].map((partition) => ({ topic: 'orders', partition }))], [follower.memberId, [4, 5].map((partition) => ({ topic: 'orders', partition }))]])
+    h.sync(follower.memberId, 1)
+    h.sync(leader.memberId, 1, gen1)
+    expect(h.core.describe()).toMatchObject({ state: 'stable', generation: 1 })
+    // Generation 2 took orders/4 from the follower (say); it still owns it until it rejoins.
+    h.join(follower.memberId, { ...sticky, owned: gen1.get(follower.memberId) })
+    h.join(leader.memberId, { ...sticky, owned: gen1.get(leader.memberId) })
+    const gen2 = new Map([[leader.memberId, gen1.get(leader.memberId)!], [follower.memberId, [{ topic: 'orders', partition: 5 }]]])
+    h.sync(follower.memberId, 2)
+    h.sync(leader.memberId, 2, gen2)
+    expect(h.core.describe()).toMatchObject({ state: 'stable', generation: 2 })
+    expect(h.core.checkCommit(follower.memberId, 2, [{ topic: 'orders', partition: 4 }])).toBeUndefined()
+    expect(h.core.checkCommit(follower.memberId, 2, [{ topic: 'orders', partition: 0 }])?.code).toBe(ErrorCode.PARTITION_NOT_ASSIGNED.code)
+    // Its rejoin owning less is a change: a new rebalance hands orders/4 over.
+    h.join(follower.memberId, { ...sticky, owned: [{ topic: 'orders', partition: 5 }] })
+    expect(h.core.describe().state).toBe('preparingRebalance')
+  })
+
+  it('eagerGroup_refusesCommitsForPartitionsOnlyDeclaredOwned', () => {
+    const h = new Harness()
+    const owned = h.formGroup(2)
+    const [a, b] = [...owned.keys()] as [string, string]
+    const theirs = owned.get(b)![0]!
+    h.join(a, { owned: [theirs] })
+    expect(h.core.checkCommit(a, 1, [theirs])?.code).toBe(ErrorCode.PARTITION_NOT_ASSIGNED.code)
+  })
 })
+

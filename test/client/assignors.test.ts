@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ASSIGNOR_NAMES, type Assignment, type AssignorName, type MemberSubscription, type TopicPartition, assign, cooperativeAssignment } from '../../actors/group/assignors.js'
+import { ASSIGNOR_NAMES, type Assignment, type AssignorName, type MemberSubscription, type TopicPartition, assign, cooperativeAssignment } from '../../src/client/assignors.js'
 
 const tp = (topic: string, partition: number): TopicPartition => ({ topic, partition })
 const member = (memberId: string, topics: string[], owned: TopicPartition[] = []): MemberSubscription => ({ memberId, topics, owned })

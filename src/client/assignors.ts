@@ -1,3 +1,5 @@
+import type { GroupAssignorName } from '../wire/broker-protocol.js'
+
 /**
  * Partition assignors for consumer groups: who in a group reads which partitions. Pure
  * functions of the members' subscriptions (and, for the sticky assignor, what each member owns
@@ -32,7 +34,8 @@ export interface MemberSubscription {
 /** Member id -> the partitions it is to own, in (topic, partition) order. */
 export type Assignment = Map<string, TopicPartition[]>
 
-export type AssignorName = 'range' | 'roundrobin' | 'cooperative-sticky'
+/** The protocol's names (JoinGroupRequest.assignors). */
+export type AssignorName = GroupAssignorName
 
 export const ASSIGNOR_NAMES: readonly AssignorName[] = ['range', 'roundrobin', 'cooperative-sticky']
 
