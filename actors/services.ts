@@ -54,6 +54,8 @@ export interface BrokerSettings {
   readonly offsetsTopicReplicationFactor: number
   /** Limits every group coordinator applies (session timeouts, group size, initial rebalance delay). */
   readonly groupLimits: GroupLimits
+  /** How often a coordinator looks for offsets of deleted topics (a topic must be missing from two looks in a row). */
+  readonly offsetsCleanupIntervalMs: number
 }
 
 export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
@@ -72,6 +74,7 @@ export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
   offsetsTopicPartitions: 10,
   offsetsTopicReplicationFactor: 3,
   groupLimits: GROUP_LIMITS_DEFAULT,
+  offsetsCleanupIntervalMs: 60_000,
 }
 
 /** What the domain actors of a node may use beyond their ActorContext. */

@@ -41,8 +41,6 @@ export const LOAD_WAIT_MS_MAX = 5_000
 export const LOAD_RETRY_MS = 50
 /** Heartbeats held at once (see HeartbeatRequest.waitMs); more are answered at once. */
 export const HELD_HEARTBEATS_MAX = 10_000
-/** How often offsets of deleted topics are looked for (a topic must be missing twice in a row). */
-export const OFFSETS_CLEANUP_INTERVAL_MS = 60_000
 /** Bound on asking this node's broker for the topic list during cleanup. */
 const TOPIC_LIST_TIMEOUT_MS = 5_000
 
@@ -79,6 +77,12 @@ interface Loaded {
   readonly tick: TimerHandle
   /** Topics the previous cleanup found missing (deleted); tombstoned if missing again. */
   missingTopics: Set<string>
+  /**
+   * The last generation of groups that emptied and were dropped from `groups`: a group that
+   * fills again counts on from it, so no generation number is ever handed out twice (one
+   * number per group, where a whole GroupCore would be kept for nothing).
+   */
+  readonly emptyGenerations: Map<string, number>
   nextCleanupAtMs: number
 }
 
@@ -223,7 +227,7 @@ export class GroupCoordinatorActor implements Actor {
     }
     const check = entry.core.checkCommit(memberId, generation, offsets)
     if (check !== undefined) throw check
-    const wallMs = this.context.env.clock.wallMs()
+    const wallMs = this.wallMs()
     const records = offsets.map((commit) => offsetRecord(groupId, commit, wallMs))
     await this.append(loaded, records)
     for (const record of records) loaded.offsets.apply(record)
@@ -328,7 +332,7 @@ export class GroupCoordinatorActor implements Actor {
 
   /** Appends records to the offsets partition under the loaded leader epoch, resolving once committed. */
   private async append(loaded: Loaded, records: readonly OffsetRecord[]): Promise<void> {
-    const timestamp = this.context.env.clock.wallMs()
+    const timestamp = this.wallMs()
     const batch = encodeRecordBatch({ records: records.map((record) => ({ key: record.key, value: record.value, timestamp })) })
     try {
       await loaded.replica.produce(batch, 'all', loaded.epoch)
@@ -367,7 +371,7 @@ export class GroupCoordinatorActor implements Actor {
   private async load(replica: PartitionReplica): Promise<Loaded> {
     const epoch = replica.epoch
     const startedMs = this.nowMs()
-    const marker = encodeRecordBatch({ records: [{ ...loadMarkerRecord(this.context.nodeId), timestamp: this.context.env.clock.wallMs() }] })
+    const marker = encodeRecordBatch({ records: [{ ...loadMarkerRecord(this.context.nodeId), timestamp: this.wallMs() }] })
     let markerOffset: number
     for (;;) {
       try {
@@ -415,7 +419,7 @@ export class GroupCoordinatorActor implements Actor {
       entry.persistedGeneration = snapshot.generation
       groups.set(groupId, entry)
     }
-    const loaded: Loaded = { epoch, replica, groups, offsets, tick: this.scheduleTick(), missingTopics: new Set(), nextCleanupAtMs: nowMs + OFFSETS_CLEANUP_INTERVAL_MS }
+    const loaded: Loaded = { epoch, replica, groups, offsets, tick: this.scheduleTick(), missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
     this.loaded = loaded
     this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
     return loaded
@@ -448,10 +452,13 @@ export class GroupCoordinatorActor implements Actor {
     const nowMs = this.nowMs()
     for (const [groupId, entry] of loaded.groups) {
       this.dispatch(loaded, entry, entry.core.tick(nowMs))
-      if (entry.core.memberCount === 0 && entry.held.size === 0 && entry.persisting === undefined) loaded.groups.delete(groupId)
+      if (entry.core.memberCount === 0 && entry.held.size === 0 && entry.persisting === undefined) {
+        loaded.groups.delete(groupId)
+        if (entry.core.currentGeneration > 0) loaded.emptyGenerations.set(groupId, entry.core.currentGeneration)
+      }
     }
     if (nowMs >= loaded.nextCleanupAtMs) {
-      loaded.nextCleanupAtMs = nowMs + OFFSETS_CLEANUP_INTERVAL_MS
+      loaded.nextCleanupAtMs = nowMs + this.services.settings.offsetsCleanupIntervalMs
       void this.cleanUpDeletedTopics(loaded)
     }
     ;(loaded as { tick: TimerHandle }).tick = this.scheduleTick()
@@ -490,6 +497,12 @@ export class GroupCoordinatorActor implements Actor {
     let entry = loaded.groups.get(groupId)
     if (entry === undefined && create) {
       entry = this.newEntry(groupId)
+      const generation = loaded.emptyGenerations.get(groupId)
+      if (generation !== undefined) {
+        entry.core.restore({ generation, leaderId: undefined, assignor: undefined, members: [] }, this.nowMs())
+        entry.persistedGeneration = generation
+        loaded.emptyGenerations.delete(groupId)
+      }
       loaded.groups.set(groupId, entry)
     }
     return entry
@@ -519,6 +532,11 @@ export class GroupCoordinatorActor implements Actor {
 
   private nowMs(): number {
     return this.context.env.clock.nowMs()
+  }
+
+  /** Record timestamps are whole milliseconds; a clock may give fractions. */
+  private wallMs(): number {
+    return Math.floor(this.context.env.clock.wallMs())
   }
 
   private sleep(ms: number): Promise<void> {

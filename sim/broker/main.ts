@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { SimArgs } from '../cli-args.js'
+import { runSeeds } from '../seed-runner.js'
 import { formatViolation } from './checker.js'
 import { replayCommand, runBrokerSim, summarize } from './scenario.js'
 
@@ -29,35 +30,15 @@ async function main(): Promise<void> {
   const faultPhaseMs = values['fault-ms'] === undefined ? undefined : args.integer('fault-ms', values['fault-ms'], 0, 3_600_000)
   const raftTickMs = values['raft-tick-ms'] === undefined ? undefined : args.integer('raft-tick-ms', values['raft-tick-ms'], 1, 10_000)
   const options = { faultPhaseMs, raftTickMs }
-  let failures = 0
-  const startedMs = Date.now()
-  for (const seed of seeds) {
-    const seedStartMs = Date.now()
-    let result
-    try {
-      result = await runBrokerSim({ seed, ...options })
-    } catch (error) {
-      failures++
-      process.stdout.write(`seed=${seed} CRASHED: ${error instanceof Error ? error.stack : String(error)}\n`)
-      process.stdout.write(`replay: ${replayCommand(seed, options)} --verbose\n`)
-      continue
-    }
-    if (values.twice) {
-      const again = await runBrokerSim({ seed, ...options })
-      if (again.trace !== result.trace) {
-        failures++
-        process.stdout.write(`seed=${seed} NOT DETERMINISTIC: trace ${result.trace} then ${again.trace} (events ${result.events} then ${again.events})\n`)
-        continue
-      }
-    }
-    if (values.verbose) for (const fault of result.faults) process.stdout.write(`fault: ${fault}\n`)
-    if (values.verbose || seeds.length === 1) for (const violation of result.violations) process.stdout.write(`VIOLATION ${formatViolation(violation)}\n`)
-    process.stdout.write(`${summarize(result)} wallMs=${Date.now() - seedStartMs}\n`)
-    if (result.violations.length === 0) continue
-    failures++
-    process.stdout.write(`replay: ${replayCommand(seed, options)}\n`)
-  }
-  if (seeds.length > 1) process.stdout.write(`${seeds.length - failures}/${seeds.length} seeds ok in ${((Date.now() - startedMs) / 1000).toFixed(1)} s\n`)
+  const failures = await runSeeds({
+    seeds,
+    twice: values.twice === true,
+    verbose: values.verbose === true,
+    run: (seed) => runBrokerSim({ seed, ...options }),
+    summarize,
+    formatViolation,
+    replayCommand: (seed) => replayCommand(seed, options),
+  })
   if (failures > 0) process.exit(1)
 }
 

@@ -570,7 +570,7 @@ async function fetchAll(client: BrokerClient, topic: string, partition: number):
   }
 }
 
-async function fetchAllWithRetries(client: BrokerClient, clock: Clock, topic: string, partition: number): Promise<BatchView[] | undefined> {
+export async function fetchAllWithRetries(client: BrokerClient, clock: Clock, topic: string, partition: number): Promise<BatchView[] | undefined> {
   const deadlineMs = clock.nowMs() + FINAL_WRITE_MS_MAX
   while (clock.nowMs() < deadlineMs) {
     try {
@@ -583,7 +583,7 @@ async function fetchAllWithRetries(client: BrokerClient, clock: Clock, topic: st
 }
 
 /** Every partition has one leader that all its replicas follow, and every replica has its whole log committed. */
-function converged(cluster: SimCluster, partitions: readonly { topic: string; partition: number; replicas: readonly string[] }[]): boolean {
+export function converged(cluster: SimCluster, partitions: readonly { topic: string; partition: number; replicas: readonly string[] }[]): boolean {
   for (const { topic, partition, replicas } of partitions) {
     const hosted = replicas.map((nodeId) => cluster.nodes.get(nodeId)?.services?.hostedReplicas.get(`replica/${topic}/${partition}/${nodeId}`)?.replica)
     const leaders = hosted.filter((replica) => replica?.role === 'leader')
@@ -602,7 +602,7 @@ function converged(cluster: SimCluster, partitions: readonly { topic: string; pa
   return true
 }
 
-async function createTopicWithRetries(client: BrokerClient, name: string, partitions: number): Promise<{ partitions: string[][] }> {
+export async function createTopicWithRetries(client: BrokerClient, name: string, partitions: number): Promise<{ partitions: string[][] }> {
   let lastError: unknown
   for (let attempt = 0; attempt < 10; attempt++) {
     try {
@@ -617,11 +617,11 @@ async function createTopicWithRetries(client: BrokerClient, name: string, partit
   throw new Error(`could not create topic ${name}: ${String(lastError)}`)
 }
 
-function sleep(clock: Clock, ms: number): Promise<void> {
+export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(ms, resolve))
 }
 
-function fmt(ms: number): string {
+export function fmt(ms: number): string {
   return `t=${(ms / 1000).toFixed(3)}s`
 }
 

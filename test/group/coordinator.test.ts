@@ -129,4 +129,33 @@ describe('group coordinator', () => {
     void second.ask(GroupRequest.joinGroup, joinRequest('')).catch(() => undefined)
     expect(await held).toBe(ErrorCode.REBALANCE_IN_PROGRESS.code)
   }, 60_000)
+
+  it('offsetsOfADeletedTopic_areRemoved_othersKept', async () => {
+    const [node] = await nodes.startCluster(['d1'], { broker: { ...BROKER, offsetsCleanupIntervalMs: 300 } })
+    const member = new TestMember(() => node as SkeinNode, 'cleaner')
+    const broker = async (kind: string, payload: object): Promise<unknown> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await (node as SkeinNode).actors.ask(brokerActorId('d1'), kind, payload, { timeoutMs: ASK_TIMEOUT_MS })
+        } catch (error) {
+          // The metadata quorum elects its first leader just after start.
+          if (!(error instanceof SkeinError) || !error.retriable || attempt > 100) throw error
+          await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS))
+        }
+      }
+    }
+    await broker(BrokerRequest.createTopic, { name: 'doomed', partitions: 1, replicationFactor: 1 })
+    await broker(BrokerRequest.createTopic, { name: 'kept', partitions: 1, replicationFactor: 1 })
+    await member.ask(GroupRequest.commitOffsets, { memberId: '', generation: -1, offsets: [{ topic: 'doomed', partition: 0, offset: 3 }, { topic: 'kept', partition: 0, offset: 4 }] })
+    await broker(BrokerRequest.deleteTopic, { name: 'doomed' })
+    const deadline = Date.now() + 30_000
+    let offsets: FetchOffsetsResponse['offsets'] = []
+    while (Date.now() < deadline) {
+      offsets = (await member.ask<FetchOffsetsResponse>(GroupRequest.fetchOffsets, {})).offsets
+      if (offsets.length === 1) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(offsets).toMatchObject([{ topic: 'kept', partition: 0, offset: 4 }])
+  }, 60_000)
 })
+
