@@ -62,7 +62,11 @@ export interface ConsumerConfig {
   sessionTimeoutMs?: number
   /** Heartbeat period; below sessionTimeoutMs (a third or less is usual). Default 3 s. */
   heartbeatIntervalMs?: number
-  /** How long a rebalance waits for the members to rejoin (Kafka's max.poll.interval.ms). Default 60 s. */
+  /**
+   * Kafka's max.poll.interval.ms: how long a rebalance waits for the members to rejoin, and the
+   * longest the application may hold one message (or batch) before this member leaves the group
+   * (its partitions go to the others; it joins again once the application is done). Default 60 s.
+   */
   rebalanceTimeoutMs?: number
   /** Assignors, preferred first; the group uses the first every member supports. Default ['cooperative-sticky', 'range']. */
   assignors?: readonly GroupAssignorName[]
@@ -247,6 +251,12 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   private reading = false
   private closed = false
   private closing: Promise<void> | undefined
+  /**
+   * When the application was handed the message (or batch) it is processing now; undefined
+   * between them. A group member processing longer than rebalanceTimeoutMs (Kafka's
+   * max.poll.interval.ms) leaves its group, so its partitions do not stall with it.
+   */
+  private busySinceMs: number | undefined
 
   constructor(private readonly context: ClientContext, config: ConsumerConfig) {
     if (typeof config !== 'object' || config === null) throw invalidArgument('consumer config must be an object')
@@ -312,6 +322,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       lost: (tps) => this.groupLost(tps),
       commit: () => this.autoCommitNow('before rejoining the group'),
       failed: (error) => this.groupFailed(error),
+      busyForMs: () => (this.busySinceMs === undefined ? 0 : this.context.env.clock.nowMs() - this.busySinceMs),
     })
     this.member.start()
     this.startAutoCommit()
@@ -452,14 +463,24 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         const batch = await this.nextBatch()
         if (batch === undefined) return
         if (eachBatch !== undefined) {
-          await eachBatch({ batch })
+          this.busySinceMs = this.context.env.clock.nowMs()
+          try {
+            await eachBatch({ batch })
+          } finally {
+            this.busySinceMs = undefined
+          }
           const last = batch.messages[batch.messages.length - 1]
           if (last !== undefined && this.stillCurrent(batch, last)) this.markProcessed(batch, last)
           continue
         }
         for (const message of batch.messages) {
           if (!this.stillCurrent(batch, message)) break
-          await (eachMessage as NonNullable<RunOptions['eachMessage']>)({ topic: batch.topic, partition: batch.partition, message })
+          this.busySinceMs = this.context.env.clock.nowMs()
+          try {
+            await (eachMessage as NonNullable<RunOptions['eachMessage']>)({ topic: batch.topic, partition: batch.partition, message })
+          } finally {
+            this.busySinceMs = undefined
+          }
           this.markProcessed(batch, message)
         }
       }
@@ -477,12 +498,15 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         if (batch === undefined) return
         for (const message of batch.messages) {
           if (!this.stillCurrent(batch, message)) break
+          this.busySinceMs = this.context.env.clock.nowMs()
           yield message
           // Resumed: the application is done with the message.
+          this.busySinceMs = undefined
           this.markProcessed(batch, message)
         }
       }
     } finally {
+      this.busySinceMs = undefined
       this.reading = false
     }
   }

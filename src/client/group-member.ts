@@ -73,6 +73,8 @@ export interface GroupMemberHooks {
   commit(): Promise<void>
   /** The membership failed for good (fenced, refused); the member has stopped. */
   failed(error: SkeinError): void
+  /** How long the application has been processing the message or batch it holds now (0 when it holds none). */
+  busyForMs(): number
 }
 
 export const TOPIC_REFRESH_MS_DEFAULT = 30_000
@@ -304,6 +306,7 @@ export class GroupMember {
   /** One heartbeat (held by the coordinator up to the interval), then the rest of the interval; first the periodic topic check. */
   private async heartbeatRound(): Promise<void> {
     const clock = this.context.env.clock
+    if (this.hooks.busyForMs() > this.config.rebalanceTimeoutMs) return this.leaveWhileBusy()
     if (clock.nowMs() >= this.nextTopicCheckMs && (await this.topicsChanged())) {
       if (!this.stopped) await this.prepareRejoin()
       return
@@ -317,6 +320,25 @@ export class GroupMember {
     this.failuresInRow = 0
     const leftMs = this.config.heartbeatIntervalMs - (clock.nowMs() - sentAtMs)
     if (leftMs > 0) await this.sleep(leftMs)
+  }
+
+  /**
+   * The application has held one message (or batch) longer than rebalanceTimeoutMs (Kafka's
+   * max.poll.interval.ms): it is stuck or far too slow, and its partitions would stall with it.
+   * As Kafka's consumer does, the member leaves (a static member only stops heartbeating: its
+   * session expires), its partitions are lost (their commits would be refused now), and it
+   * joins again once the application is done with what it holds.
+   */
+  private async leaveWhileBusy(): Promise<void> {
+    this.log('warn', { busyMs: this.hooks.busyForMs(), rebalanceTimeoutMs: this.config.rebalanceTimeoutMs }, 'processing one message took longer than rebalanceTimeoutMs (max poll interval): leaving the group until it is done')
+    if (this.config.groupInstanceId === undefined) {
+      await this.sendLeave(this.memberIdValue)
+      this.memberIdValue = ''
+    }
+    this.generationValue = -1
+    await this.loseAll()
+    this.needsJoin = true
+    while (!this.stopped && this.hooks.busyForMs() > 0) await this.sleep(this.config.heartbeatIntervalMs)
   }
 
   /**

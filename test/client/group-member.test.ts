@@ -116,6 +116,9 @@ class ScriptedCoordinator {
 class FakeConsumer implements GroupMemberHooks {
   readonly owns = new Map<string, TopicPartitionRef>()
   failure: SkeinError | undefined
+  /** When the application took the message it processes now; undefined: it holds none. */
+  busySinceMs: number | undefined
+  nowMs: () => number = () => 0
 
   constructor(private readonly trace: unknown[][]) {}
 
@@ -146,6 +149,10 @@ class FakeConsumer implements GroupMemberHooks {
     this.trace.push(['failed', error.errorName])
     this.failure = error
   }
+
+  busyForMs(): number {
+    return this.busySinceMs === undefined ? 0 : this.nowMs() - this.busySinceMs
+  }
 }
 
 const fixedRandom: Random = { float: () => 0.5, int: () => 0, bytes: (count) => new Uint8Array(count) }
@@ -169,6 +176,7 @@ function setup(options: { config?: Partial<GroupMemberConfig>; subscription?: Gr
     forget: () => undefined,
   }
   const consumer = new FakeConsumer(coordinator.trace)
+  consumer.nowMs = () => clock.nowMs()
   const member = new GroupMember(context, { ...CONFIG, ...options.config }, options.subscription ?? ['t'], consumer)
   /** Runs simulated time until `condition` holds (fails the test if it does not within `timeoutMs`). */
   const until = async (condition: () => boolean, timeoutMs = 60_000): Promise<void> => {
@@ -469,4 +477,32 @@ describe('GroupMember', () => {
       ['join', 'm1', [], ['t']],
     ])
   })
+
+  it('applicationBusyPastRebalanceTimeout_leavesTheGroupLosingItsPartitions_rejoinsOnceDone', async () => {
+    const { coordinator, consumer, member, until, runFor, clock } = setup({ config: { rebalanceTimeoutMs: 5_000 } })
+    coordinator.joins.push(joined('m1', 1), joined('m7', 2))
+    coordinator.syncs.push({ assignment: [tp('t', 0)] }, { assignment: [tp('t', 1)] })
+    member.start()
+    await until(() => coordinator.heartbeatsSeen.length > 0)
+    consumer.busySinceMs = clock.nowMs()
+    await runFor(4_000)
+    expect(coordinator.trace.filter((e) => e[0] === 'leave')).toEqual([]) // under the limit: still a member
+    await until(() => coordinator.trace.some((e) => e[0] === 'lost'))
+    await runFor(10_000)
+    // Still busy: out of the group, not rejoining.
+    expect(coordinator.trace.filter((e) => e[0] === 'join')).toHaveLength(1)
+    consumer.busySinceMs = undefined
+    await until(() => coordinator.trace.filter((e) => e[0] === 'assigned').length === 2)
+    expect(coordinator.trace).toEqual([
+      ['join', '', [], ['t']],
+      ['sync', 'm1', 1],
+      ['assigned', ['t/0']],
+      ['leave', 'm1'],
+      ['lost', ['t/0']],
+      ['join', '', [], ['t']],
+      ['sync', 'm7', 2],
+      ['assigned', ['t/1']],
+    ])
+  })
 })
+
