@@ -240,8 +240,18 @@ export class PartitionReplicaActor implements Actor {
       throw new SkeinError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${offset} is outside ${this.topic}/${this.partition}'s log [${replica.logStartOffset}, ${replica.logEndOffset}]`)
     }
     const waitMs = Math.min(FETCH_WAIT_MS_MAX, Math.max(0, Number(request.maxWaitMs ?? 0) || 0))
-    if (offset >= replica.highWatermark && waitMs > 0 && this.fetchWaiters < FETCH_WAITERS_MAX) await this.waitForCommit(replica, offset, waitMs)
-    const read = await replica.read(offset, Math.min(maxBytes, FETCH_BYTES_MAX))
+    const readBytes = Math.min(maxBytes, FETCH_BYTES_MAX)
+    const minBytes = Math.min(readBytes, Math.max(1, Math.floor(Number(request.minBytes ?? 1)) || 1))
+    const clock = this.context.env.clock
+    const deadlineMs = clock.nowMs() + waitMs
+    let read = offset < replica.highWatermark ? await replica.read(offset, readBytes) : undefined
+    // Held until minBytes of committed batches are there, or maxWaitMs: each commit re-reads,
+    // and what is re-read is less than minBytes plus what the commit added, so it stays cheap.
+    while ((read?.bytes.length ?? 0) < minBytes && clock.nowMs() < deadlineMs && this.fetchWaiters < FETCH_WAITERS_MAX && replica.role === 'leader') {
+      await this.waitForCommit(replica, replica.highWatermark, deadlineMs - clock.nowMs())
+      if (offset < replica.highWatermark) read = await replica.read(offset, readBytes)
+    }
+    read ??= await replica.read(offset, readBytes)
     return { records: read.bytes, highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset }
   }
 
@@ -272,6 +282,7 @@ export class PartitionReplicaActor implements Actor {
     return new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `${this.context.nodeId} does not lead ${this.topic}/${this.partition} (leader: ${leader ?? 'unknown'})`, { leader: hint })
   }
 
+  /** Resolves once the high watermark passes `offset`, or after `waitMs`. */
   private waitForCommit(replica: PartitionReplica, offset: number, waitMs: number): Promise<void> {
     this.fetchWaiters++
     return new Promise((resolve) => {

@@ -265,9 +265,10 @@ export class BrokerClient {
     return this.askLeader<ProduceResponse>(topic, partition, BrokerRequest.produce, request)
   }
 
-  /** Committed batches from `offset`, waiting up to `maxWaitMs` for some when there are none yet. */
-  fetch(topic: string, partition: number, offset: number, maxBytes = 1024 * 1024, maxWaitMs = 0): Promise<FetchResponse> {
-    return this.askLeader<FetchResponse>(topic, partition, BrokerRequest.fetch, { offset, maxBytes, maxWaitMs }, maxWaitMs)
+  /** Committed batches from `offset`, waiting up to `maxWaitMs` until there are `minBytes` of them. */
+  fetch(topic: string, partition: number, offset: number, maxBytes = 1024 * 1024, maxWaitMs = 0, minBytes = 1): Promise<FetchResponse> {
+    const request = minBytes > 1 ? { offset, maxBytes, maxWaitMs, minBytes } : { offset, maxBytes, maxWaitMs }
+    return this.askLeader<FetchResponse>(topic, partition, BrokerRequest.fetch, request, maxWaitMs)
   }
 
   listOffsets(topic: string, partition: number, timestamp: number): Promise<ListOffsetsResponse> {

@@ -81,8 +81,8 @@ export interface ConsumerConfig {
   /** How long the broker may hold a fetch while there is nothing new. Default 500 ms (Kafka's fetch.max.wait.ms). */
   maxWaitMs?: number
   /**
-   * Kafka's fetch.min.bytes. The node protocol has no such field yet: the broker answers as
-   * soon as any committed record is there, as with 1, the only value taken for now.
+   * Kafka's fetch.min.bytes: the leader holds a fetch (up to maxWaitMs) until at least this many
+   * bytes of records are there, trading latency for fewer, larger answers. Default 1.
    */
   minBytes?: number
   /** Undelivered bytes buffered per partition before its fetching waits for the application. Default 2 x maxBytes. */
@@ -241,6 +241,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   private listenerError: SkeinError | undefined
   private readonly maxBytes: number
   private readonly maxWaitMs: number
+  private readonly minBytes: number
   private readonly prefetchBytesMax: number
   private readonly partitions = new Map<string, PartitionState>()
   /** Round-robin cursor over partitions, so one busy partition does not starve the rest. */
@@ -269,7 +270,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     requirePositiveInteger('maxBytes', this.maxBytes)
     requireNonNegativeInteger('maxWaitMs', this.maxWaitMs)
     requirePositiveInteger('prefetchBytesMax', this.prefetchBytesMax)
-    if (config.minBytes !== undefined && config.minBytes !== 1) throw invalidArgument(`minBytes: only 1 is supported for now (the node protocol has no fetch.min.bytes), got ${String(config.minBytes)}`)
+    this.minBytes = config.minBytes ?? 1
+    requirePositiveInteger('minBytes', this.minBytes)
   }
 
   /**
@@ -634,7 +636,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     }
     const { topic, partition } = state
     const offset = state.fetchOffset
-    const response = await this.context.call(`fetch ${topic}/${partition}@${offset}`, (broker) => broker.fetch(topic, partition, offset, this.maxBytes, this.maxWaitMs), this.maxWaitMs)
+    const response = await this.context.call(`fetch ${topic}/${partition}@${offset}`, (broker) => broker.fetch(topic, partition, offset, this.maxBytes, this.maxWaitMs, this.minBytes), this.maxWaitMs)
     if (state.epoch !== epoch || this.closed) return
     const delivered = this.buffer(state, response)
     if (!delivered && this.maxWaitMs === 0) await new Promise<void>((resolve) => this.context.env.clock.setTimer(EMPTY_FETCH_PAUSE_MS, resolve))

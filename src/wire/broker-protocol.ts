@@ -160,6 +160,11 @@ export interface FetchRequest {
   readonly maxBytes: number
   /** How long the leader may hold the fetch waiting for new committed records. */
   readonly maxWaitMs?: number
+  /**
+   * Kafka's fetch.min.bytes: the leader holds the fetch (up to maxWaitMs) until at least this
+   * many bytes of committed batches are there. Default 1: answer as soon as anything is.
+   */
+  readonly minBytes?: number
   readonly leaderEpoch?: number
 }
 
