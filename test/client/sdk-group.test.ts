@@ -118,4 +118,32 @@ describe('consumer groups through the SDK', () => {
     expect(commits.position({ topic: TOPIC, partition: 0 })).toBe(lastOfPartition0 + 1)
     await commits.close()
   }, 120_000)
+
+  it('staticMemberRestartsWithinItsSession_keepsItsPartitions_noRebalance', async () => {
+    const client = await startCluster()
+    const revokedFromB: string[] = []
+    const member = (instanceId: string, onRevoked?: (tps: { topic: string; partition: number }[]) => void) => {
+      const consumer = client.consumer({ groupId: 'static', groupInstanceId: instanceId, fromBeginning: true, ...GROUP_TIMINGS })
+      consumer.subscribe(TOPIC, onRevoked === undefined ? {} : { onRevoked })
+      void consumer.run({ eachMessage: () => undefined }).catch(() => undefined)
+      return consumer
+    }
+    const a = member('a')
+    const b = member('b', (tps) => revokedFromB.push(...tps.map((tp) => `${tp.topic}/${tp.partition}`)))
+    await waitFor('three partitions each', () => a.assignment().length === 3 && b.assignment().length === 3)
+    const before = await client.admin().describeGroup('static')
+    const ownedByA = keysOf(a).sort()
+    // A static member's close does not leave the group: its place waits for it a session long.
+    await a.close()
+    const restarted = member('a')
+    await waitFor('the restarted member owning its partitions', () => keysOf(restarted).length === 3)
+    expect(keysOf(restarted).sort()).toEqual(ownedByA)
+    const after = await client.admin().describeGroup('static')
+    expect(after.generation).toBe(before.generation)
+    expect(after.members.map((m) => m.groupInstanceId).sort()).toEqual(['a', 'b'])
+    expect(revokedFromB).toEqual([])
+    await restarted.close()
+    await b.close()
+  }, 120_000)
 })
+
