@@ -17,6 +17,12 @@ export const RUN_EVENTS_MAX_DEFAULT = 10_000_000
 const CANCELLED_FRACTION_COMPACT = 0.5
 /** Below this many entries a compaction is not worth the rebuild. */
 const COMPACT_HEAP_SIZE_MIN = 1024
+/**
+ * Cap on the events one held owner may accumulate (a paused node's due timers, disk
+ * completions and one pump per inbound link). A pause that piles up more is a storm
+ * aimed at a stalled node: fail loudly rather than grow without bound.
+ */
+export const HELD_EVENTS_MAX = 1_000_000
 
 export interface EventHandle {
   /** Stops the event from firing. Harmless after it fired or was cancelled. */
@@ -24,10 +30,14 @@ export interface EventHandle {
 }
 
 interface ScheduledEvent {
-  readonly atMs: number
-  readonly sequence: number
+  atMs: number
+  sequence: number
   readonly label: string
+  /** The node whose code the event runs (its timers, disk completions, inbound deliveries); held while that node is. */
+  readonly owner: string | undefined
   fn: (() => void) | undefined
+  /** Taken out of the heap into its owner's hold, waiting for `release`. */
+  held: boolean
 }
 
 export const StopReason = {
@@ -64,6 +74,10 @@ export interface RunOptions {
  * macrotask boundary (setImmediate), by which point every promise chain the event started has
  * run as far as it can: the chain settles at the event's virtual time, before the next event.
  * Nothing else does real I/O during a simulation, so this is deterministic.
+ *
+ * Events may name an owner (a node id). `hold(owner)` stops that owner's events from running
+ * (a paused process): each one is set aside, in order, when it comes due; `release(owner)`
+ * puts them back at the current time, in the same order, behind what is already queued for it.
  */
 export class Scheduler {
   readonly trace: Trace
@@ -73,6 +87,10 @@ export class Scheduler {
   private cancelledCount = 0
   private eventsProcessedValue = 0
   private stepping = false
+  /** Owners whose events are held, and what is held for each, in due order. */
+  private readonly holds = new Map<string, ScheduledEvent[]>()
+  /** Held events not cancelled. */
+  private heldLiveCount = 0
 
   constructor(options: { traceRecentEntriesMax?: number } = {}) {
     this.trace = new Trace(options.traceRecentEntriesMax)
@@ -89,33 +107,82 @@ export class Scheduler {
 
   /** Events scheduled and not yet run or cancelled. */
   get pendingCount(): number {
-    return this.heap.size - this.cancelledCount
+    return this.heap.size - this.cancelledCount + this.heldLiveCount
   }
 
-  /** Runs `fn` at virtual time `atMs` (>= now). `label` goes into the trace: keep it deterministic. */
-  schedule(atMs: number, label: string, fn: () => void): EventHandle {
+  /**
+   * Runs `fn` at virtual time `atMs` (>= now). `label` goes into the trace: keep it
+   * deterministic. `owner` (a node id) makes the event wait while that owner is held.
+   */
+  schedule(atMs: number, label: string, fn: () => void, owner?: string): EventHandle {
     // Hot path: test first, build the message only on failure.
     if (!Number.isFinite(atMs)) throw new RangeError(`atMs must be finite, got ${atMs}`)
     if (atMs < this.nowMsValue) throw new RangeError(`cannot schedule in the past: ${atMs} < ${this.nowMsValue}`)
-    const event: ScheduledEvent = { atMs, sequence: this.sequenceNext++, label, fn }
+    const event: ScheduledEvent = { atMs, sequence: this.sequenceNext++, label, owner, fn, held: false }
     this.heap.push(event)
     return { cancel: () => this.cancel(event) }
   }
 
-  /** Runs `fn` `delayMs` (>= 0) from now. */
-  scheduleAfter(delayMs: number, label: string, fn: () => void): EventHandle {
+  /** Runs `fn` `delayMs` (>= 0) from now (see `schedule` for `owner`). */
+  scheduleAfter(delayMs: number, label: string, fn: () => void, owner?: string): EventHandle {
     if (!(delayMs >= 0)) throw new RangeError(`delayMs must be >= 0, got ${delayMs}`)
     let atMs = this.nowMsValue + delayMs
     // A positive delay below the resolution of `now` (a clock's rounding residue, 1e-12 ms)
     // still moves time on, by the smallest step: else code that re-arms a timer until its
     // clock reads the deadline spins forever at one instant.
     if (delayMs > 0 && atMs === this.nowMsValue) atMs = this.nowMsValue + Number.EPSILON * Math.max(1, Math.abs(this.nowMsValue))
-    return this.schedule(atMs, label, fn)
+    return this.schedule(atMs, label, fn, owner)
+  }
+
+  /**
+   * From now on `owner`'s events do not run: each is set aside when it comes due (in the
+   * order it would have run) until `release(owner)`. Events not yet due stay where they are.
+   */
+  hold(owner: string): void {
+    assert.ok(!this.holds.has(owner), `${owner} is already held`)
+    this.holds.set(owner, [])
+  }
+
+  /**
+   * Ends `hold(owner)`: what was set aside and is due runs now, in its original order, after
+   * every event already queued for this instant; what was set aside before it was due keeps
+   * its place.
+   */
+  release(owner: string): void {
+    const held = this.holds.get(owner)
+    assert.ok(held !== undefined, `${owner} is not held`)
+    this.holds.delete(owner)
+    for (const event of held) {
+      if (event.fn === undefined) continue // cancelled while held
+      event.held = false
+      // One a run only looked at (not due yet) goes back exactly where it was.
+      if (event.atMs <= this.nowMsValue) {
+        event.atMs = this.nowMsValue
+        event.sequence = this.sequenceNext++
+      }
+      this.heldLiveCount--
+      this.heap.push(event)
+    }
+  }
+
+  isHeld(owner: string): boolean {
+    return this.holds.has(owner)
+  }
+
+  /**
+   * Events of `owner` set aside by its hold and not cancelled (0 when not held): those that
+   * came due, and possibly the next ones a run looked at to find where to stop (which keep
+   * their own time on release).
+   */
+  heldEventCount(owner: string): number {
+    let count = 0
+    for (const event of this.holds.get(owner) ?? []) if (event.fn !== undefined) count++
+    return count
   }
 
   /** Time of the next live event, or undefined when idle. */
   peekTimeMs(): number | undefined {
-    this.dropCancelledHead()
+    this.skipUnrunnableHead()
     return this.heap.peek()?.atMs
   }
 
@@ -125,7 +192,7 @@ export class Scheduler {
    */
   async step(): Promise<boolean> {
     assert.ok(!this.stepping, 'Scheduler.step is not re-entrant (an event callback, or a second concurrent run, called it)')
-    this.dropCancelledHead()
+    this.skipUnrunnableHead()
     const event = this.heap.pop()
     if (event === undefined) return false
     const fn = event.fn
@@ -191,14 +258,32 @@ export class Scheduler {
   private cancel(event: ScheduledEvent): void {
     if (event.fn === undefined) return
     event.fn = undefined
+    if (event.held) {
+      // Not in the heap: release() skips it.
+      this.heldLiveCount--
+      return
+    }
     this.cancelledCount++
     this.maybeCompact()
   }
 
-  private dropCancelledHead(): void {
-    while (this.heap.size > 0 && (this.heap.peek() as ScheduledEvent).fn === undefined) {
+  /** Pops cancelled events off the head, and sets aside those of held owners, until a runnable one (or none) is on top. */
+  private skipUnrunnableHead(): void {
+    while (this.heap.size > 0) {
+      const head = this.heap.peek() as ScheduledEvent
+      if (head.fn === undefined) {
+        this.heap.pop()
+        this.cancelledCount--
+        continue
+      }
+      // Hot path: no lookup at all unless some owner is held.
+      const held = this.holds.size === 0 || head.owner === undefined ? undefined : this.holds.get(head.owner)
+      if (held === undefined) return
+      assert.ok(held.length < HELD_EVENTS_MAX, `more than ${HELD_EVENTS_MAX} events held for ${head.owner}`)
       this.heap.pop()
-      this.cancelledCount--
+      head.held = true
+      held.push(head)
+      this.heldLiveCount++
     }
   }
 

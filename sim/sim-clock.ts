@@ -120,10 +120,16 @@ export class SimClock implements Clock {
 
   private scheduleOwned(delayMs: number, label: string, fn: () => void): TimerHandle {
     if (this.killed) return noopHandle
-    const handle = this.scheduler.scheduleAfter(delayMs, label, () => {
-      this.pending.delete(handle)
-      fn()
-    })
+    // Owned by the node: a paused process's timers wait for it (World.pause).
+    const handle = this.scheduler.scheduleAfter(
+      delayMs,
+      label,
+      () => {
+        this.pending.delete(handle)
+        fn()
+      },
+      this.nodeId,
+    )
     this.pending.add(handle)
     return {
       cancel: () => {

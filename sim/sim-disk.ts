@@ -41,6 +41,14 @@ export interface DiskCrashOptions {
   mode?: DiskCrashMode
 }
 
+/** Where `flipDurableBit` flipped a bit. */
+export interface BitFlip {
+  readonly path: string
+  readonly offset: number
+  /** 0 (least significant) to 7. */
+  readonly bitIndex: number
+}
+
 export interface SimFileInfo {
   readonly sizeBytes: number
   readonly durableSizeBytes: number
@@ -293,6 +301,18 @@ export class SimDisk implements Disk {
     this.durableFiles = new Map(survivors)
   }
 
+  /**
+   * The machine is gone for good: like `crash`, operations in flight never complete and open
+   * handles are dead, and then every file and directory is erased, durable or not.
+   */
+  wipe(): void {
+    this.generation++
+    this.files = new Map()
+    this.durableFiles = new Map()
+    this.dirs.clear()
+    this.dirs.add('')
+  }
+
   /** From now on appends and truncates reject with `code` (e.g. ENOSPC) and change nothing; undefined stops it. */
   failWritesWith(code: string | undefined): void {
     this.writeFailureCode = code
@@ -310,6 +330,32 @@ export class SimDisk implements Disk {
     const inode = this.files.get(normalizePath(path))
     assert.ok(inode !== undefined, `no file ${path} on ${this.nodeId}`)
     inode.corrupt(offset, xorMask)
+  }
+
+  /**
+   * Flips one bit of a durable byte (never of the unsynced tail, which a crash may drop
+   * anyway) of one file among those `isTarget` accepts and that have durable bytes: the file
+   * uniformly among them, then the byte and the bit uniformly. Returns where, or undefined if
+   * no file qualifies. Draws only from `random`.
+   */
+  flipDurableBit(random: Prng, isTarget: (path: string) => boolean): BitFlip | undefined {
+    // Durable and still there: an unsynced truncate may have cut below the durable length.
+    const storedBytes = (path: string): number => {
+      const inode = this.files.get(path) as Inode
+      return Math.min(inode.durableLength, inode.length)
+    }
+    const candidates = this.filePaths().filter((path) => isTarget(path) && storedBytes(path) > 0)
+    if (candidates.length === 0) return undefined
+    const path = candidates[random.int(candidates.length)] as string
+    const offset = random.int(storedBytes(path))
+    const bitIndex = random.int(8)
+    this.corruptByte(path, offset, 1 << bitIndex)
+    return { path, offset, bitIndex }
+  }
+
+  /** The latencies in force (see setConfig). */
+  get currentConfig(): DiskConfig {
+    return this.config
   }
 
   setConfig(config: DiskConfig): void {
@@ -357,10 +403,16 @@ export class SimDisk implements Disk {
    */
   delay(operation: string, byteCount: number, isSync = false, generation = this.generation): Promise<void> {
     const atMs = this.completionTimeMs(byteCount, isSync)
+    // Owned by the node: a paused process sees its I/O complete only once it runs again.
     return new Promise((resolve) => {
-      this.scheduler.schedule(atMs, `disk:${this.nodeId}:${operation}`, () => {
-        if (generation === this.generation) resolve()
-      })
+      this.scheduler.schedule(
+        atMs,
+        `disk:${this.nodeId}:${operation}`,
+        () => {
+          if (generation === this.generation) resolve()
+        },
+        this.nodeId,
+      )
     })
   }
 

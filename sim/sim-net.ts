@@ -207,8 +207,10 @@ class SimListener implements Listener {
  * own machine), and `Listener.host` reports it.
  *
  * Faults, modelled the way TCP exposes them (see LinkConfig): per-message latency and
- * spikes, link breaks (1006), partitions (symmetric or one way) that stall links and close
- * them after `partitionCloseAfterMs`, and refuse new connects. Messages are never duplicated,
+ * spikes, link breaks (1006), blocked host pairs (`block`, and the shapes built on it:
+ * partitions both ways or one way, bridges, isolation) that stall links and close them after
+ * `partitionCloseAfterMs` and refuse new connects, and clogs (`clog`) that stall a direction
+ * for a while without closing anything. Messages are never duplicated,
  * reordered or dropped on a live link; the transport above relies on that, and duplicates and
  * reordering across reconnects (a resend on a new link) happen on their own.
  */
@@ -220,6 +222,8 @@ export class SimNet {
   private readonly connections = new Map<number, Connection>()
   private readonly ephemeralPortNext = new Map<string, number>()
   private readonly blocked = new Set<string>()
+  /** Clogged directions (pair keys): when each clears, and the event that clears it. */
+  private readonly clogs = new Map<string, { readonly untilMs: number; readonly end: EventHandle }>()
   private readonly linkOverrides = new Map<string, Partial<LinkConfig>>()
   private readonly httpRandom: Prng
   private connectionIdNext = 1
@@ -275,33 +279,100 @@ export class SimNet {
     this.linkOverrides.clear()
   }
 
+  /**
+   * The one partition primitive: from now on nothing gets from any of `fromHosts` to any of
+   * `toHosts` (the other way is untouched). Links carrying that direction stall and close
+   * with 1006 after `partitionCloseAfterMs` unless unblocked sooner; connects fail after
+   * `connectTimeoutMs`. Adds to the pairs already blocked.
+   */
+  block(fromHosts: readonly string[], toHosts: readonly string[]): void {
+    this.addBlocks(fromHosts, toHosts)
+    this.reevaluateBlocks()
+  }
+
+  /** Lets `fromHosts` reach `toHosts` again (one way); stalled links resume with nothing lost. */
+  unblock(fromHosts: readonly string[], toHosts: readonly string[]): void {
+    for (const from of fromHosts) for (const to of toHosts) this.blocked.delete(pairKey(from, to))
+    this.reevaluateBlocks()
+  }
+
   /** Cuts every pair between the groups, both ways. */
   partition(groupA: readonly string[], groupB: readonly string[]): void {
-    for (const host of groupA) assert.ok(!groupB.includes(host), `${host} is on both sides of the partition`)
-    for (const a of groupA) {
-      for (const b of groupB) {
-        this.blocked.add(pairKey(a, b))
-        this.blocked.add(pairKey(b, a))
-      }
-    }
+    this.addBlocks(groupA, groupB)
+    this.addBlocks(groupB, groupA)
     this.reevaluateBlocks()
   }
 
   /** Drops everything from `fromHosts` to `toHosts`; the other way still flows. */
   partitionOneWay(fromHosts: readonly string[], toHosts: readonly string[]): void {
-    for (const host of fromHosts) assert.ok(!toHosts.includes(host), `${host} is on both sides of the partition`)
-    for (const from of fromHosts) for (const to of toHosts) this.blocked.add(pairKey(from, to))
-    this.reevaluateBlocks()
+    this.block(fromHosts, toHosts)
   }
 
-  /** Removes every partition; stalled links resume with nothing lost. */
+  /**
+   * A bridge partition: `sideA` and `sideB` cannot reach each other (both ways), while
+   * `bridgeHost`, on neither side, still reaches both (unless something else cut it).
+   */
+  bridge(sideA: readonly string[], sideB: readonly string[], bridgeHost: string): void {
+    assert.ok(!sideA.includes(bridgeHost) && !sideB.includes(bridgeHost), `bridge ${bridgeHost} must be on neither side`)
+    this.partition(sideA, sideB)
+  }
+
+  /**
+   * Cuts `hosts` off from `fromHosts` only (both ways), e.g. a node the clients cannot reach
+   * that still talks to its peers. Every other pair is untouched.
+   */
+  isolateFrom(hosts: readonly string[], fromHosts: readonly string[]): void {
+    this.partition(hosts, fromHosts)
+  }
+
+  /** Removes every blocked pair and every clog; stalled links resume with nothing lost. */
   heal(): void {
     this.blocked.clear()
+    for (const clog of this.clogs.values()) clog.end.cancel()
+    this.clogs.clear()
     this.reevaluateBlocks()
   }
 
   isBlocked(fromHost: string, toHost: string): boolean {
     return this.blocked.has(pairKey(fromHost, toHost))
+  }
+
+  /** Every blocked [from, to] pair, sorted (for logs and tests). */
+  blockedPairs(): [string, string][] {
+    return [...this.blocked].sort().map((key) => key.split(' ') as [string, string])
+  }
+
+  /**
+   * Clogs the direction `fromHost` to `toHost` for `durationMs`: nothing is delivered that
+   * way and nothing is closed (however long, partitionCloseAfterMs does not apply: the peer
+   * is reachable, just not answering), new connects wait for the clog to clear (or time
+   * out). When it clears, everything queued floods in at once, in order. A clog already
+   * there is extended, never shortened.
+   */
+  clog(fromHost: string, toHost: string, durationMs: number): void {
+    assert.ok(fromHost !== toHost, `cannot clog ${fromHost} to itself`)
+    assert.ok(durationMs > 0 && Number.isFinite(durationMs), `durationMs must be finite and > 0, got ${durationMs}`)
+    const key = pairKey(fromHost, toHost)
+    const untilMs = this.scheduler.nowMs() + durationMs
+    const existing = this.clogs.get(key)
+    if (existing !== undefined && existing.untilMs >= untilMs) return
+    existing?.end.cancel()
+    const end = this.scheduler.schedule(untilMs, `net:unclog:${fromHost}>${toHost}`, () => this.unclog(fromHost, toHost))
+    this.clogs.set(key, { untilMs, end })
+  }
+
+  /** Clears a clog now (a no-op without one): what it held back floods in. */
+  unclog(fromHost: string, toHost: string): void {
+    const key = pairKey(fromHost, toHost)
+    const clog = this.clogs.get(key)
+    if (clog === undefined) return
+    clog.end.cancel()
+    this.clogs.delete(key)
+    this.reevaluateBlocks()
+  }
+
+  isClogged(fromHost: string, toHost: string): boolean {
+    return this.clogs.has(pairKey(fromHost, toHost))
   }
 
   /** Links that are connecting or open, for tests and checkers. */
@@ -329,16 +400,21 @@ export class SimNet {
         const atMs = Math.max(this.scheduler.nowMs(), startedAtMs + this.config.connectTimeoutMs)
         this.scheduler.schedule(atMs, `net:http-timeout:${target.host}`, () => reject(httpError('ETIMEDOUT', address)))
       }
-      this.scheduler.scheduleAfter(this.drawLatencyMs(this.httpRandom, fromHost, target.host), `net:http-request:${target.host}`, () => {
+      const request = (): void => {
         if (this.isBlocked(fromHost, target.host)) return timeOut()
+        if (this.waitOutClog(fromHost, target.host, `net:http-request:${target.host}`, request, target.host)) return
         const listener = this.listeners.get(address)
         const response = listener === undefined ? undefined : { ...listener.options.onHttp({ method: 'GET', path }) }
-        this.scheduler.scheduleAfter(this.drawLatencyMs(this.httpRandom, target.host, fromHost), `net:http-response:${target.host}`, () => {
+        const respond = (): void => {
           if (this.isBlocked(target.host, fromHost)) return timeOut()
+          if (this.waitOutClog(target.host, fromHost, `net:http-response:${target.host}`, respond, undefined)) return
           if (response === undefined) reject(httpError('ECONNREFUSED', address))
           else resolve(response)
-        })
-      })
+        }
+        this.scheduler.scheduleAfter(this.drawLatencyMs(this.httpRandom, target.host, fromHost), `net:http-response:${target.host}`, respond)
+      }
+      // The target's code answers: a paused target answers once it runs again.
+      this.scheduler.scheduleAfter(this.drawLatencyMs(this.httpRandom, fromHost, target.host), `net:http-request:${target.host}`, request, target.host)
     })
   }
 
@@ -385,7 +461,8 @@ export class SimNet {
       return client
     }
     const synDelayMs = this.drawLatencyMs(connection.upRandom, view.nodeId, target.host)
-    this.scheduler.scheduleAfter(synDelayMs, `net:c${id}:syn:${view.nodeId}>${target.host}`, () => this.onSyn(connection, target.host))
+    // Owned by the target: its accept runs its code, which waits while it is paused.
+    this.scheduler.scheduleAfter(synDelayMs, `net:c${id}:syn:${view.nodeId}>${target.host}`, () => this.onSyn(connection, target.host), target.host)
     return client
   }
 
@@ -432,11 +509,33 @@ export class SimNet {
     if (connection.state !== ConnectionState.connecting) return
     const clientHost = connection.client.host
     if (this.isBlocked(clientHost, targetHost)) return this.failConnectAfterTimeout(connection)
+    const clog = this.clogs.get(pairKey(clientHost, targetHost))
+    if (clog !== undefined) return this.synAfterClog(connection, targetHost, clog.untilMs)
     const listener = this.listeners.get(connection.targetAddress)
     if (listener !== undefined) return this.accept(connection, listener)
     // Nothing listens: the RST comes back, unless the way back is cut too.
     if (this.isBlocked(targetHost, clientHost)) return this.failConnectAfterTimeout(connection)
-    this.failConnect(connection, this.drawLatencyMs(connection.downRandom, targetHost, clientHost), 'connection refused')
+    const rstDelayMs = this.drawLatencyMs(connection.downRandom, targetHost, clientHost)
+    const clogBackMs = (this.clogs.get(pairKey(targetHost, clientHost))?.untilMs ?? 0) - this.scheduler.nowMs()
+    this.failConnect(connection, Math.max(rstDelayMs, clogBackMs), 'connection refused')
+  }
+
+  /** The SYN hit a clog: it gets through when the clog clears, unless the connect times out first. */
+  private synAfterClog(connection: Connection, targetHost: string, clogUntilMs: number): void {
+    if (clogUntilMs >= connection.startedAtMs + this.config.connectTimeoutMs) return this.failConnectAfterTimeout(connection)
+    const label = `net:c${connection.id}:syn:${connection.client.host}>${targetHost}`
+    this.scheduler.schedule(clogUntilMs, label, () => this.onSyn(connection, targetHost), targetHost)
+  }
+
+  /**
+   * If `fromHost` to `toHost` is clogged, runs `retry` (owned by `owner`) when the clog clears
+   * and returns true; else returns false.
+   */
+  private waitOutClog(fromHost: string, toHost: string, label: string, retry: () => void, owner: string | undefined): boolean {
+    const clog = this.clogs.get(pairKey(fromHost, toHost))
+    if (clog === undefined) return false
+    this.scheduler.schedule(clog.untilMs, label, retry, owner)
+    return true
   }
 
   private accept(connection: Connection, listener: SimListener): void {
@@ -463,12 +562,13 @@ export class SimNet {
   }
 
   private failConnect(connection: Connection, delayMs: number, reason: string): void {
-    this.scheduler.scheduleAfter(delayMs, `net:c${connection.id}:connect-failed`, () => {
+    const fail = (): void => {
       if (connection.state !== ConnectionState.connecting) return
       connection.state = ConnectionState.closed
       this.connections.delete(connection.id)
       this.notifyClosed(connection.client, LinkCloseCode.abnormal, reason)
-    })
+    }
+    this.scheduler.scheduleAfter(delayMs, `net:c${connection.id}:connect-failed`, fail, connection.client.host)
   }
 
   private enqueue(direction: Direction, item: Item): void {
@@ -482,15 +582,17 @@ export class SimNet {
     if (head === undefined) return
     const atMs = Math.max(this.scheduler.nowMs(), head.deliverAtMs)
     const label = `net:c${direction.from.connection.id}:${head.kind}:${direction.from.host}>${direction.to.host}`
-    direction.pump = this.scheduler.schedule(atMs, label, () => {
+    const pump = (): void => {
       direction.pump = undefined
       this.pumpOne(direction)
-    })
+    }
+    // Owned by the receiver: a paused process takes nothing in, and what comes queues behind this.
+    direction.pump = this.scheduler.schedule(atMs, label, pump, direction.to.host)
   }
 
   private pumpOne(direction: Direction): void {
     if (direction.dead) return
-    if (this.isBlocked(direction.from.host, direction.to.host)) {
+    if (this.isStalledPair(direction.from.host, direction.to.host)) {
       // Held back, not lost: TCP keeps retransmitting until the partition heals or it gives up.
       direction.stalled = true
       return
@@ -533,10 +635,11 @@ export class SimNet {
   }
 
   private scheduleWritten(endpoint: Endpoint, atMs: number, onWritten: () => void): void {
-    this.scheduler.schedule(atMs, `net:c${endpoint.connection.id}:written:${endpoint.host}`, () => {
+    const written = (): void => {
       // Not after the link closed: onClose already told the sender everything is gone.
       if (!endpoint.closed && endpoint.view.alive) onWritten()
-    })
+    }
+    this.scheduler.schedule(atMs, `net:c${endpoint.connection.id}:written:${endpoint.host}`, written, endpoint.host)
   }
 
   /** Marks `endpoint` closed and schedules its onClose (never synchronously inside a caller's call). */
@@ -545,9 +648,10 @@ export class SimNet {
     endpoint.closed = true
     endpoint.canSend = false
     if (endpoint.inbound !== undefined) killDirection(endpoint.inbound)
-    this.scheduler.scheduleAfter(0, `net:c${endpoint.connection.id}:onclose:${endpoint.host}:${code}`, () => {
+    const onClose = (): void => {
       if (endpoint.view.alive) endpoint.handlers?.onClose(code, reason)
-    })
+    }
+    this.scheduler.scheduleAfter(0, `net:c${endpoint.connection.id}:onclose:${endpoint.host}:${code}`, onClose, endpoint.host)
   }
 
   /** Closes both ends at once with `code`, dropping everything in flight. */
@@ -578,7 +682,7 @@ export class SimNet {
       if (connection.state !== ConnectionState.open) continue
       this.updateBlock(connection)
       for (const direction of [connection.client.outbound, connection.server?.outbound]) {
-        if (direction?.stalled === true && !this.isBlocked(direction.from.host, direction.to.host)) this.resume(direction)
+        if (direction?.stalled === true && !this.isStalledPair(direction.from.host, direction.to.host)) this.resume(direction)
       }
     }
   }
@@ -599,7 +703,17 @@ export class SimNet {
     }
   }
 
-  /** The partition healed: what was held back goes out again (retransmitted), in order. */
+  /** Nothing gets from `fromHost` to `toHost` for now: blocked (a partition) or clogged. */
+  private isStalledPair(fromHost: string, toHost: string): boolean {
+    return this.blocked.has(pairKey(fromHost, toHost)) || this.clogs.has(pairKey(fromHost, toHost))
+  }
+
+  private addBlocks(fromHosts: readonly string[], toHosts: readonly string[]): void {
+    for (const host of fromHosts) assert.ok(!toHosts.includes(host), `${host} is on both sides of the partition`)
+    for (const from of fromHosts) for (const to of toHosts) this.blocked.add(pairKey(from, to))
+  }
+
+  /** The partition healed (or the clog cleared): what was held back goes out again (retransmitted), in order. */
   private resume(direction: Direction): void {
     direction.stalled = false
     const resumeAtMs = this.scheduler.nowMs() + this.drawLatencyMs(direction.random, direction.from.host, direction.to.host)

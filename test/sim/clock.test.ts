@@ -91,4 +91,18 @@ describe('SimClock', () => {
     expect(() => clock.setTimer(-1, () => {})).toThrow()
     expect(() => clock.setTimer(Number.NaN, () => {})).toThrow()
   })
+
+  it('timers_areOwnedByTheNode_soAHoldDelaysThem_andTheClockKeepsGoing', async () => {
+    const { scheduler, clock } = makeClock()
+    const fired: number[] = []
+    clock.setTimer(10, () => fired.push(clock.nowMs()))
+    clock.defer(() => fired.push(clock.nowMs()))
+    scheduler.hold('n1')
+    await scheduler.runFor(50)
+    expect(fired).toEqual([])
+    expect(clock.nowMs()).toBe(50)
+    scheduler.release('n1')
+    await scheduler.runFor(1)
+    expect(fired).toEqual([50, 50])
+  })
 })

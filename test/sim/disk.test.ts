@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DiskErrorCode } from '../../src/env/disk.js'
+import { Prng } from '../../sim/prng.js'
 import { DiskCrashMode, type SimDisk } from '../../sim/sim-disk.js'
 import { makeSimDisk, runOnScheduler } from '../helpers/sim-disk.js'
 
@@ -241,5 +242,56 @@ describe('SimDisk', () => {
     await run(scheduler, () => durableFile(disk, 'f', bytes(0, 0, 0)))
     disk.corruptByte('f', 1, 0x04)
     expect(disk.peekBytes('f')).toEqual(bytes(0, 4, 0))
+  })
+
+  it('wipe_erasesEveryFileAndDirectory_andOperationsInFlightNeverComplete', async () => {
+    const { scheduler, disk } = makeDisk()
+    await run(scheduler, () => durableFile(disk, 'log/0.seg', bytes(1, 2, 3)))
+    let appended = false
+    const file = await run(scheduler, () => disk.open('log/0.seg', { create: false }))
+    void file.append(bytes(4)).then(() => (appended = true))
+    disk.wipe()
+    await scheduler.runFor(100)
+    expect(appended).toBe(false)
+    expect(disk.filePaths()).toEqual([])
+    await expect(run(scheduler, () => disk.list(''))).resolves.toEqual([])
+    disk.crash()
+    expect(disk.filePaths()).toEqual([])
+  })
+
+  it('flipDurableBit_flipsOneBitOfADurableByteOfATargetFile_neverTheUnsyncedTail', async () => {
+    const { scheduler, disk } = makeDisk()
+    const durable = Uint8Array.from({ length: 64 }, (_, i) => i)
+    await run(scheduler, async () => {
+      await durableFile(disk, 'p/target.log', durable)
+      await durableFile(disk, 'p/other.index', bytes(9, 9, 9))
+      const file = await disk.open('p/target.log', { create: false })
+      await file.append(new Uint8Array(1000)) // unsynced tail
+    })
+    const random = Prng.fromSeed(7)
+    for (let i = 0; i < 50; i++) {
+      const before = disk.peekBytes('p/target.log') as Uint8Array
+      const flip = disk.flipDurableBit(random, (path) => path.endsWith('.log'))
+      expect(flip?.path).toBe('p/target.log')
+      const { offset, bitIndex } = flip as { offset: number; bitIndex: number }
+      expect(offset).toBeLessThan(64)
+      const after = disk.peekBytes('p/target.log') as Uint8Array
+      expect(after[offset]).toBe((before[offset] as number) ^ (1 << bitIndex))
+      expect(after.filter((value, at) => value !== before[at]).length).toBe(1)
+    }
+    expect(disk.peekBytes('p/other.index')).toEqual(bytes(9, 9, 9))
+    expect(disk.flipDurableBit(random, (path) => path.endsWith('.nothing'))).toBeUndefined()
+  })
+
+  it('flipDurableBit_sameSeed_sameFlips', async () => {
+    const flips = async (): Promise<unknown[]> => {
+      const { scheduler, disk } = makeDisk()
+      await run(scheduler, async () => {
+        for (const name of ['a', 'b', 'c']) await durableFile(disk, `d/${name}`, new Uint8Array(100))
+      })
+      const random = Prng.fromSeed(3)
+      return Array.from({ length: 10 }, () => disk.flipDurableBit(random, () => true))
+    }
+    expect(await flips()).toEqual(await flips())
   })
 })

@@ -370,4 +370,125 @@ describe('SimNet', () => {
     expect(await run(5)).toBe(await run(5))
     expect(await run(5)).not.toBe(await run(6))
   })
+
+  it('block_oneWay_thenUnblock_resumesWithNothingLost', async () => {
+    const fixture = await makeFixture({ partitionCloseAfterMs: 1000 })
+    const scheduler = fixture.scheduler
+    const { client, link } = connect(fixture)
+    await scheduler.runUntil(() => client.opened !== undefined)
+    const server = fixture.accepted[0] as Recorder
+    fixture.net.block(['n1'], ['n2'])
+    expect(fixture.net.blockedPairs()).toEqual([['n1', 'n2']])
+    link.send(encode('held'))
+    server.link?.send(encode('flows'))
+    await scheduler.runFor(500)
+    expect(server.messages).toEqual([])
+    expect(client.texts()).toEqual(['flows'])
+    fixture.net.unblock(['n1'], ['n2'])
+    expect(fixture.net.blockedPairs()).toEqual([])
+    await scheduler.runFor(2000)
+    expect(server.texts()).toEqual(['held'])
+    expect(client.closed).toBeUndefined()
+    expect(() => fixture.net.block(['n1', 'n2'], ['n2'])).toThrow(/both sides/)
+  })
+
+  it('bridge_cutsTheSidesBothWays_butNotTheBridge', async () => {
+    const fixture = await makeFixture()
+    fixture.net.bridge(['n1', 'n4'], ['n2'], 'n3')
+    expect(fixture.net.blockedPairs()).toEqual([
+      ['n1', 'n2'],
+      ['n2', 'n1'],
+      ['n2', 'n4'],
+      ['n4', 'n2'],
+    ])
+    for (const side of ['n1', 'n2', 'n4']) {
+      expect(fixture.net.isBlocked('n3', side)).toBe(false)
+      expect(fixture.net.isBlocked(side, 'n3')).toBe(false)
+    }
+    // The bridge really talks to the side the others cannot reach.
+    const viaBridge = fixture.net.simHttpGet('n2:7071', '/x', { fromHost: 'n3' })
+    await fixture.scheduler.runFor(50)
+    await expect(viaBridge).resolves.toMatchObject({ status: 200 })
+    expect(() => fixture.net.bridge(['n1'], ['n2', 'n3'], 'n3')).toThrow(/neither side/)
+  })
+
+  it('isolateFrom_cutsTheClientsOnly_peersStillReachTheNode', async () => {
+    const fixture = await makeFixture({ connectTimeoutMs: 300 })
+    fixture.net.isolateFrom(['n2'], ['client', 'client2'])
+    const fromClient = fixture.net.simHttpGet('n2:7071', '/x')
+    void fromClient.catch(() => {})
+    const fromPeer = fixture.net.simHttpGet('n2:7071', '/x', { fromHost: 'n1' })
+    await fixture.scheduler.runFor(400)
+    await expect(fromClient).rejects.toMatchObject({ code: 'ETIMEDOUT' })
+    await expect(fromPeer).resolves.toMatchObject({ status: 200 })
+    expect(fixture.net.isBlocked('n2', 'client2')).toBe(true)
+  })
+
+  it('clog_stallsPastPartitionCloseAfterMs_closesNothing_thenFloodsInOrder', async () => {
+    const fixture = await makeFixture({ partitionCloseAfterMs: 100 })
+    const scheduler = fixture.scheduler
+    const { client, link } = connect(fixture)
+    await scheduler.runUntil(() => client.opened !== undefined)
+    const server = fixture.accepted[0] as Recorder
+    fixture.net.clog('n1', 'n2', 1000)
+    const clearsAtMs = scheduler.nowMs() + 1000
+    expect(fixture.net.isClogged('n1', 'n2')).toBe(true)
+    for (let i = 0; i < 5; i++) {
+      link.send(encode(`m${i}`))
+      await scheduler.runFor(100)
+    }
+    server.link?.send(encode('other way'))
+    await scheduler.runFor(400)
+    expect(server.messages).toEqual([])
+    expect(client.texts()).toEqual(['other way'])
+    expect(client.closed).toBeUndefined()
+    expect(server.closed).toBeUndefined()
+    await scheduler.runFor(600)
+    expect(fixture.net.isClogged('n1', 'n2')).toBe(false)
+    expect(server.texts()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
+    const arrivals = new Set(server.messages.map((message) => message.atMs))
+    expect(arrivals.size).toBe(1) // all at once
+    expect([...arrivals][0]).toBeGreaterThan(clearsAtMs)
+    expect([...arrivals][0]).toBeLessThanOrEqual(clearsAtMs + NET_CONFIG_DEFAULT.latencyMsMax)
+  })
+
+  it('clog_extends_neverShortens_andHealClearsIt', async () => {
+    const fixture = await makeFixture()
+    const scheduler = fixture.scheduler
+    const { client, link } = connect(fixture)
+    await scheduler.runUntil(() => client.opened !== undefined)
+    const server = fixture.accepted[0] as Recorder
+    fixture.net.clog('n1', 'n2', 500)
+    fixture.net.clog('n1', 'n2', 100) // shorter: ignored
+    link.send(encode('a'))
+    await scheduler.runFor(200)
+    expect(server.messages).toEqual([])
+    fixture.net.clog('n1', 'n2', 5000)
+    await scheduler.runFor(1000)
+    expect(server.messages).toEqual([])
+    fixture.net.heal()
+    await scheduler.runFor(10)
+    expect(server.texts()).toEqual(['a'])
+    expect(() => fixture.net.clog('n1', 'n2', 0)).toThrow(/durationMs/)
+  })
+
+  it('clog_aConnect_opensWhenItClears_orTimesOutIfItOutlastsTheConnectTimeout', async () => {
+    const fixture = await makeFixture({ connectTimeoutMs: 1000 })
+    const scheduler = fixture.scheduler
+    fixture.net.clog('n1', 'n2', 300)
+    const short = connect(fixture)
+    await scheduler.runFor(299)
+    expect(short.client.opened).toBeUndefined()
+    await scheduler.runFor(100)
+    expect(short.client.opened).toBeGreaterThan(300)
+    expect(short.client.closed).toBeUndefined()
+
+    fixture.net.clog('n1', 'n2', 5000)
+    const startedAtMs = scheduler.nowMs()
+    const long = connect(fixture)
+    await scheduler.runFor(2000)
+    expect(long.client.opened).toBeUndefined()
+    expect(long.client.closed).toMatchObject({ atMs: startedAtMs + 1000, code: LinkCloseCode.abnormal })
+    expect(short.client.closed).toBeUndefined() // the open link only stalls
+  })
 })

@@ -118,4 +118,68 @@ describe('Scheduler', () => {
     ])
     expect(scheduler.trace.entryCount).toBe(5)
   })
+
+  it('hold_setsAsideTheOwnersDueEvents_releaseRunsThemNowInOrder', async () => {
+    const scheduler = new Scheduler()
+    const fired: string[] = []
+    const at = (what: string) => () => fired.push(`${what}@${scheduler.nowMs()}`)
+    scheduler.schedule(10, 'a', at('n1:a'), 'n1')
+    scheduler.schedule(20, 'b', at('n2:b'), 'n2')
+    scheduler.schedule(30, 'c', at('n1:c'), 'n1')
+    scheduler.schedule(30, 'd', at('unowned:d'))
+    scheduler.schedule(40, 'e', at('n1:e'), 'n1')
+    scheduler.schedule(100, 'f', at('n1:f'), 'n1')
+    scheduler.hold('n1')
+    await scheduler.runFor(50)
+    expect(fired).toEqual(['n2:b@20', 'unowned:d@30'])
+    expect(scheduler.isHeld('n1')).toBe(true)
+    // f (due at 100) was set aside too: the run looked past 50 for its next event.
+    expect(scheduler.heldEventCount('n1')).toBe(4)
+    expect(scheduler.pendingCount).toBe(4)
+    scheduler.schedule(50, 'g', at('n2:g'), 'n2')
+    scheduler.release('n1')
+    await scheduler.runFor(100)
+    // Held ones at the release instant, in their order, behind what was queued for it; later ones on time.
+    expect(fired).toEqual(['n2:b@20', 'unowned:d@30', 'n2:g@50', 'n1:a@50', 'n1:c@50', 'n1:e@50', 'n1:f@100'])
+    expect(scheduler.isHeld('n1')).toBe(false)
+  })
+
+  it('cancel_ofAHeldEvent_isNotRunOnRelease_andNotCountedAsPending', async () => {
+    const scheduler = new Scheduler()
+    const fired: string[] = []
+    const kept = scheduler.schedule(1, 'kept', () => fired.push('kept'), 'n1')
+    const dropped = scheduler.schedule(2, 'dropped', () => fired.push('dropped'), 'n1')
+    scheduler.hold('n1')
+    await scheduler.runFor(10)
+    dropped.cancel()
+    dropped.cancel()
+    expect(scheduler.heldEventCount('n1')).toBe(1)
+    expect(scheduler.pendingCount).toBe(1)
+    scheduler.release('n1')
+    await scheduler.runFor(10)
+    kept.cancel()
+    expect(fired).toEqual(['kept'])
+    expect(scheduler.pendingCount).toBe(0)
+  })
+
+  it('release_outsideAnEvent_putsAHeldEventThatWasNotDueYetBackInItsPlace', async () => {
+    const scheduler = new Scheduler()
+    const fired: string[] = []
+    scheduler.schedule(10, 'later', () => fired.push(`n1@${scheduler.nowMs()}`), 'n1')
+    scheduler.schedule(10, 'same instant', () => fired.push(`unowned@${scheduler.nowMs()}`))
+    scheduler.hold('n1')
+    // Looking for the next event within the run sets this one aside, though it is not due before 8.
+    await scheduler.runUntil(8)
+    expect(scheduler.heldEventCount('n1')).toBe(1)
+    scheduler.release('n1')
+    await scheduler.runFor(10)
+    expect(fired).toEqual(['n1@10', 'unowned@10'])
+  })
+
+  it('hold_twice_orReleaseWithoutHold_throws', () => {
+    const scheduler = new Scheduler()
+    scheduler.hold('n1')
+    expect(() => scheduler.hold('n1')).toThrow(/already held/)
+    expect(() => scheduler.release('n2')).toThrow(/not held/)
+  })
 })
