@@ -13,7 +13,7 @@ import { MEMBERSHIP_RECIPIENT, MembershipShell } from './membership/shell.js'
 import { MembershipDirectory, rendezvousNode } from './placement/index.js'
 import { type Envelope, brokerActorId, pinnedNodeOf } from './wire/index.js'
 import { FileCache } from './log/index.js'
-import { DEFAULT_TRANSPORT_LIMITS, Transport, type TransportLimits } from './transport/index.js'
+import { DEFAULT_TRANSPORT_LIMITS, Transport, type TransportLimits, faultInjectionRoute } from './transport/index.js'
 
 /** Everything needed to build one node. The CLI fills it from flags; the simulator directly. */
 export interface NodeConfig {
@@ -45,6 +45,12 @@ export interface NodeConfig {
   broker?: Partial<BrokerSettings>
   /** Runs no broker (no partitions, no metadata): for membership- and actor-only setups. */
   brokerDisabled?: boolean
+  /**
+   * Serves the fault-injection endpoint (POST /fault/links, authenticated with a token derived
+   * from the cluster secret) that cuts this node's links to chosen peers: for chaos tests
+   * only. Default false: the path does not exist.
+   */
+  faultInjection?: boolean
 }
 
 /**
@@ -115,6 +121,7 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
   }
   registerDomainActors(actors, services)
   hooks.registerActors?.(actors)
+  let faultRoute: ((request: HttpRequest) => HttpResponse | undefined) | undefined
   const transport = new Transport(
     env,
     {
@@ -131,9 +138,13 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
       onUndeliverable: (toNodeId, envelopes, error) => actors.undeliverable(toNodeId, envelopes, error),
       onPeerDown: (nodeId) => actors.peerDown(nodeId),
       onPeerUnreachable: (nodeId) => actors.peerUnreachable(nodeId),
-      onHttp: (request) => statusRoute(request, config.nodeId, membership, actors, services),
+      onHttp: (request) => faultRoute?.(request) ?? statusRoute(request, config.nodeId, membership, actors, services),
     },
   )
+  if (config.faultInjection === true) {
+    faultRoute = faultInjectionRoute(transport, config, env.log.child({ component: 'fault-injection' }))
+    env.log.warn({}, 'fault injection enabled: POST /fault/links can cut this node\'s links (chaos testing only)')
+  }
   actors.attachSender(transport)
   const bound = await transport.start()
   const address = config.advertisedAddress ?? `${bound.host}:${bound.port}`

@@ -57,6 +57,9 @@ export interface BatchOffsets {
 
 export interface AppendedProducerBatch extends ProducerBatchHeader, BatchOffsets {}
 
+/** A duplicate appended too long ago for its offsets to be retained: -1, as Kafka answers. */
+export const UNKNOWN_OFFSETS: BatchOffsets = { baseOffset: -1, lastOffset: -1 }
+
 /**
  * The verdict on a produce request: `duplicates` of its first batches were appended before
  * (their original offsets, in order) and the batches from `duplicates.length` on are new;
@@ -154,7 +157,9 @@ export class ProducerStateTable {
       }
       const shape = checkShape(batch, index)
       if (shape !== undefined) return { kind: 'error', error: shape }
-      const duplicate = pending.size === 0 ? this.findDuplicate(batch) : undefined
+      const found = pending.size === 0 ? this.findDuplicate(batch) : undefined
+      // Unknown offsets only answer a request of that one batch: offsets of a mixed answer would be wrong.
+      const duplicate = found === UNKNOWN_OFFSETS && batches.length > 1 ? undefined : found
       if (duplicate !== undefined) {
         duplicates.push(duplicate)
         continue
@@ -236,7 +241,18 @@ export class ProducerStateTable {
     const entry = this.producers.get(batch.producerId)
     if (entry === undefined || entry.epoch !== batch.producerEpoch) return undefined
     const found = entry.batches.find((retained) => retained.firstSequence === batch.firstSequence && retained.lastSequence === batch.lastSequence)
-    return found === undefined ? undefined : { baseOffset: found.baseOffset, lastOffset: found.lastOffset }
+    if (found !== undefined) return { baseOffset: found.baseOffset, lastOffset: found.lastOffset }
+    // Older than every batch still retained, in the same epoch: within an epoch each batch was
+    // accepted only right after the one before it, so this one was appended, and its offsets
+    // are no longer known (a retry that outlived the window, e.g. its answer was lost while
+    // later batches got through). Kafka's broker answers DUPLICATE_SEQUENCE_NUMBER, which its
+    // producer takes as success with unknown offsets; refusing it as out of order would tell
+    // the application a written batch failed. Not across a sequence wrap (2^31 records).
+    const oldest = entry.batches[0]
+    const newest = entry.batches.at(-1)
+    if (oldest === undefined || newest === undefined || entry.complete || oldest.firstSequence > newest.lastSequence) return undefined
+    if (batch.firstSequence >= 0 && batch.firstSequence <= batch.lastSequence && batch.lastSequence < oldest.firstSequence) return UNKNOWN_OFFSETS
+    return undefined
   }
 
   private checkSequence(batch: ProducerBatchHeader, pending: Pending | undefined, index: number): SkeinError | undefined {

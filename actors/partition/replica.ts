@@ -275,8 +275,10 @@ export class PartitionReplica {
     const last = duplicates[duplicates.length - 1] as BatchOffsets
     const result: ProduceResult = { baseOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTimeMs: -1, duplicate: true }
     this.env.log.debug({ replica: this.options.id, baseOffset: result.baseOffset, lastOffset: result.lastOffset }, 'duplicate produce answered with the original offsets')
-    if (acks === 'all') await this.whenCommitted(result.lastOffset + 1, this.core.epoch)
-    else if (acks === 1) await this.whenWritten(result.lastOffset + 1)
+    // Offsets unknown (appended before every retained batch): safe once all appended so far is.
+    const safeEnd = last.lastOffset < 0 ? this.partitionLog.logEndOffset : last.lastOffset + 1
+    if (acks === 'all') await this.whenCommitted(safeEnd, this.core.epoch)
+    else if (acks === 1) await this.whenWritten(safeEnd)
     return result
   }
 

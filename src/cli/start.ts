@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createRealEnv } from '../env/real/index.js'
 import { startNode } from '../node.js'
 import { parseAddress, parseNodeId, parseNodeIdList, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
-import { describeFlags, type FlagSource, type FlagSpec, readFlags } from './flags.js'
+import { describeFlags, type FlagSource, type FlagSpec, type SwitchSpec, readFlags } from './flags.js'
 
 const START_FLAGS: readonly FlagSpec[] = [
   { name: 'id', env: 'SKEIN_ID', placeholder: 'id', help: "this node's stable id (letters, digits, _ . -); required" },
@@ -20,11 +20,21 @@ const START_FLAGS: readonly FlagSpec[] = [
   { name: 'log-level', env: 'SKEIN_LOG_LEVEL', placeholder: 'level', defaultValue: 'info', help: 'debug | info | warn | error' },
 ]
 
+/** Environment variable of --enable-fault-injection (switches have no variable of their own in flags.ts). */
+const FAULT_INJECTION_ENV = 'SKEIN_ENABLE_FAULT_INJECTION'
+
+const START_SWITCHES: readonly SwitchSpec[] = [
+  {
+    name: 'enable-fault-injection',
+    help: `serve POST /fault/links, which cuts this node's links to chosen peers (chaos testing only; needs a cluster secret); env ${FAULT_INJECTION_ENV}=1`,
+  },
+]
+
 export const START_USAGE = `Usage: skein start --id <node-id> [options]
 
 Starts one node in the foreground; stop it with Ctrl-C (SIGINT) or SIGTERM.
 
-${describeFlags(START_FLAGS)}
+${describeFlags(START_FLAGS, START_SWITCHES)}
 `
 
 /** A development-only secret, used (with a warning) when none is configured. */
@@ -33,7 +43,7 @@ const DEV_CLUSTER_SECRET = 'skein-insecure-development-secret'
 const CLUSTER_SECRET_LENGTH_MIN = 16
 
 export async function runStart(argv: string[]): Promise<void> {
-  const { values, sources } = readFlags(argv, START_FLAGS)
+  const { values, sources, switches } = readFlags(argv, START_FLAGS, START_SWITCHES)
   // Every argument is checked before anything is logged or opened.
   if (values['id'] === undefined) throw usageError('--id (or SKEIN_ID) is required')
   const nodeId = parseNodeId('--id', values['id'])
@@ -50,6 +60,9 @@ export async function runStart(argv: string[]): Promise<void> {
     { value: values['cluster-secret'], source: sources['cluster-secret'] ?? 'unset' },
     { value: values['secret-file'], source: sources['secret-file'] ?? 'unset' },
   )
+  const faultInjection = switches['enable-fault-injection'] === true || readFaultInjectionEnv(process.env[FAULT_INJECTION_ENV])
+  // With the development secret anyone could compute the token: the endpoint needs a real secret.
+  if (faultInjection && secret === undefined) throw usageError('--enable-fault-injection needs a cluster secret (--cluster-secret, SKEIN_CLUSTER_SECRET or --secret-file)')
   const env = createRealEnv({ dataDir: values['data'] ?? `./data/${nodeId}`, nodeId, logLevel })
   if (secret === undefined) env.log.warn({}, 'no cluster secret configured: using the insecure development secret')
   const node = await startNode(env, {
@@ -63,6 +76,7 @@ export async function runStart(argv: string[]): Promise<void> {
     peers,
     seeds,
     controllers,
+    faultInjection,
   })
   const shutdown = (signal: string): void => {
     env.log.info({ signal }, 'stopping')
@@ -76,6 +90,13 @@ export async function runStart(argv: string[]): Promise<void> {
   }
   process.once('SIGINT', () => shutdown('SIGINT'))
   process.once('SIGTERM', () => shutdown('SIGTERM'))
+}
+
+/** SKEIN_ENABLE_FAULT_INJECTION: '1' or 'true' enables, unset, '', '0' or 'false' does not; anything else is a usage error. */
+export function readFaultInjectionEnv(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false
+  if (value === '1' || value === 'true') return true
+  throw usageError(`${FAULT_INJECTION_ENV} must be 1, true, 0 or false, got '${value}'`)
 }
 
 export interface SourcedValue {

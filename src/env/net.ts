@@ -32,7 +32,14 @@ export interface HttpRequest {
   readonly method: string
   /** Path and query, as sent (e.g. "/health"). */
   readonly path: string
+  /** Header names in lower case, each with its first value; absent when the Net passes none. */
+  readonly headers?: Readonly<Record<string, string>>
+  /** The request body as UTF-8 (at most HTTP_BODY_BYTES_MAX bytes); absent or '' when there is none. */
+  readonly body?: string
 }
+
+/** Largest HTTP request body a Net passes on; a larger one is answered 413 without reaching `onHttp`. */
+export const HTTP_BODY_BYTES_MAX = 64 * 1024
 
 export interface HttpResponse {
   status: number
@@ -101,6 +108,8 @@ export const LinkCloseCode = {
    * its own address), or two processes share one id. The dialer learns "that address is me".
    */
   selfDial: 4007,
+  /** This node blocks links with the other end (fault injection, `Transport.blockPeers`). */
+  blocked: 4008,
 } as const
 
 /** The most a WebSocket close frame carries as its reason, in UTF-8 bytes (RFC 6455 §5.5). */

@@ -54,6 +54,8 @@ export class Transport {
     envelopesUndeliverable: 0,
   }
   private flushScheduled = false
+  /** Peers this node refuses links with (fault injection); empty in normal operation. */
+  private blocked: ReadonlySet<string> = new Set()
   /** Accepted links still in their handshake: bounded by ACCEPTED_HANDSHAKES_MAX. */
   private acceptedHandshakeCount = 0
   private nextConnectionId = 1
@@ -182,6 +184,40 @@ export class Transport {
       phase: conn.phase,
       remoteAddress: conn.remoteAddress(),
     }))
+  }
+
+  /**
+   * Fault injection: from now on this node has no links with `nodeIds` (the set replaces the
+   * previous one; [] heals). Current links with them, up or in their handshake, are closed
+   * (code `blocked`); their hellos are refused and our dials to them fail as if refused, so
+   * both ends see the peer down or unreachable, as in a network partition. Queued envelopes
+   * stay queued (bounded, and their deadlines still run) and redials go on with backoff; a
+   * peer taken off the set is redialed at once if something is waiting for it.
+   * Only the named node ids are affected: clients and every other peer keep their links.
+   */
+  blockPeers(nodeIds: readonly string[]): void {
+    for (const nodeId of nodeIds) {
+      if (typeof nodeId !== 'string' || nodeId.length === 0) throw new RangeError('blockPeers: node ids must be non-empty strings')
+      if (nodeId === this.config.nodeId) throw new RangeError(`blockPeers: cannot block this node's own id '${nodeId}'`)
+    }
+    const previous = this.blocked
+    const next = new Set(nodeIds)
+    this.blocked = next
+    const added = [...next].filter((nodeId) => !previous.has(nodeId)).sort()
+    const removed = [...previous].filter((nodeId) => !next.has(nodeId)).sort()
+    if (added.length === 0 && removed.length === 0) return
+    this.log.warn({ blocked: [...next].sort(), added, removed }, 'fault injection: blocked links changed')
+    for (const conn of [...this.connections]) {
+      if (conn.peerNodeId !== undefined && added.includes(conn.peerNodeId)) {
+        this.closeConnection(conn, LinkCloseCode.blocked, 'link blocked by fault injection')
+      }
+    }
+    for (const nodeId of removed) this.redialUnblocked(nodeId)
+  }
+
+  /** The node ids blockPeers set, sorted. */
+  blockedPeers(): string[] {
+    return [...this.blocked].sort()
   }
 
   /** Closes every link (1001), fails queued envelopes with SHUTTING_DOWN, cancels timers. Idempotent. */
@@ -334,6 +370,7 @@ export class Transport {
       this.forgetIfIdle(peer)
       return
     }
+    if (this.blocked.has(peer.nodeId)) return this.dialBlocked(peer)
     const conn = this.newConnection(ConnectionRole.initiator, peer.nodeId)
     peer.handshaking.add(conn)
     this.counters.linksDialed++
@@ -344,6 +381,26 @@ export class Transport {
       this.detach(conn, LinkCloseCode.abnormal)
       this.connectionGone(conn)
     }
+  }
+
+  /**
+   * A dial to a blocked peer fails as a refused connect would: the layer above hears the peer
+   * is unreachable (after the caller returns, as with a real dial) and a redial is scheduled.
+   */
+  private dialBlocked(peer: Peer): void {
+    this.scheduleReconnect(peer)
+    queueMicrotask(() => {
+      if (this.stopping === undefined && peer.active === undefined) this.notifyPeer('onPeerUnreachable', peer.nodeId)
+    })
+  }
+
+  /** A peer was taken off the blocked set: dial it now rather than at the end of its backoff. */
+  private redialUnblocked(nodeId: string): void {
+    const peer = this.peerStates.get(nodeId)
+    if (peer === undefined || (!peer.wanted && peer.queue.length === 0)) return
+    peer.cancelReconnect()
+    peer.reconnectAttempts = 0
+    this.ensureDialing(peer)
   }
 
   /** After a link to a peer is gone: redial later if we still have something for it. */
@@ -464,6 +521,7 @@ export class Transport {
       return this.closeConnection(conn, verdict.code, verdict.reason)
     }
     if (!verdict.ok) return this.refuse(conn, verdict.code, verdict.reason)
+    if (this.blocked.has(hello.nodeId)) return this.closeBlocked(conn, hello.nodeId)
     const peer = this.peerFor(hello.nodeId)
     conn.peerNodeId = hello.nodeId
     peer.handshaking.add(conn)
@@ -512,6 +570,7 @@ export class Transport {
       localNonce,
     })
     if (!verdict.ok) return this.refuse(conn, verdict.code, verdict.reason)
+    if (this.blocked.has(peerNodeId)) return this.closeBlocked(conn, peerNodeId)
     if (conn.discovery !== undefined) return this.endDiscovery(conn, peerNodeId)
     const proof = initiatorProof(this.config.clusterSecret, welcome.nonce, this.config.nodeId, peerNodeId)
     this.sendControl(conn, { type: FrameType.proof, proof })
@@ -576,6 +635,12 @@ export class Transport {
   }
 
   // ---- closing ----
+
+  /** A link with a blocked peer got as far as naming it: closed, not counted as refused input. */
+  private closeBlocked(conn: Connection, peerNodeId: string): void {
+    this.log.debug({ peer: peerNodeId, remoteAddress: conn.remoteAddress(), connection: conn.id }, 'closing link: peer blocked by fault injection')
+    this.closeConnection(conn, LinkCloseCode.blocked, 'link blocked by fault injection')
+  }
 
   /** Closes a link because of what the other end sent (or did not send): always logged. */
   private refuse(conn: Connection, code: number, reason: string): void {

@@ -131,6 +131,8 @@ describe('consumer groups through the SDK', () => {
     const a = member('a')
     const b = member('b', (tps) => revokedFromB.push(...tps.map((tp) => `${tp.topic}/${tp.partition}`)))
     await waitFor('three partitions each', () => a.assignment().length === 3 && b.assignment().length === 3)
+    // Whoever joined first gave half away when the other joined: only later revokes count.
+    revokedFromB.length = 0
     const before = await client.admin().describeGroup('static')
     const ownedByA = keysOf(a).sort()
     // A static member's close does not leave the group: its place waits for it a session long.

@@ -220,15 +220,16 @@ export interface CliResult {
 
 /** The child processes and temp dirs of one test (or one file); `cleanup()` in afterEach/afterAll. */
 export class Processes {
-  private rootDir: string | undefined
+  /** The temp root, made once even when several starts race for it (a second mkdtemp would leak). */
+  private rootDir: Promise<string> | undefined
   private readonly nodes: NodeProcess[] = []
   private readonly others = new Set<ChildProcess>()
   private readonly longRunning: CliProcess[] = []
 
   /** A fresh directory under this instance's temp root (one mkdtemp, removed by cleanup). */
   async tempDir(name: string): Promise<string> {
-    this.rootDir ??= await mkdtemp(join(tmpdir(), 'skein-proc-'))
-    return mkdtemp(join(this.rootDir, `${name}-`))
+    this.rootDir ??= mkdtemp(join(tmpdir(), 'skein-proc-'))
+    return mkdtemp(join(await this.rootDir, `${name}-`))
   }
 
   /** Starts `skein start --id <id>` on 127.0.0.1 and resolves once it logged 'node started'. */
@@ -312,7 +313,7 @@ export class Processes {
     await Promise.all(this.longRunning.splice(0).map((cli) => cli.killGroup()))
     await Promise.all(nodes.map((node) => node.stop()))
     if (this.rootDir !== undefined) {
-      await rm(this.rootDir, { recursive: true, force: true })
+      await rm(await this.rootDir, { recursive: true, force: true })
       this.rootDir = undefined
     }
   }

@@ -3,6 +3,7 @@ import {
   type AppendedProducerBatch,
   PRODUCER_BATCHES_RETAINED,
   type ProducerBatchHeader,
+  UNKNOWN_OFFSETS,
   ProducerStateTable,
   type ProducerVerdict,
   incrementSequence,
@@ -56,11 +57,22 @@ describe('ProducerStateTable.validate', () => {
     }
   })
 
-  it('validate_retryOfABatchOlderThanTheLastFive_isOutOfOrder', () => {
+  it('validate_retryOfABatchOlderThanTheLastFive_isADuplicateWithUnknownOffsets_aloneInItsRequest', () => {
+    // Its answer was lost while five later batches got through: it was appended (each batch
+    // is accepted only right after the one before), so refusing it would report a written
+    // batch as failed. Kafka answers DUPLICATE_SEQUENCE_NUMBER, offsets unknown (-1).
     const table = new ProducerStateTable()
     for (let i = 0; i <= PRODUCER_BATCHES_RETAINED; i++) appended(table, header(i), i)
-    expect(errorName(table.validate([header(0)]))).toBe('OUT_OF_ORDER_SEQUENCE_NUMBER')
+    expect(table.validate([header(0)])).toEqual({ kind: 'accept', duplicates: [UNKNOWN_OFFSETS] })
     expect(table.validate([header(1)])).toMatchObject({ kind: 'accept', duplicates: [{ baseOffset: 1 }] })
+    // Not mixed with new batches: their offsets would be answered wrong.
+    expect(errorName(table.validate([header(0), header(PRODUCER_BATCHES_RETAINED + 1)]))).toBe('OUT_OF_ORDER_SEQUENCE_NUMBER')
+  })
+
+  it('validate_oldSequenceOfAProducerWhoseWholeHistoryIsRetained_isOutOfOrder', () => {
+    const table = new ProducerStateTable()
+    appended(table, header(5), 0)
+    expect(errorName(table.validate([header(2)]))).toBe('OUT_OF_ORDER_SEQUENCE_NUMBER')
   })
 
   it('validate_sequenceGap_isOutOfOrder_andNotRetriable', () => {

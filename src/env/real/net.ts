@@ -4,6 +4,8 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { Logger } from '../logger.js'
 import {
   type ConnectOptions,
+  HTTP_BODY_BYTES_MAX,
+  type HttpRequest,
   type HttpResponse,
   type Link,
   LinkCloseCode,
@@ -250,22 +252,67 @@ class WsListener implements Listener {
     })
   }
 
+  /**
+   * Reads the body (at most HTTP_BODY_BYTES_MAX bytes; past it 413 and the connection is
+   * closed), then answers through `onHttp`. GETs without a body answer on the 'end' event.
+   */
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
-    request.resume() // bodies are ignored; drain them so the connection can be reused
-    let answer: HttpResponse
-    try {
-      answer = this.options.onHttp({ method: request.method ?? 'GET', path: request.url ?? '/' })
-    } catch (err) {
-      this.log.error({ err: errorMessage(err), path: request.url }, 'http handler threw')
-      answer = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' }
-    }
     response.on('error', (err) => this.log.debug({ err: err.message }, 'http response error'))
-    response.writeHead(answer.status, {
-      'content-type': answer.contentType,
-      'content-length': Buffer.byteLength(answer.body),
+    const chunks: Buffer[] = []
+    let bodyBytes = 0
+    let tooLarge = false
+    request.on('data', (chunk: Buffer) => {
+      if (tooLarge) return
+      bodyBytes += chunk.byteLength
+      if (bodyBytes <= HTTP_BODY_BYTES_MAX) {
+        chunks.push(chunk)
+        return
+      }
+      tooLarge = true
+      chunks.length = 0
+      response.setHeader('connection', 'close')
+      writeAnswer(response, { status: 413, contentType: 'application/json', body: '{"error":"request body too large"}' })
+      request.resume()
     })
-    response.end(answer.body)
+    request.on('error', (err) => this.log.debug({ err: err.message }, 'http request error'))
+    request.on('end', () => {
+      if (tooLarge) return
+      writeAnswer(response, this.answer({
+        method: request.method ?? 'GET',
+        path: request.url ?? '/',
+        headers: firstHeaderValues(request),
+        body: Buffer.concat(chunks).toString('utf8'),
+      }))
+    })
   }
+
+  private answer(request: HttpRequest): HttpResponse {
+    try {
+      return this.options.onHttp(request)
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), path: request.path }, 'http handler threw')
+      return { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' }
+    }
+  }
+}
+
+function writeAnswer(response: ServerResponse, answer: HttpResponse): void {
+  if (response.headersSent) return
+  response.writeHead(answer.status, {
+    'content-type': answer.contentType,
+    'content-length': Buffer.byteLength(answer.body),
+  })
+  response.end(answer.body)
+}
+
+/** Header names (lower case, as Node gives them) with their first value. */
+function firstHeaderValues(request: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    const first = Array.isArray(value) ? value[0] : value
+    if (first !== undefined) headers[name] = first
+  }
+  return headers
 }
 
 /** Cuts a close reason to what a WebSocket close frame can carry, on a character boundary. */
