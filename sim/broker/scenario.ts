@@ -527,7 +527,7 @@ export async function runBrokerSim(options: BrokerSimOptions): Promise<BrokerSim
   return result
 }
 
-function statusOf(replica: PartitionReplica): { role: string; epoch: number; leader: string | undefined; highWatermark: number; logEndOffset: number; logStartOffset: number } {
+export function statusOf(replica: PartitionReplica): { role: string; epoch: number; leader: string | undefined; highWatermark: number; logEndOffset: number; logStartOffset: number } {
   return {
     role: replica.role,
     epoch: replica.epoch,
@@ -539,7 +539,7 @@ function statusOf(replica: PartitionReplica): { role: string; epoch: number; lea
 }
 
 /** Reads a replica's whole committed log (log start to its high watermark when the read began). */
-async function readCommitted(replica: PartitionReplica, ref: ReplicaRef, nowMs: () => number, withValues: boolean): Promise<CommittedRead | undefined> {
+export async function readCommitted(replica: PartitionReplica, ref: ReplicaRef, nowMs: () => number, withValues: boolean): Promise<CommittedRead | undefined> {
   if (replica.isClosed) return undefined
   const atMs = nowMs()
   const fromOffset = replica.logStartOffset

@@ -69,6 +69,8 @@ const REQUEST_TIMEOUT_MS_DEFAULT = 10_000
  */
 const REQUEST_DEADLINE_MS_DEFAULT = 30_000
 const RETRIES_MAX_DEFAULT = 1_000
+/** Retries of UNKNOWN_TOPIC_OR_PARTITION from a node (its metadata may lag a new topic); then it is the answer. */
+const UNKNOWN_TOPIC_RETRIES_MAX = 3
 const RETRY_BACKOFF_MS_DEFAULT = 50
 /** Cap of the retry backoff: a second, like Kafka's retry.backoff.max.ms, so a healed cluster is found quickly. */
 const RETRY_BACKOFF_MS_MAX = 1_000
@@ -443,6 +445,9 @@ export class BrokerClient {
       } catch (error) {
         lastError = error
         if (!(error instanceof SkeinError) || !error.retriable) throw error
+        // A node's metadata may lag a topic just created, so an unknown topic is asked again a
+        // few times, not until the deadline: a typo must fail fast.
+        if (error.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.code && attempt >= UNKNOWN_TOPIC_RETRIES_MAX) throw error
         tried.add(nodeId)
         this.nodeFailed(nodeId, error)
         await this.pause(attempt, deadlineAtMs, kind, lastError)

@@ -218,7 +218,8 @@ export class Producer {
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     this.assertOpen()
     const { topic, messages } = validateProducerRecord(record)
-    const now = this.context.env.clock.wallMs()
+    // Record timestamps are whole ms; an injected clock (the simulator's) may give fractions.
+    const now = Math.floor(this.context.env.clock.wallMs())
     const prepared = messages.map((message, index) => this.prepare(message, index, now))
     // Sends queue their records in call order, one after the other: a send waiting for topic
     // metadata or buffer space holds back the sends after it, so records of one partition are
