@@ -113,6 +113,8 @@ export class GroupCoordinatorActor implements Actor {
   private loading: Promise<Loaded> | undefined
   private readonly pending = new Map<number, PendingRequest>()
   private nextRequestId = 1
+  /** Heartbeats held now, over every group (bounded by HELD_HEARTBEATS_MAX); kept, not summed per heartbeat. */
+  private heldTotal = 0
 
   constructor(
     private readonly context: ActorContext,
@@ -190,17 +192,19 @@ export class GroupCoordinatorActor implements Actor {
     const refused = entry.core.heartbeat(String(request.memberId), Number(request.generation), this.nowMs())
     if (refused !== undefined) throw refused
     const waitMs = Math.min(HEARTBEAT_WAIT_MS_MAX, Math.max(0, Number(request.waitMs) || 0))
-    if (waitMs === 0 || entry.core.currentState !== 'stable' || this.heldCount(loaded) >= HELD_HEARTBEATS_MAX) return {}
+    if (waitMs === 0 || entry.core.currentState !== 'stable' || this.heldTotal >= HELD_HEARTBEATS_MAX) return {}
     return new Promise((resolve, reject) => {
       const held: HeldHeartbeat = {
         resolve: () => resolve({}),
         reject,
         timer: this.context.env.clock.setTimer(waitMs, () => {
           entry.held.delete(held)
+          this.heldTotal--
           resolve({})
         }),
       }
       entry.held.add(held)
+      this.heldTotal++
     })
   }
 
@@ -319,13 +323,9 @@ export class GroupCoordinatorActor implements Actor {
       if (error === undefined) held.resolve()
       else held.reject(error())
     }
+    this.heldTotal -= entry.held.size
     entry.held.clear()
-  }
-
-  private heldCount(loaded: Loaded): number {
-    let count = 0
-    for (const entry of loaded.groups.values()) count += entry.held.size
-    return count
+    if (this.heldTotal < 0) throw new Error(`invariant: held heartbeat count went negative (${this.heldTotal})`)
   }
 
   // ---- the offsets partition ----
