@@ -13,6 +13,7 @@ import type { Env } from '../../src/env/index.js'
 import type { GroupAssignorName } from '../../src/wire/broker-protocol.js'
 import { partitionKey } from '../broker/checker.js'
 import type { CommitObservation, OffsetsRead } from '../group/checker.js'
+import { simMemberConfig } from '../group/scenario.js'
 import type { Prng } from '../prng.js'
 import { type ClientsContext, type Incarnation, clientOn, ensureRunning, incarnationOf, isAlive, reportConsumerFailure, reportUnexpected, sleep, unlessDead, valueText } from './clients.js'
 
@@ -157,17 +158,7 @@ export class GroupMembers {
     const client = clientOn(this.context, slot, `member-${slot}-${count}`, {
       connect: (env, config) => this.connectObserved(env, config, name, who),
     })
-    const consumer = client.consumer({
-      groupId: GROUP_ID,
-      resetPolicy: 'earliest',
-      sessionTimeoutMs,
-      heartbeatIntervalMs: Math.floor(sessionTimeoutMs / 3),
-      rebalanceTimeoutMs: 3_000 + draws.int(3_000),
-      assignors: this.assignors,
-      autoCommitIntervalMs: 200 + draws.int(1_500),
-      maxWaitMs: 300,
-      topicRefreshMs: TOPIC_REFRESH_NEVER_MS,
-    })
+    const consumer = client.consumer(simMemberConfig(draws, GROUP_ID, sessionTimeoutMs, this.assignors, TOPIC_REFRESH_NEVER_MS))
     const member: Member = { name, slot, who, client, consumer, state: 'running' }
     this.members.set(slot, member)
     consumer.subscribe([this.context.topic])

@@ -22,7 +22,7 @@
  * reads of the committed offsets (every so often during the run, and at the end), processed
  * records, acknowledged writes, and the committed logs read back at the end.
  */
-import { BrokerClient, type BrokerClientConfig, Client, type Consumer } from '../../src/client/index.js'
+import { BrokerClient, type BrokerClientConfig, Client, type Consumer, type ConsumerConfig } from '../../src/client/index.js'
 import type { Env } from '../../src/env/index.js'
 import { shuffle } from '../../src/env/index.js'
 import { encodeRecordBatch } from '../../src/log/record-batch.js'
@@ -344,17 +344,7 @@ class GroupSim {
       requestDeadlineMs: MEMBER_REQUEST_DEADLINE_MS,
       connect: (connectEnv, config) => this.connectObserved(connectEnv, config, name, slot, incarnation),
     })
-    const consumer = client.consumer({
-      groupId: GROUP_ID,
-      resetPolicy: 'earliest',
-      sessionTimeoutMs,
-      heartbeatIntervalMs: Math.floor(sessionTimeoutMs / 3),
-      rebalanceTimeoutMs: 3_000 + draws.int(3_000),
-      assignors: this.assignors,
-      autoCommitIntervalMs: 200 + draws.int(1_500),
-      maxWaitMs: 300,
-      topicRefreshMs: REASSIGN_NEVER_MS,
-    })
+    const consumer = client.consumer(simMemberConfig(draws, GROUP_ID, sessionTimeoutMs, this.assignors, REASSIGN_NEVER_MS))
     const member: Member = { name, slot, incarnation, client, consumer, state: 'running' }
     this.members.set(slot, member)
     consumer.subscribe([TOPIC])
@@ -752,4 +742,22 @@ export function summarize(result: GroupSimResult): string {
     `virtualMs=${Math.round(result.virtualMs)} events=${result.events} trace=${result.trace}`
   const first = result.violations[0]
   return first === undefined ? `${head} ok` : `${head} VIOLATIONS=${result.violations.length} first: ${formatViolation(first)}`
+}
+
+/**
+ * The consumer settings of a simulated group member: timings drawn per member (so seeds differ
+ * in them), from `draws` in a fixed order; shared by the group and full-system simulators.
+ */
+export function simMemberConfig(draws: Prng, groupId: string, sessionTimeoutMs: number, assignors: readonly GroupAssignorName[], topicRefreshMs: number): ConsumerConfig {
+  return {
+    groupId,
+    resetPolicy: 'earliest',
+    sessionTimeoutMs,
+    heartbeatIntervalMs: Math.floor(sessionTimeoutMs / 3),
+    rebalanceTimeoutMs: 3_000 + draws.int(3_000),
+    assignors,
+    autoCommitIntervalMs: 200 + draws.int(1_500),
+    maxWaitMs: 300,
+    topicRefreshMs,
+  }
 }
