@@ -54,6 +54,13 @@ export const METADATA_RETRY_MS = 250
  */
 export const VOTER_REFRESH_AFTER_MS = 2_000
 /**
+ * How long past the long-poll period (settings.metadataPollMs) a node's last answer from the
+ * metadata controller still counts as current. A node whose metadata is older than that (it
+ * just restarted, or is cut off from the metadata quorum) does not tell a client that a topic
+ * does not exist: it may just not have heard of it, and a client would stop on that answer.
+ */
+export const METADATA_CURRENT_GRACE_MS = 2_000
+/**
  * Producer ids a broker takes from the metadata controller at a time, as Kafka's brokers do
  * (its block is 1000 too): one metadata commit per thousand producers, and a restarted broker
  * wastes at most the rest of one block.
@@ -90,6 +97,8 @@ export class BrokerActor implements Actor {
   private producerIdAllocation: Promise<void> | undefined
   /** The offsets topic's creation under way, shared by every findCoordinator waiting for it. */
   private offsetsTopicCreation: Promise<void> | undefined
+  /** When the metadata controller last answered this node's read (undefined: not since start). */
+  private metadataReadAtMs: number | undefined
 
   constructor(
     private readonly context: ActorContext,
@@ -109,6 +118,7 @@ export class BrokerActor implements Actor {
       case BrokerRequest.metadata:
         return replyLater(this.answerMetadata(message.payload as MetadataRequest | null))
       case BrokerRequest.listTopics:
+        if (this.metadataReadAtMs === undefined) this.assertMetadataCurrent()
         return sortedTopics(this.metadata).map((topic) => topic.name)
       case BrokerRequest.describeTopic:
         return replyLater(this.describe((message.payload as DescribeTopicRequest | null)?.name))
@@ -186,6 +196,7 @@ export class BrokerActor implements Actor {
         if (snapshot.version > this.metadata.version) this.context.tell(this.context.self, BrokerControl.metadataUpdate, snapshot)
         // Let the update be handled before asking past it.
         await this.sleep(0)
+        this.metadataReadAtMs = this.context.env.clock.nowMs()
       } catch (error) {
         if (this.stopped) return
         this.context.log.debug({ error: String(error) }, 'metadata read failed; retrying')
@@ -387,6 +398,7 @@ export class BrokerActor implements Actor {
       const topic = this.metadata.topics.get(name)
       return topic === undefined ? [] : [topic]
     })
+    if (names === undefined ? this.metadataReadAtMs === undefined : topics.length < names.length) this.assertMetadataCurrent()
     const described = await Promise.all(topics.map((topic) => this.describeTopic(topic, false)))
     return {
       version: this.metadata.version,
@@ -399,8 +411,24 @@ export class BrokerActor implements Actor {
   private async describe(name: unknown): Promise<TopicDescription> {
     const topicName = validateTopicName(name)
     const topic = this.metadata.topics.get(topicName)
-    if (topic === undefined) throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${topicName}' does not exist`)
+    if (topic === undefined) {
+      this.assertMetadataCurrent()
+      throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${topicName}' does not exist`)
+    }
     return this.describeTopic(topic, true)
+  }
+
+  /**
+   * Throws BROKER_NOT_AVAILABLE (retriable: the client asks another node) unless this node's
+   * metadata is current, before it answers that a topic does not exist (or lists all topics
+   * with none read yet): a stale node's "no such topic" would stop a client for good.
+   */
+  private assertMetadataCurrent(): void {
+    const readAtMs = this.metadataReadAtMs
+    const currentForMs = this.services.settings.metadataPollMs + METADATA_CURRENT_GRACE_MS
+    if (readAtMs !== undefined && this.context.env.clock.nowMs() - readAtMs <= currentForMs) return
+    const since = readAtMs === undefined ? 'not read since this node started' : `last read ${Math.round(this.context.env.clock.nowMs() - readAtMs)} ms ago`
+    throw new SkeinError(ErrorCode.BROKER_NOT_AVAILABLE, `node ${this.context.nodeId} cannot vouch for the topic list: its cluster metadata is ${since}; ask another node`)
   }
 
   private async describeTopic(topic: TopicMetadata, full: boolean): Promise<TopicDescription> {

@@ -42,13 +42,6 @@ export const KnownIssue = {
    * could also make that log look newest to a Raft election.
    */
   corruptHeaderServed: 'corrupt-batch-header-served',
-  /**
-   * A consumer (a group member, or one by assignment) stops for good with UNKNOWN_TOPIC ("topic
-   * 'events' does not exist") though the topic exists: a node whose metadata is behind (cut
-   * off, or just added) answers the metadata request as if the topic were gone, and the SDK
-   * takes that as final (Kafka's UNKNOWN_TOPIC_OR_PARTITION is retriable).
-   */
-  unknownTopicStopsConsumer: 'unknown-topic-stops-consumer',
 } as const
 export type KnownIssue = (typeof KnownIssue)[keyof typeof KnownIssue]
 
@@ -112,7 +105,6 @@ function specificIssue(anomaly: Anomaly, result: Evidence): KnownIssue | undefin
     if (result.damagedNode !== undefined && result.corruptReplicas.length > 0 && names(result.damagedNode)) return KnownIssue.corruptReplica
     return undefined
   }
-  if (anomaly.kind === AnomalyKind.clientError && /stopped for good: .*does not exist \(the topic exists\)/.test(anomaly.detail)) return KnownIssue.unknownTopicStopsConsumer
   const damaged = result.damagedNode
   if (damaged !== undefined && HEADER_KINDS.has(anomaly.kind) && (anomaly.detail.includes(`@${damaged}#`) || anomaly.detail.includes('@client-fetch#'))) {
     return KnownIssue.corruptHeaderServed

@@ -26,6 +26,7 @@ export const ErrorCode = {
   LEADER_NOT_AVAILABLE: spec(5, 'LEADER_NOT_AVAILABLE', true, 'The partition has no leader right now (an election is in progress).'),
   NOT_LEADER_OR_FOLLOWER: spec(6, 'NOT_LEADER_OR_FOLLOWER', true, 'This server is not the leader for that partition.'),
   REQUEST_TIMED_OUT: spec(7, 'REQUEST_TIMED_OUT', true, 'The request did not complete before its deadline.'),
+  BROKER_NOT_AVAILABLE: spec(8, 'BROKER_NOT_AVAILABLE', true, "This node's cluster metadata is not current (it just started, or cannot reach the metadata quorum); ask another node."),
   MESSAGE_TOO_LARGE: spec(10, 'MESSAGE_TOO_LARGE', false, 'The message or frame is larger than the configured maximum.'),
   NETWORK_EXCEPTION: spec(13, 'NETWORK_EXCEPTION', true, 'The link to the server closed before a response arrived.'),
   COORDINATOR_LOAD_IN_PROGRESS: spec(14, 'COORDINATOR_LOAD_IN_PROGRESS', true, 'The group coordinator is rebuilding its state from the offsets topic; retry shortly.'),

@@ -100,6 +100,14 @@ describe(`full-system simulator: seeds ${SEED_FIRST}..${SEED_FIRST + SEED_COUNT 
  * and drop the issue from sim/full/known-issues.ts).
  */
 describe('full-system simulator: regressions for the known issues', () => {
+  /** Seeds that found a node bug since fixed: each must stay clean. */
+  it.each([
+    [58, 'unknown-topic-stops-consumer: a consumer\'s only node (n3, just restarted) had not read the metadata yet and said the topic does not exist'],
+  ])('seed %i: %s', async (seed) => {
+    const result = await runFullSim({ seed })
+    expect(result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`)).toEqual([])
+  }, 120_000)
+
   it.skip.each([
     [11, 'stopped-replica-never-reopened: n5 fills its disk, its replicas stop and never catch up'],
     [68, 'stopped-replica-never-reopened: two replicas of events/1 stop, the partition stays leaderless after healing'],
