@@ -74,6 +74,20 @@ export interface RaftInit {
   /** The log as it is on disk: epoch starts, end offset (all of it durable after recovery). */
   readonly epochs: readonly EpochEntry[]
   readonly logEndOffset: number
+  /**
+   * Set when this replica lost records it once held (a corrupt batch cut from its log, with
+   * everything after it): the log end it had before. Until it has caught up again (its log
+   * reaches this, or a leader has nothing more to send it) it neither votes nor stands for
+   * election: a record it lost may be committed with its help, and its vote must not elect a
+   * log without it. Persisted by the shell, so a crash meanwhile does not forget it.
+   */
+  readonly catchUpEnd?: number
+  /**
+   * The high watermark this replica knew before its shell reopened it (after a disk error)
+   * without a process restart: what was committed stays committed, so it is kept (up to the
+   * log end) rather than starting again from 0. Default 0.
+   */
+  readonly highWatermark?: number
   readonly settings?: Partial<RaftSettings>
   /** Uniform in [0, 1): from the Env, so simulations replay. */
   readonly random: () => number
@@ -150,6 +164,10 @@ export class RaftCore {
   private fetchOutcomePending = false
   /** The shell is carrying out an appendFetched or truncate: the log end is in flux until fetchCompleted. */
   private shellBusy = false
+  /** See RaftInit.catchUpEnd: while set, no votes and no campaigns. */
+  private catchUpEndValue: number | undefined
+  /** The fetch the shell is carrying out answered with records (possibly none), not a divergence. */
+  private fetchedRecordsPending = false
 
   constructor(init: RaftInit) {
     this.id = init.id
@@ -163,6 +181,8 @@ export class RaftCore {
     this.logEnd = init.logEndOffset
     this.writtenEnd = init.logEndOffset
     this.durableEnd = init.logEndOffset
+    this.catchUpEndValue = init.catchUpEnd !== undefined && init.catchUpEnd > init.logEndOffset ? init.catchUpEnd : undefined
+    this.highWatermarkValue = Math.max(0, Math.min(init.highWatermark ?? 0, init.logEndOffset))
     assert.ok(this.epochs.latestEpoch <= this.epochValue, 'the log holds no epoch beyond the persisted one')
     this.electionTimeout = this.randomElectionTimeout()
   }
@@ -184,6 +204,14 @@ export class RaftCore {
   }
   get hardState(): HardState {
     return { epoch: this.epochValue, votedFor: this.votedFor }
+  }
+  /** While this replica catches up on records it lost (RaftInit.catchUpEnd), the log end it must reach; else undefined. */
+  get catchUpEnd(): number | undefined {
+    return this.catchUpEndValue
+  }
+  /** The leader epoch of the record at `offset`, per the epoch cache (every batch in the log carries it). */
+  epochAt(offset: number): number {
+    return this.epochs.epochAt(offset)
   }
   epochCache(): EpochEntry[] {
     return this.epochs.snapshot()
@@ -260,7 +288,7 @@ export class RaftCore {
       this.fetchInFlight = undefined
       this.maybeFetch()
     }
-    if (this.electionElapsed >= this.electionTimeout && !this.shellBusy && this.membership.voters.includes(this.id)) this.campaign()
+    if (this.electionElapsed >= this.electionTimeout && !this.shellBusy && this.catchUpEndValue === undefined && this.membership.voters.includes(this.id)) this.campaign()
   }
 
   receive(message: RaftMessage): void {
@@ -337,9 +365,15 @@ export class RaftCore {
     // shell's log did change.
     for (const entry of newEpochs) this.epochs.assign(entry.epoch, entry.startOffset)
     for (const entry of newMemberships) this.addMembership(entry)
+    const fetchedFrom = this.fetchInFlight?.offset
+    const caughtUp = this.fetchedRecordsPending && logEndOffset === fetchedFrom
+    this.fetchedRecordsPending = false
     this.logEnd = logEndOffset
     this.writtenEnd = logEndOffset
     this.durableEnd = logEndOffset
+    // Caught up on lost records: the log is back to where it was, or a leader (which holds
+    // every committed record) had nothing past our end to send.
+    if (this.catchUpEndValue !== undefined && (logEndOffset >= this.catchUpEndValue || caughtUp)) this.catchUpEndValue = undefined
     if (this.fetchOutcomePending) {
       this.fetchOutcomePending = false
       this.fetchInFlight = undefined
@@ -372,6 +406,7 @@ export class RaftCore {
   /** The leader hands over: campaign now, skipping pre-vote, with voters waiving their lease. */
   private onTimeoutNow(message: TimeoutNow): void {
     if (message.epoch !== this.epochValue || message.from !== this.leaderValue || !this.membership.voters.includes(this.id)) return
+    if (this.catchUpEndValue !== undefined) return // still fetching records it lost: not a leader's log yet
     this.becomeCandidate(true)
   }
 
@@ -401,6 +436,11 @@ export class RaftCore {
     // (without even adopting its epoch) is what keeps it from disrupting the group. The
     // refusal names the leader, so the node can rejoin by fetching from it.
     if (!this.membership.voters.includes(request.from)) {
+      grant(false, this.epochValue)
+      return
+    }
+    if (this.catchUpEndValue !== undefined) {
+      // Records this replica lost may be committed; its vote could elect a log without them.
       grant(false, this.epochValue)
       return
     }
@@ -684,6 +724,7 @@ export class RaftCore {
         this.highWatermarkValue = highWatermark
         this.effects.push({ type: 'highWatermark', offset: highWatermark })
       }
+      this.fetchedRecordsPending = true
       this.effects.push({ type: 'appendFetched', fetchOffset: response.fetchOffset })
       return
     }

@@ -13,6 +13,8 @@ export interface RaftDurableState {
   readonly hardState: HardState
   readonly epochs: readonly EpochEntry[]
   readonly memberships?: readonly MembershipEntry[]
+  /** RaftInit.catchUpEnd: the log end before records were lost, while the replica catches up on them. */
+  readonly catchUpEnd?: number
 }
 
 const FORMAT_VERSION = 1
@@ -56,11 +58,12 @@ export class RaftStateFile {
       votedFor: state.hardState.votedFor ?? null,
       epochs: state.epochs.map((entry) => [entry.epoch, entry.startOffset]),
       memberships: (state.memberships ?? []).map((entry) => ({ offset: entry.offset, voters: entry.voters, learners: entry.learners })),
+      ...(state.catchUpEnd === undefined ? {} : { catchUpEnd: state.catchUpEnd }),
     })
   }
 
   private decode(parsed: unknown): RaftDurableState {
-    const record = parsed as { version?: unknown; epoch?: unknown; votedFor?: unknown; epochs?: unknown; memberships?: unknown }
+    const record = parsed as { version?: unknown; epoch?: unknown; votedFor?: unknown; epochs?: unknown; memberships?: unknown; catchUpEnd?: unknown }
     if (record.version !== FORMAT_VERSION) throw this.damaged(`version ${String(record.version)}`)
     if (!isCount(record.epoch)) throw this.damaged('bad epoch')
     if (record.votedFor !== null && typeof record.votedFor !== 'string') throw this.damaged('bad votedFor')
@@ -69,10 +72,12 @@ export class RaftStateFile {
     }
     const memberships = record.memberships ?? []
     if (!Array.isArray(memberships) || !memberships.every(isMembershipEntry)) throw this.damaged('bad memberships')
+    if (record.catchUpEnd !== undefined && !isCount(record.catchUpEnd)) throw this.damaged('bad catchUpEnd')
     return {
       hardState: { epoch: record.epoch, votedFor: record.votedFor ?? undefined },
       epochs: (record.epochs as Array<[number, number]>).map(([epoch, startOffset]) => ({ epoch, startOffset })),
       memberships,
+      ...(record.catchUpEnd === undefined ? {} : { catchUpEnd: record.catchUpEnd }),
     }
   }
 

@@ -24,6 +24,7 @@ interface CoreOptions {
   readonly votedFor?: string
   readonly epochs?: readonly EpochEntry[]
   readonly logEnd?: number
+  readonly catchUpEnd?: number
   readonly settings?: Partial<RaftSettings>
   /** 0 gives an election timeout of exactly electionTimeoutTicks; 0.9 gives 1.9x. */
   readonly random?: () => number
@@ -36,6 +37,7 @@ function makeCore(options: CoreOptions = {}): RaftCore {
     hardState: { epoch: options.epoch ?? 0, votedFor: options.votedFor },
     epochs: options.epochs ?? [],
     logEndOffset: options.logEnd ?? 0,
+    catchUpEnd: options.catchUpEnd,
     settings: options.settings,
     random: options.random ?? (() => 0),
   })
@@ -1226,5 +1228,65 @@ describe('RaftCore regressions (bugs found by these tests, fixed)', () => {
     // With startOffset 10 the epoch cache claims [10, 20) for epoch 2 and the high watermark
     // may pass old-epoch records on a replica count alone.
     expect(effects).toContainEqual({ type: 'becomeLeader', epoch: 2, startOffset: 20 })
+  })
+})
+
+describe('RaftCore catching up on records it lost (a corrupt batch cut from its log)', () => {
+  // The replica had records up to 9, a corrupt batch at 5 cost it 5..8: until it has them
+  // again it must not help elect a log without them.
+  const damaged = { epoch: 2, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 5, catchUpEnd: 9 } as const
+
+  it('vote_whileCatchingUp_refusesVotesAndPreVotesEvenForALongerLog', () => {
+    const core = makeCore(damaged)
+    expect(deliver(core, vote('b', 'a', 3, { lastEpoch: 2, logEndOffset: 20 }, true))).toEqual([send(voteResponse('a', 'b', 2, false, true))])
+    expect(deliver(core, vote('b', 'a', 3, { lastEpoch: 2, logEndOffset: 20 }))).toEqual([send(voteResponse('a', 'b', 2, false))])
+    expect(core.hardState).toEqual({ epoch: 2, votedFor: undefined })
+  })
+
+  it('tick_whileCatchingUp_neverCampaigns', () => {
+    const core = makeCore(damaged)
+    ticks(core, 200)
+    expect(core.role).toBe('follower')
+    expect(core.epoch).toBe(2)
+  })
+
+  it('fetchCompleted_logBackAtItsOldEnd_votesAgain', () => {
+    const core = makeCore(damaged)
+    deliver(core, beginEpoch('b', 'a', 3))
+    deliver(core, fetchResponse('b', 'a', 3, 'records', 5, 5))
+    core.fetchCompleted(7)
+    expect(core.catchUpEnd).toBe(9)
+    deliver(core, fetchResponse('b', 'a', 3, 'records', 7, 7))
+    core.fetchCompleted(9)
+    expect(core.catchUpEnd).toBeUndefined()
+  })
+
+  it('fetchCompleted_leaderHadNothingMoreToSend_votesAgainBelowItsOldEnd', () => {
+    // The old tail past 6 was never committed and the leader cut it: it will never come back.
+    const core = makeCore(damaged)
+    deliver(core, beginEpoch('b', 'a', 3))
+    deliver(core, fetchResponse('b', 'a', 3, 'records', 5, 5))
+    core.fetchCompleted(6)
+    expect(core.catchUpEnd).toBe(9)
+    deliver(core, fetchResponse('b', 'a', 3, 'records', 6, 6))
+    core.fetchCompleted(6)
+    expect(core.catchUpEnd).toBeUndefined()
+    // (the leader's own request: another candidate would meet the leader's lease)
+    expect(sent(deliver(core, vote('b', 'a', 4, { lastEpoch: 3, logEndOffset: 6 }))).filter((message) => message.type === 'voteResponse')).toEqual([voteResponse('a', 'b', 4, true)])
+  })
+
+  it('fetchCompleted_afterATruncation_isNotCaughtUp', () => {
+    const core = makeCore({ ...damaged, epochs: [{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 3 }] })
+    deliver(core, beginEpoch('b', 'a', 3))
+    deliver(core, fetchResponse('b', 'a', 3, 'diverging', 5, 0, { epoch: 2, endOffset: 4 }))
+    core.fetchCompleted(4)
+    expect(core.catchUpEnd).toBe(9)
+  })
+
+  it('timeoutNow_whileCatchingUp_isIgnored', () => {
+    const core = makeCore(damaged)
+    deliver(core, beginEpoch('b', 'a', 2))
+    expect(deliver(core, { type: 'timeoutNow', epoch: 2, from: 'b', to: 'a' })).toEqual([])
+    expect(core.role).toBe('follower')
   })
 })
