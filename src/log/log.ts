@@ -47,6 +47,28 @@ export interface ReadOptions {
   readonly maxOffsetExclusive?: number
   /** Return the first batch even when it alone exceeds maxBytes, so a reader always makes progress (Kafka's KIP-74). Default true. */
   readonly minOneBatch?: boolean
+  /**
+   * The leader epoch a batch starting at `baseOffset` must carry (the replica's epoch cache).
+   * The partition leader epoch lies outside a batch's CRC, so a flipped bit there is caught
+   * only by this check: a mismatch fails the read as corrupt (CorruptLogError).
+   */
+  readonly epochOf?: (baseOffset: number) => number
+}
+
+/**
+ * Bytes in a segment that are not the batch the log expects there: a CRC mismatch, a header
+ * that does not parse, a base offset breaking the offsets' contiguity, a wrong leader epoch,
+ * a file shorter than written. `offset` is the first offset whose batch is damaged: the log
+ * from there on cannot be trusted, and a replica repairs it by cutting it there
+ * (truncateTo(offset)) and fetching the rest again from its leader.
+ */
+export class CorruptLogError extends SkeinError {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(ErrorCode.KAFKA_STORAGE_ERROR, message)
+  }
 }
 
 export interface ReadResult {
@@ -134,6 +156,12 @@ export class PartitionLog {
     readonly config: LogConfig,
     private readonly files: FileCache,
     segments: Segment[],
+    /**
+     * Set when opening found rot inside the last segment (valid batches after the damage, so
+     * not a torn write) and cut the log there: one past the last offset it held. Records
+     * below that may have been acknowledged; the owner treats them as lost.
+     */
+    readonly damagedEndOffset: number | undefined = undefined,
   ) {
     this.segments = segments
     const active = this.active
@@ -179,7 +207,7 @@ export class PartitionLog {
       { segments: segments.length, logStartOffset: segments[0]?.baseOffset, logEndOffset: active.nextOffset, ...report },
       'log opened',
     )
-    return new PartitionLog(env, dir, config, cache, segments)
+    return new PartitionLog(env, dir, config, cache, segments, report.damagedEndOffset)
   }
 
   /** The first offset still held (raised by retention, or by advanceLogStartOffset). */
@@ -317,7 +345,7 @@ export class PartitionLog {
     try {
       const index = await this.indexOf(segment)
       try {
-        return await this.readFromSegment(segment, index, fromOffset, maxBytes, limit, minOneBatch)
+        return await this.readFromSegment(segment, index, fromOffset, maxBytes, limit, minOneBatch, options.epochOf)
       } catch (error) {
         if (!(error instanceof IndexMismatch)) throw error
         // A sealed segment's index file rotted or was damaged: rebuild it from the segment,
@@ -326,13 +354,13 @@ export class PartitionLog {
         // The active segment's index is live (appends extend it): seal the segment first,
         // by rolling, and rebuild it like any sealed one.
         if (segment === this.active) {
-          if (this.truncating || this.closing) throw this.corruptSegment(segment, 0, error.message)
+          if (this.truncating || this.closing) throw this.corruptSegment(segment, 0, fromOffset, error.message)
           this.roll()
         }
         await this.drainWrites()
         this.checkUsable()
         await this.dropClosedIndex(segment)
-        return await this.readFromSegment(segment, await this.indexOf(segment), fromOffset, maxBytes, limit, minOneBatch)
+        return await this.readFromSegment(segment, await this.indexOf(segment), fromOffset, maxBytes, limit, minOneBatch, options.epochOf)
       }
     } catch (error) {
       // Retention may delete a segment under a slow reader: that offset is gone now.
@@ -733,7 +761,8 @@ export class PartitionLog {
       cutPosition = from
       newEnd = entry < 0 ? segment.baseOffset : segment.baseOffset + index.relativeOffset(entry)
       await segment.scan(this.files, from, HEADERS_ONLY, (batch) => {
-        if (batchLastOffset(batch) >= offset) return false
+        // A batch not starting where the last ended is damaged: cut there, whatever it claims.
+        if (batchLastOffset(batch) >= offset || batch.baseOffset !== newEnd) return false
         cutPosition = batch.position + batch.sizeBytes
         newEnd = batchLastOffset(batch) + 1
         if (batch.maxTimestamp > maxTimestamp) maxTimestamp = batch.maxTimestamp
@@ -799,6 +828,7 @@ export class PartitionLog {
     maxBytes: number,
     limit: number,
     minOneBatch: boolean,
+    epochOf: ((baseOffset: number) => number) | undefined,
   ): Promise<ReadResult> {
     const entry = index.floorByOffset(fromOffset - segment.baseOffset)
     const endPosition = segment.writtenBytes
@@ -806,8 +836,12 @@ export class PartitionLog {
     // batch) of its index entry, and the answer is at most maxBytes after it.
     const readAheadBytes = maxBytes + 2 * this.config.indexIntervalBytes
     const indexedPosition = entry < 0 ? 0 : index.position(entry)
+    // Offsets are contiguous (no compaction yet: it would leave gaps between batches), so each
+    // batch must start where the one before ended, the first where the index says. Base
+    // offsets lie outside the CRC: this is what catches a flipped bit in one.
+    let expectedOffset = entry < 0 ? segment.baseOffset : segment.baseOffset + index.relativeOffset(entry)
     let chunkStart = indexedPosition
-    let chunk = await this.readSegmentBytes(segment, chunkStart, Math.min(endPosition - chunkStart, readAheadBytes))
+    let chunk = await this.readSegmentBytes(segment, chunkStart, Math.min(endPosition - chunkStart, readAheadBytes), expectedOffset)
     let position = chunkStart
     let first = -1
     let batchCount = 0
@@ -817,12 +851,12 @@ export class PartitionLog {
       const sizeBytes = relative + BATCH_LOG_OVERHEAD_BYTES <= chunk.length ? batchSizeAt(chunk, relative) : BATCH_HEADER_BYTES
       if (sizeBytes > endPosition - position) {
         if (position === indexedPosition && indexedPosition > 0) throw new IndexMismatch(`index points at byte ${position}, where no whole batch starts`)
-        throw this.corruptSegment(segment, position, `a batch of ${sizeBytes} bytes runs past the written end`)
+        throw this.corruptSegment(segment, position, expectedOffset, `a batch of ${sizeBytes} bytes runs past the written end`)
       }
       if (relative + sizeBytes > chunk.length) {
         if (first >= 0) break // the rest waits for the next read
         chunkStart = position
-        chunk = await this.readSegmentBytes(segment, position, Math.min(endPosition - position, Math.max(readAheadBytes, sizeBytes)))
+        chunk = await this.readSegmentBytes(segment, position, Math.min(endPosition - position, Math.max(readAheadBytes, sizeBytes)), expectedOffset)
         continue
       }
       let batch: BatchInfo
@@ -830,18 +864,18 @@ export class PartitionLog {
         batch = checkBatchHeader(chunk, relative, NO_SIZE_LIMIT)
       } catch (error) {
         if (position === indexedPosition && indexedPosition > 0) throw new IndexMismatch(`index points at byte ${position}, which is not a batch`)
-        throw this.corruptSegment(segment, position, (error as Error).message)
+        throw this.corruptSegment(segment, position, expectedOffset, (error as Error).message)
+      }
+      if (batch.baseOffset !== expectedOffset) {
+        if (position === indexedPosition && indexedPosition > 0) throw new IndexMismatch(`index entry for offset ${expectedOffset} points at a batch starting at ${batch.baseOffset}`)
+        throw this.corruptSegment(segment, position, expectedOffset, `batch at byte ${position} starts at offset ${batch.baseOffset}, not ${expectedOffset}`)
       }
       const lastOffset = batchLastOffset(batch)
+      if (lastOffset >= segment.nextOffset) throw this.corruptSegment(segment, position, expectedOffset, `batch at byte ${position} ends at offset ${lastOffset}, past the segment's end ${segment.nextOffset - 1}`)
       if (lastOffset < fromOffset) {
         position += batch.sizeBytes
+        expectedOffset = lastOffset + 1
         continue
-      }
-      // Offsets are contiguous, so the first batch reaching fromOffset must hold it; if it
-      // starts past it, the index sent the read beyond the batch that does.
-      if (first < 0 && batch.baseOffset > fromOffset) {
-        if (indexedPosition > 0) throw new IndexMismatch(`index entry for offset ${fromOffset} points past its batch`)
-        throw this.corruptSegment(segment, position, `batch at byte ${position} starts at offset ${batch.baseOffset}, past ${fromOffset}`)
       }
       if (lastOffset >= limit) break
       if (first >= 0 ? position - first + batch.sizeBytes > maxBytes : batch.sizeBytes > maxBytes && !minOneBatch) break
@@ -852,27 +886,33 @@ export class PartitionLog {
         try {
           checkBatch(chunk, relative, NO_SIZE_LIMIT)
         } catch (error) {
-          throw this.corruptSegment(segment, position, (error as Error).message)
+          throw this.corruptSegment(segment, position, expectedOffset, (error as Error).message)
         }
+      }
+      if (epochOf !== undefined) {
+        const epoch = readInt32(chunk, relative + BatchField.partitionLeaderEpoch)
+        const expectedEpoch = epochOf(batch.baseOffset)
+        if (epoch !== expectedEpoch) throw this.corruptSegment(segment, position, expectedOffset, `batch at offset ${batch.baseOffset} carries leader epoch ${epoch}; the epoch cache says ${expectedEpoch}`)
       }
       if (first < 0) first = position
       position += batch.sizeBytes
       batchCount++
       nextOffset = lastOffset + 1
+      expectedOffset = nextOffset
     }
     if (first < 0) {
       // Nothing at or after fromOffset in bytes that should hold it.
       if (position >= endPosition && fromOffset < Math.min(segment.nextOffset, limit)) {
-        throw this.corruptSegment(segment, position, `no batch holds offset ${fromOffset}`)
+        throw this.corruptSegment(segment, position, expectedOffset, `no batch holds offset ${fromOffset}`)
       }
       return { bytes: new Uint8Array(0), batchCount: 0, nextOffset: fromOffset }
     }
     return { bytes: chunk.subarray(first - chunkStart, position - chunkStart), batchCount, nextOffset }
   }
 
-  private async readSegmentBytes(segment: Segment, position: number, byteCount: number): Promise<Uint8Array> {
+  private async readSegmentBytes(segment: Segment, position: number, byteCount: number, expectedOffset: number): Promise<Uint8Array> {
     const bytes = await this.files.use(segment.logPath, false, (file) => file.read(position, byteCount))
-    if (bytes.length < byteCount) throw this.corruptSegment(segment, position + bytes.length, `the file is shorter than the ${segment.writtenBytes} bytes written`)
+    if (bytes.length < byteCount) throw this.corruptSegment(segment, position + bytes.length, expectedOffset, `the file is shorter than the ${segment.writtenBytes} bytes written`)
     return bytes
   }
 
@@ -919,9 +959,10 @@ export class PartitionLog {
    * The error for stored bytes that are not what was written. Logged as an error: the replica
    * needs repair (from its peers, once replication exists), and an operator should know.
    */
-  private corruptSegment(segment: Segment, position: number, reason: string): SkeinError {
-    this.env.log.error({ log: this.dir, segment: segment.logPath, position, reason }, 'corrupt bytes in a segment')
-    return new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `segment ${segment.logPath} is corrupt at byte ${position}: ${reason}`)
+  /** `offset`: the first offset whose batch is damaged (see CorruptLogError). */
+  private corruptSegment(segment: Segment, position: number, offset: number, reason: string): CorruptLogError {
+    this.env.log.error({ log: this.dir, segment: segment.logPath, position, offset, reason }, 'corrupt bytes in a segment')
+    return new CorruptLogError(`segment ${segment.logPath} is corrupt at byte ${position} (offset ${offset}): ${reason}`, offset)
   }
 
   /** Runs maintenance operations (truncate, retention, close) one at a time. */

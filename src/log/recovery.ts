@@ -1,6 +1,7 @@
 import type { Logger } from '../env/logger.js'
-import { BATCH_LOG_OVERHEAD_BYTES, readInt64 } from './batch-header.js'
+import { BATCH_LOG_OVERHEAD_BYTES, readInt32, readInt64 } from './batch-header.js'
 import type { FileCache } from './file-cache.js'
+import { scanBatches } from './scan.js'
 import { NO_TIMESTAMP, Segment } from './segment.js'
 import { OFFSET_INDEX_ENTRY_BYTES, SegmentIndex, TIME_INDEX_ENTRY_BYTES } from './segment-index.js'
 
@@ -12,6 +13,13 @@ export interface ActiveRecoveryReport {
   readonly truncatedBytes: number
   readonly truncateReason: string | undefined
   readonly indexRebuilt: boolean
+  /**
+   * When whole valid batches follow the damage (so it was not a torn last write but bytes
+   * rotting inside what was written, likely fsynced and acknowledged): one past the last
+   * offset they hold. The log's owner must treat the records up to there as lost, not as
+   * never written. Undefined for a clean open or a torn tail.
+   */
+  readonly damagedEndOffset: number | undefined
 }
 
 /**
@@ -33,6 +41,10 @@ export async function recoverActiveSegment(files: FileCache, segment: Segment, i
     indexRebuilt = true
   }
   const truncatedBytes = fileBytes - segment.sizeBytes
+  const damagedEndOffset = truncatedBytes > 0 ? await endOfValidBatchesAfter(files, segment, segment.sizeBytes, fileBytes) : undefined
+  if (damagedEndOffset !== undefined) {
+    log.error({ segment: segment.logPath, position: segment.sizeBytes, damagedEndOffset }, 'valid batches follow the damage: records inside the segment rotted, not a torn write')
+  }
   if (truncatedBytes > 0) {
     log.warn(
       { segment: segment.logPath, position: segment.sizeBytes, truncatedBytes, reason: outcome.stop?.reason },
@@ -52,7 +64,28 @@ export async function recoverActiveSegment(files: FileCache, segment: Segment, i
   await cutIndexFile(files, segment.offsetIndexPath, kept * OFFSET_INDEX_ENTRY_BYTES)
   await cutIndexFile(files, segment.timeIndexPath, kept * TIME_INDEX_ENTRY_BYTES)
   await segment.persistIndex(files)
-  return { scannedBytes: fileBytes - outcome.startPosition, truncatedBytes, truncateReason: outcome.stop?.reason, indexRebuilt }
+  return { scannedBytes: fileBytes - outcome.startPosition, truncatedBytes, truncateReason: outcome.stop?.reason, indexRebuilt, damagedEndOffset }
+}
+
+/**
+ * Tells rot from a torn write: if the damaged batch at `position` still has a believable
+ * length and whole batches with valid CRCs follow it, the damage sits inside written bytes.
+ * Returns one past the last offset of those batches, or undefined (nothing valid follows:
+ * taken for a torn tail; rot in the very last batch looks the same and cannot be told apart).
+ */
+async function endOfValidBatchesAfter(files: FileCache, segment: Segment, position: number, fileBytes: number): Promise<number | undefined> {
+  if (fileBytes - position < BATCH_LOG_OVERHEAD_BYTES) return undefined
+  const header = await files.use(segment.logPath, false, (file) => file.read(position, BATCH_LOG_OVERHEAD_BYTES))
+  const next = position + BATCH_LOG_OVERHEAD_BYTES + readInt32(header, BATCH_LOG_OVERHEAD_BYTES - 4)
+  if (header.length < BATCH_LOG_OVERHEAD_BYTES || next <= position + BATCH_LOG_OVERHEAD_BYTES || next >= fileBytes) return undefined
+  let end: number | undefined
+  await files.use(segment.logPath, false, (file) =>
+    scanBatches(file, next, fileBytes, { verifyCrc: true }, (batch) => {
+      end = batch.baseOffset + batch.lastOffsetDelta + 1
+      return true
+    }),
+  )
+  return end
 }
 
 /**

@@ -15,7 +15,7 @@ import { RealDisk } from '../../src/env/real/disk.js'
 import { BatchField, readInt32, writeInt32 } from '../../src/log/batch-header.js'
 import type { LogConfig } from '../../src/log/config.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { type LogEnv, PartitionLog } from '../../src/log/log.js'
+import { CorruptLogError, type LogEnv, PartitionLog } from '../../src/log/log.js'
 import { type DecodedBatch, decodeRecordBatches, encodeRecordBatch, type RecordBatchSpec } from '../../src/log/record-batch.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
 import { concatBytes, PassThroughDisk } from './helpers.js'
@@ -1613,5 +1613,94 @@ describe('PartitionLog.close', () => {
     } finally {
       await rm(root, { recursive: true, force: true })
     }
+  })
+})
+
+// ---------------------------------------------------------------- header fields outside the CRC
+
+describe('PartitionLog.read: header fields the CRC leaves out', () => {
+  // Kafka's batch CRC starts at the attributes: base offset, length and partition leader epoch
+  // lie outside it. A flipped bit there must fail the read as corrupt, naming the first offset
+  // that cannot be trusted, and truncateTo there must cut the damage away.
+  const segmentPath = `${DIR}/00000000000000000000.log`
+
+  async function fiveBatches(sim: Sim): Promise<PartitionLog> {
+    const log = await openLog(sim.env)
+    for (let i = 0; i < 5; i++) await log.append(makeBatch(`b${i}`), 7)
+    return log
+  }
+
+  it('read_flippedBitInABaseOffset_failsAsCorruptAtThatBatch_andTruncateCutsItAway', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await fiveBatches(sim)
+      sim.simDisk.corruptByte(segmentPath, 2 * ONE_BATCH_BYTES + BatchField.baseOffset + 7, 0x01) // base offset 2 reads as 3
+      const error = await errorOf(() => log.read(0, 100_000))
+      expect(error).toBeInstanceOf(CorruptLogError)
+      expect((error as CorruptLogError).offset).toBe(2)
+      expect(error.code).toBe(ErrorCode.KAFKA_STORAGE_ERROR.code)
+      expect(await log.truncateTo(2)).toBe(2)
+      expect(valuesOf((await readAll(log, 0)).records)).toEqual(['b0/0', 'b1/0'])
+      await log.close()
+    })
+  })
+
+  it('read_flippedBitInALeaderEpoch_failsAsCorruptWhenTheEpochCacheDisagrees', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await fiveBatches(sim)
+      sim.simDisk.corruptByte(segmentPath, 3 * ONE_BATCH_BYTES + BatchField.partitionLeaderEpoch + 3, 0x02) // epoch 7 reads as 5
+      // Without the epoch cache the flip goes unseen (nothing else covers it).
+      expect((await log.read(3, 100_000)).batchCount).toBe(2)
+      const error = await errorOf(() => log.read(0, 100_000, { epochOf: () => 7 }))
+      expect((error as CorruptLogError).offset).toBe(3)
+      await log.close()
+    })
+  })
+
+  it('truncateTo_atABatchWhoseBaseOffsetRotted_cutsThereNotPastIt', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await fiveBatches(sim)
+      // base offset 3 reads as 1: a scan trusting it would keep the batch (it "ends before 3").
+      sim.simDisk.corruptByte(segmentPath, 3 * ONE_BATCH_BYTES + BatchField.baseOffset + 7, 0x02)
+      expect(await log.truncateTo(3)).toBe(3)
+      expect(valuesOf((await readAll(log, 0)).records)).toEqual(['b0/0', 'b1/0', 'b2/0'])
+      await log.close()
+    })
+  })
+})
+
+describe('PartitionLog.open: rot inside the last segment versus a torn write', () => {
+  const segmentPath = `${DIR}/00000000000000000000.log`
+
+  async function closedWithFiveBatches(sim: Sim): Promise<void> {
+    const log = await openLog(sim.env)
+    for (let i = 0; i < 5; i++) await log.append(makeBatch(`b${i}`), 1)
+    await log.close()
+  }
+
+  it('open_corruptBatchFollowedByValidOnes_cutsThereAndReportsWhatTheLogHeld', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      await closedWithFiveBatches(sim)
+      sim.simDisk.corruptByte(segmentPath, 2 * ONE_BATCH_BYTES + ONE_BATCH_BYTES - 2, 0x08) // inside batch 2's records
+      const log = await openLog(sim.env)
+      expect(log.logEndOffset).toBe(2)
+      expect(log.damagedEndOffset).toBe(5)
+      await log.close()
+    })
+  })
+
+  it('open_damagedLastBatch_isTakenForATornWrite_nothingReportedLost', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      await closedWithFiveBatches(sim)
+      sim.simDisk.corruptByte(segmentPath, 4 * ONE_BATCH_BYTES + ONE_BATCH_BYTES - 2, 0x08)
+      const log = await openLog(sim.env)
+      expect(log.logEndOffset).toBe(4)
+      expect(log.damagedEndOffset).toBeUndefined()
+      await log.close()
+    })
   })
 })
