@@ -11,8 +11,7 @@
  * `--faults` picks the fault classes (default all), `--nodes` the cluster size (default 5),
  * `--duration` the fault phase in virtual ms; `--trace FILE` (one seed) writes a readable
  * event log of the run; `--verbose` prints the drawn menu, the faults and the counts.
- * Exits 1 if any seed failed, 2 on bad arguments. A failing seed whose anomalies all match a
- * known node bug (sim/full/known-issues.ts) says so under its anomalies.
+ * Exits 1 if any seed failed, 2 on bad arguments.
  *
  * `npm run sim:long` sweeps seeds 1..1000 (about 20 minutes on one core); CI's `npm test`
  * sweeps 1..100 (test/sim/full-sim.test.ts). `npm run sim:actors` runs the actor-level
@@ -22,7 +21,6 @@ import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { SimArgs } from './cli-args.js'
 import { formatAnomaly } from './full/checker.js'
-import { explainAnomalies } from './full/known-issues.js'
 import { FAULT_CLASSES, parseFaultClasses } from './full/menu.js'
 import { type ReplayOptions, replayCommand, resultLine, statsLine } from './full/report.js'
 import { FULL_SIM_DURATION_MS_DEFAULT, FULL_SIM_NODES_DEFAULT, FULL_SIM_NODES_MAX, FULL_SIM_NODES_MIN, type FullSimOptions, type FullSimResult, runFullSim } from './full/scenario.js'
@@ -58,8 +56,6 @@ async function runOne(seed: number, options: RunOptions, verbose: boolean, twice
     }
   }
   for (const anomaly of result.anomalies) process.stdout.write(`  ANOMALY ${formatAnomaly(anomaly)}\n`)
-  const explained = explainAnomalies(result)
-  for (const [issue, anomalies] of explained.known) process.stdout.write(`  known issue ${issue} (sim/full/known-issues.ts) explains ${anomalies.length} of them\n`)
   if (!ok) process.stdout.write(`replay: ${replayCommand(seed, options)}\n`)
   return { ok, events }
 }

@@ -221,13 +221,16 @@ export class BrokerActor implements Actor {
     const membership = this.services.controllerMembership()
     if (membership === undefined) return
     const member = membership.voters.includes(this.context.nodeId) || membership.learners.includes(this.context.nodeId)
-    if (member === this.controllerHosted) return
-    this.controllerHosted = member
     const controller = controllerActorId(this.context.nodeId)
     if (member) {
+      // Told on every metadata poll: `open` is a no-op once the replica is open, and an open
+      // that failed (a full disk) is tried again this way.
+      this.controllerHosted = true
       this.context.tell(controller, ControllerRequest.open, { membership })
       return
     }
+    if (member === this.controllerHosted) return
+    this.controllerHosted = member
     this.context.ask(controller, ControllerRequest.remove, null, { timeoutMs: ADMIN_TIMEOUT_MS }).catch((error: unknown) => {
       this.context.log.warn({ error: String(error) }, 'removing the metadata replica failed')
       this.controllerHosted = undefined

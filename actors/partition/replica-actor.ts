@@ -18,7 +18,7 @@ import {
 import { ErrorCode, FRAME_BYTES_MAX, SkeinError } from '../../src/wire/index.js'
 import { type TopicConfigs, logConfigFor } from '../metadata/topic-configs.js'
 import type { NodeServices } from '../services.js'
-import { type Acks, PartitionReplica } from './replica.js'
+import { type Acks, PartitionReplica, REOPEN_BACKOFF_MS, REOPEN_BACKOFF_MS_MAX } from './replica.js'
 
 /** Replica-internal message kinds (not part of the client protocol). */
 export const ReplicaControl = {
@@ -96,6 +96,8 @@ export class PartitionReplicaActor implements Actor {
   private descriptor: PartitionDescriptor | undefined
   private retentionTimer: TimerHandle | undefined
   private fetchWaiters = 0
+  /** A failed open (a full disk, say) tried again: the broker sends `open` only once. */
+  private openRetry: { timer: TimerHandle; failures: number } | undefined
 
   constructor(
     private readonly context: ActorContext,
@@ -113,7 +115,7 @@ export class PartitionReplicaActor implements Actor {
       case ReplicaControl.raft:
         return this.onRaft(message.payload)
       case ReplicaControl.open:
-        return this.open(message.payload as ReplicaOpenRequest)
+        return this.openOrRetry(message.payload as ReplicaOpenRequest)
       case ReplicaControl.remove:
         return this.remove()
       case BrokerRequest.produce:
@@ -145,6 +147,8 @@ export class PartitionReplicaActor implements Actor {
   }
 
   async stop(): Promise<void> {
+    this.openRetry?.timer.cancel()
+    this.openRetry = undefined
     this.services.hostedReplicas.delete(this.context.self)
     this.retentionTimer?.cancel()
     const replica = this.replica
@@ -157,6 +161,25 @@ export class PartitionReplicaActor implements Actor {
     if (this.replica === undefined || m === undefined || typeof m !== 'object') return // peers retry
     if (m.to !== this.context.nodeId) return
     this.replica.receive(m, r instanceof Uint8Array ? r : undefined)
+  }
+
+  /**
+   * Opens the replica; if that fails on a disk error it is tried again after a backoff (the
+   * broker sends `open` once per assignment, and a replica that never opens never catches up).
+   */
+  private async openOrRetry(request: ReplicaOpenRequest): Promise<void> {
+    const failures = this.openRetry?.failures ?? 0
+    this.openRetry?.timer.cancel()
+    this.openRetry = undefined
+    try {
+      await this.open(request)
+    } catch (error) {
+      if (!isDiskError(error)) throw error
+      const retryInMs = Math.min(REOPEN_BACKOFF_MS_MAX, REOPEN_BACKOFF_MS * 2 ** Math.min(failures, 16))
+      this.context.log.error({ error: String(error), retryInMs }, 'replica could not be opened; trying again')
+      const timer = this.context.env.clock.setTimer(retryInMs, () => this.context.tell(this.context.self, ReplicaControl.open, request))
+      this.openRetry = { timer, failures: failures + 1 }
+    }
   }
 
   private async open(request: ReplicaOpenRequest): Promise<void> {
@@ -210,8 +233,9 @@ export class PartitionReplicaActor implements Actor {
     this.context.log.info({}, 'replica removed')
   }
 
+  /** The hosted replica; one stopped by a disk error (reopening) is still hosted: it answers as a non-leader. */
   private opened(): PartitionReplica {
-    if (this.replica === undefined || this.replica.isClosed) {
+    if (this.replica === undefined || (this.replica.isClosed && !this.replica.isStopped)) {
       throw new SkeinError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${this.topic}/${this.partition} is not hosted on ${this.context.nodeId}`)
     }
     return this.replica
@@ -231,6 +255,7 @@ export class PartitionReplicaActor implements Actor {
 
   private async fetch(request: FetchRequest): Promise<FetchResponse> {
     const replica = this.leaderReplica(request?.leaderEpoch)
+    const epoch = replica.epoch
     const offset = request?.offset
     const maxBytes = request?.maxBytes
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(maxBytes) || maxBytes < 1) {
@@ -251,6 +276,9 @@ export class PartitionReplicaActor implements Actor {
       await this.waitForCommit(replica, replica.highWatermark, deadlineMs - clock.nowMs())
       if (offset < replica.highWatermark) read = await replica.read(offset, readBytes)
     }
+    // Leadership may have moved while the fetch was held (or the replica stopped and reopened
+    // on a repaired, shorter log): only the leader of the epoch the fetch began in answers it.
+    if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notLeader(replica)
     read ??= await replica.read(offset, readBytes)
     return { records: read.bytes, highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset }
   }
@@ -330,6 +358,12 @@ export class PartitionReplicaActor implements Actor {
       this.scheduleRetention()
     })
   }
+}
+
+/** A storage error (KAFKA_STORAGE_ERROR) or a file system error (a string code: ENOSPC, EIO, ...). */
+function isDiskError(error: unknown): boolean {
+  if (error instanceof SkeinError) return error.code === ErrorCode.KAFKA_STORAGE_ERROR.code
+  return typeof (error as { code?: unknown } | null)?.code === 'string'
 }
 
 function isIdList(value: unknown): value is string[] {

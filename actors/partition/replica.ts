@@ -4,7 +4,7 @@ import type { Disk } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
 import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32, readInt64 } from '../../src/log/batch-header.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { type AppendResult, type LogConfig, PartitionLog } from '../../src/log/index.js'
+import { type AppendResult, CorruptLogError, type LogConfig, PartitionLog } from '../../src/log/index.js'
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
 import {
   type EpochEntry,
@@ -28,6 +28,12 @@ const CONTROL_TYPE_VOTERS = 6
 
 /** Produce requests waiting for the high watermark (acks=all), per replica. */
 export const PRODUCE_WAITERS_MAX = 10_000
+/** First wait before a replica stopped by a disk error reopens its files; doubled per failed reopen. */
+export const REOPEN_BACKOFF_MS = 500
+/** Longest wait between reopen attempts (a disk that stays full is retried this often). */
+export const REOPEN_BACKOFF_MS_MAX = 8_000
+/** A replica that ran this long since its last reopen starts its backoff afresh at its next stop. */
+export const REOPEN_STABLE_MS = 60_000
 
 export type Acks = 0 | 1 | 'all'
 
@@ -69,21 +75,56 @@ interface ProduceWaiter {
 }
 
 /**
+ * What a stopped replica had: the log end before the stop (what it may have acknowledged),
+ * and where a corrupt batch was found, if one was (cut when it reopens).
+ */
+interface Repair {
+  readonly corruptFrom: number | undefined
+  readonly logEndBefore: number
+}
+
+/** What a replica reads from disk when it opens (or reopens after a disk error). */
+interface OpenedParts {
+  readonly stateFile: RaftStateFile
+  readonly log: PartitionLog
+  readonly producers: ProducerStateTable
+  readonly init: { hardState: { epoch: number; votedFor: string | undefined }; epochs: readonly EpochEntry[]; memberships: readonly MembershipEntry[]; catchUpEnd: number | undefined }
+}
+
+/**
  * One replica of one partition: the Raft core, the partition log and the Raft state file,
  * glued together. Effects run strictly in order on one chain, so a vote is on disk before it
  * is sent and a truncation finishes before the next fetch.
+ *
+ * A disk error (a failed write or fsync, a full disk, a corrupt batch met on a read) stops
+ * the replica: memory and disk may disagree, so it drops its in-memory state, takes no part
+ * in its group, and after a backoff reopens from disk as a restarted process would. A corrupt
+ * batch is cut from the log with all after it, and the replica fetches the rest from its
+ * leader again, voting in no election until it has caught up (RaftInit.catchUpEnd).
  */
 export class PartitionReplica {
-  private readonly core: RaftCore
+  private core: RaftCore
+  private partitionLog: PartitionLog
+  private stateFile: RaftStateFile
+  /** Idempotent producers' epochs and last batches, kept in step with every batch the log takes. */
+  private producers: ProducerStateTable
   private chain: Promise<void> = Promise.resolve()
   private timer: TimerHandle | undefined
+  /** Closed for good (close()). */
   private closed = false
+  /** Stopped by a disk error, until it reopens. */
+  private stopped: { readonly repair: Repair } | undefined
+  private reopenTimer: TimerHandle | undefined
+  /** Stops since the replica last ran REOPEN_STABLE_MS: the backoff's exponent. */
+  private stopsInRow = 0
+  private reopenedAtMs = Number.NEGATIVE_INFINITY
+  private repairsValue = 0
   /** The records that came with the fetch response each appendFetched effect acts on. */
   private readonly fetchedRecords = new Map<RaftEffect, Uint8Array>()
   private waiters: ProduceWaiter[] = []
   /** Called whenever the high watermark moves (long-polling fetches, state machines on top). */
   private readonly commitListeners = new Set<(highWatermark: number) => void>()
-  private readonly stopWrittenListener: () => void
+  private stopWrittenListener: () => void
   /** The role, epoch and leader last logged: a change is logged once, not on every tick. */
   private logged: { role: string; epoch: number; leader: string | undefined } | undefined
   /** False while the producer state is rebuilt from the log (after a truncation it could not follow): writes wait. */
@@ -94,54 +135,60 @@ export class PartitionReplica {
   private constructor(
     private readonly env: ReplicaEnv,
     private readonly options: ReplicaOptions,
-    private readonly partitionLog: PartitionLog,
-    private readonly stateFile: RaftStateFile,
-    /** Idempotent producers' epochs and last batches, kept in step with every batch the log takes. */
-    private readonly producers: ProducerStateTable,
-    init: { hardState: { epoch: number; votedFor: string | undefined }; epochs: readonly EpochEntry[]; memberships: readonly MembershipEntry[] },
+    parts: OpenedParts,
   ) {
-    this.core = new RaftCore({
-      id: options.id,
-      voters: options.voters,
-      learners: options.learners ?? [],
-      memberships: init.memberships,
-      hardState: init.hardState,
-      epochs: init.epochs,
-      logEndOffset: partitionLog.logEndOffset,
-      settings: options.raft,
-      random: env.random,
+    this.partitionLog = parts.log
+    this.stateFile = parts.stateFile
+    this.producers = parts.producers
+    this.core = this.newCore(parts)
+    this.stopWrittenListener = this.listenForWrites()
+  }
+
+  static async open(env: ReplicaEnv, options: ReplicaOptions): Promise<PartitionReplica> {
+    const replica = new PartitionReplica(env, options, await openParts(env, options, undefined))
+    replica.scheduleTick()
+    return replica
+  }
+
+  /** `highWatermark`: what the replica knew committed before a reopen (0 at open). */
+  private newCore(parts: OpenedParts, highWatermark = 0): RaftCore {
+    return new RaftCore({
+      highWatermark,
+      id: this.options.id,
+      voters: this.options.voters,
+      learners: this.options.learners ?? [],
+      memberships: parts.init.memberships,
+      hardState: parts.init.hardState,
+      epochs: parts.init.epochs,
+      logEndOffset: parts.log.logEndOffset,
+      catchUpEnd: parts.init.catchUpEnd,
+      settings: this.options.raft,
+      random: this.env.random,
     })
-    // A leader answers a waiting follower fetch once the records are in the file: answered
-    // when only their offsets were assigned, the fetch read nothing and came straight back.
-    this.stopWrittenListener = partitionLog.onWritten((writtenEndOffset) => {
-      if (this.closed) return
+  }
+
+  /**
+   * A leader answers a waiting follower fetch once the records are in the file: answered
+   * when only their offsets were assigned, the fetch read nothing and came straight back.
+   */
+  private listenForWrites(): () => void {
+    const log = this.partitionLog
+    return log.onWritten((writtenEndOffset) => {
+      if (this.isClosed || log !== this.partitionLog) return
       this.core.written(writtenEndOffset)
       this.drain()
     })
   }
 
-  static async open(env: ReplicaEnv, options: ReplicaOptions): Promise<PartitionReplica> {
-    const stateFile = new RaftStateFile(env.disk, options.dir)
-    const state = await stateFile.load()
-    const log = await PartitionLog.open(env, `${options.dir}/log`, options.log, options.files)
-    // The epoch cache may name epochs past the log's end if a crash took the tail with them.
-    const epochs = state.epochs.filter((entry) => entry.startOffset < log.logEndOffset)
-    const memberships = (state.memberships ?? []).filter((entry) => entry.offset < log.logEndOffset)
-    const producers = new ProducerStateTable()
-    await rebuildProducerState(env, options, log, producers)
-    const replica = new PartitionReplica(env, options, log, stateFile, producers, { hardState: state.hardState, epochs, memberships })
-    replica.scheduleTick()
-    return replica
-  }
-
+  /** 'stopped' while a disk error has it stopped (until it reopens), else the Raft role. */
   get role(): string {
-    return this.core.role
+    return this.stopped !== undefined ? 'stopped' : this.core.role
   }
   get epoch(): number {
     return this.core.epoch
   }
   get leader(): string | undefined {
-    return this.core.leader
+    return this.stopped !== undefined ? undefined : this.core.leader
   }
   get highWatermark(): number {
     return this.core.highWatermark
@@ -152,8 +199,21 @@ export class PartitionReplica {
   get logStartOffset(): number {
     return this.partitionLog.logStartOffset
   }
+  /** Closed for good, or stopped by a disk error (see isStopped): either way it serves nothing now. */
   get isClosed(): boolean {
-    return this.closed
+    return this.closed || this.stopped !== undefined
+  }
+  /** Stopped by a disk error; it reopens by itself. */
+  get isStopped(): boolean {
+    return !this.closed && this.stopped !== undefined
+  }
+  /** Times this replica reopened with fewer records than it had (a corrupt batch cut): its high watermark may go back then, to the cut. */
+  get repairs(): number {
+    return this.repairsValue
+  }
+  /** While this replica catches up on records a corrupt batch cost it: the log end it had. */
+  get catchUpEnd(): number | undefined {
+    return this.core.catchUpEnd
   }
   /** A leader that is not handing over and has its epoch's first batch in the log: the one replica that may take writes. */
   get acceptsWrites(): boolean {
@@ -202,7 +262,7 @@ export class PartitionReplica {
 
   /** A message from another replica of this partition. */
   receive(message: RaftMessage, records?: Uint8Array): void {
-    if (this.closed) return
+    if (this.isClosed) return
     this.core.receive(message)
     const effects = this.core.takeEffects()
     // Bind the records to the effect the core produced for this very response: a stale or
@@ -220,7 +280,7 @@ export class PartitionReplica {
    * appended again; a sequence gap or a fenced epoch refuses the request (producer-state.ts).
    */
   async produce(batch: Uint8Array, acks: Acks, expectedEpoch?: number): Promise<ProduceResult> {
-    if (this.closed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is closed`)
+    if (this.isClosed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`)
     if (this.core.role !== 'leader' || this.core.transferring) {
       throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
     }
@@ -248,7 +308,7 @@ export class PartitionReplica {
     if (requestBatches !== undefined && this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(batch, requestBatches.slice(duplicates.length))
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
-    const appendResult = await appended
+    const appendResult = await appended.catch((error: unknown) => this.storageFailed(error))
     this.core.persisted(this.partitionLog.storedEndOffset)
     this.drain()
     const result: ProduceResult = { ...appendResult, baseOffset: duplicates[0]?.baseOffset ?? appendResult.baseOffset, duplicate: false }
@@ -305,11 +365,88 @@ export class PartitionReplica {
 
   /** Committed records only (below the high watermark), for consumers. */
   read(fromOffset: number, maxBytes: number) {
-    return this.partitionLog.read(fromOffset, maxBytes, { maxOffsetExclusive: this.core.highWatermark })
+    if (this.isClosed) return Promise.reject(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`))
+    const core = this.core
+    return this.partitionLog.read(fromOffset, maxBytes, { maxOffsetExclusive: core.highWatermark, epochOf: (offset) => core.epochAt(offset) }).catch((error: unknown) => this.storageFailed(error))
+  }
+
+  /**
+   * Rethrows `error`; a storage error (the log went offline, or a read met a corrupt batch)
+   * first stops the replica, to reopen it from disk (and repair it) after a backoff.
+   */
+  private storageFailed(error: unknown): never {
+    if (error instanceof SkeinError && error.code === ErrorCode.KAFKA_STORAGE_ERROR.code) this.stop(error)
+    throw error
+  }
+
+  /** Stops the replica after a disk error and schedules its reopening. */
+  private stop(error: unknown): void {
+    if (this.isClosed) return
+    const repairFrom = error instanceof CorruptLogError ? error.offset : undefined
+    // A failed reopen stops it again: keep what it had before the first stop.
+    const earlier = this.stopped?.repair
+    const corruptFrom = repairFrom === undefined ? earlier?.corruptFrom : Math.min(repairFrom, earlier?.corruptFrom ?? repairFrom)
+    // What it had is what reached the file: offsets assigned to appends never written were never acknowledged.
+    this.stopped = { repair: { corruptFrom, logEndBefore: earlier?.logEndBefore ?? this.partitionLog.writtenEndOffset } }
+    this.timer?.cancel()
+    this.timer = undefined
+    const nowMs = this.env.clock.nowMs()
+    if (nowMs - this.reopenedAtMs >= REOPEN_STABLE_MS) this.stopsInRow = 0
+    const backoffMs = Math.min(REOPEN_BACKOFF_MS_MAX, REOPEN_BACKOFF_MS * 2 ** Math.min(this.stopsInRow, 16))
+    this.stopsInRow++
+    this.env.log.error({ replica: this.options.id, dir: this.options.dir, error: (error as Error).message, repairFrom, reopenInMs: backoffMs }, 'replica stopped after a disk error; it reopens from disk')
+    this.rejectWaiters(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `replica ${this.options.id} stopped after a disk error`))
+    this.logRoleChange()
+    this.reopenTimer = this.env.clock.setTimer(backoffMs, () => {
+      this.reopenTimer = undefined
+      void this.reopen()
+    })
+  }
+
+  /**
+   * Reopens a stopped replica from disk, as a restart would (the log recovered from its files,
+   * the Raft state from its file), cutting a corrupt batch and all after it first. On failure
+   * (the disk is still full, say) it stays stopped and tries again after a longer backoff.
+   */
+  private async reopen(): Promise<void> {
+    const stopped = this.stopped
+    if (this.closed || stopped === undefined) return
+    await this.chain
+    this.stopWrittenListener()
+    await this.partitionLog.close().catch(() => undefined)
+    let parts: OpenedParts
+    try {
+      parts = await openParts(this.env, this.options, stopped.repair)
+    } catch (error) {
+      if (this.closed) return
+      this.stopped = undefined
+      this.stop(error)
+      return
+    }
+    if (this.closed) {
+      await parts.log.close().catch(() => undefined)
+      return
+    }
+    this.partitionLog = parts.log
+    this.stateFile = parts.stateFile
+    this.producers = parts.producers
+    this.core = this.newCore(parts, this.core.highWatermark)
+    this.stopWrittenListener = this.listenForWrites()
+    this.fetchedRecords.clear()
+    this.producerStateReady = true
+    this.openedEpoch = undefined
+    this.chain = Promise.resolve()
+    this.stopped = undefined
+    if (parts.log.logEndOffset < stopped.repair.logEndBefore) this.repairsValue++
+    this.reopenedAtMs = this.env.clock.nowMs()
+    this.env.log.warn({ replica: this.options.id, logEndOffset: parts.log.logEndOffset, catchUpEnd: parts.init.catchUpEnd }, 'replica reopened after a disk error')
+    this.logRoleChange()
+    this.scheduleTick()
   }
 
   async close(): Promise<void> {
     this.closed = true
+    this.reopenTimer?.cancel()
     this.timer?.cancel()
     this.stopWrittenListener()
     this.rejectWaiters(new SkeinError(ErrorCode.SHUTTING_DOWN, 'replica closed'))
@@ -324,7 +461,7 @@ export class PartitionReplica {
 
   private scheduleTick(): void {
     this.timer = this.env.clock.setTimer(this.options.tickMs ?? RAFT_TICK_MS_DEFAULT, () => {
-      if (this.closed) return
+      if (this.isClosed) return
       this.core.tick()
       this.drain()
       this.scheduleTick()
@@ -338,19 +475,16 @@ export class PartitionReplica {
 
   private enqueue(effects: readonly RaftEffect[]): void {
     this.logRoleChange()
-    if (effects.length === 0) return
+    if (effects.length === 0 || this.isClosed) return
     this.chain = this.chain.then(async () => {
       for (const effect of effects) {
-        if (this.closed) return
+        if (this.isClosed) return
         await this.execute(effect)
       }
     }).catch((error: unknown) => {
-      // A failed effect (a disk error) leaves memory and disk disagreeing: stop this replica;
-      // its peers carry on, and a restart recovers it from disk.
-      this.env.log.error({ replica: this.options.id, error: (error as Error).message }, 'replica effect failed; stopping the replica')
-      this.closed = true
-      this.timer?.cancel()
-      this.rejectWaiters(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `replica ${this.options.id} stopped after a disk error`))
+      // A failed effect (a disk error) leaves memory and disk disagreeing: stop this replica
+      // (its peers carry on) and reopen it from disk.
+      this.stop(error)
     })
   }
 
@@ -362,6 +496,7 @@ export class PartitionReplica {
           hardState: effect.state,
           epochs: this.core.epochCache().filter((entry) => entry.epoch <= effect.state.epoch),
           memberships: this.core.membershipEntries(),
+          catchUpEnd: this.core.catchUpEnd,
         })
         return
       case 'send':
@@ -436,7 +571,8 @@ export class PartitionReplica {
       this.options.send(message, undefined)
       return
     }
-    const read = await this.partitionLog.read(message.fetchOffset, REPLICA_FETCH_BYTES_MAX)
+    const core = this.core
+    const read = await this.partitionLog.read(message.fetchOffset, REPLICA_FETCH_BYTES_MAX, { epochOf: (offset) => core.epochAt(offset) })
     this.options.send(message, read.bytes)
   }
 
@@ -459,8 +595,8 @@ export class PartitionReplica {
     const appended = this.partitionLog.append(this.controlBatch(CONTROL_TYPE_VOTERS, value), this.core.epoch)
     this.core.membershipAppended(offset, membership, this.partitionLog.logEndOffset)
     this.drain()
-    await this.saveState()
-    await appended
+    // Both awaited together: if saving the state fails, the append's failure is still handled.
+    await Promise.all([this.saveState(), appended])
     this.core.persisted(this.partitionLog.storedEndOffset)
     this.drain()
   }
@@ -490,7 +626,7 @@ export class PartitionReplica {
     for (const entry of extraEpochs) if (!epochs.some((e) => e.epoch === entry.epoch)) epochs.push(entry)
     const memberships = [...this.core.membershipEntries()]
     for (const entry of extraMemberships) if (!memberships.some((m) => m.offset === entry.offset)) memberships.push(entry)
-    await this.stateFile.save({ hardState: this.core.hardState, epochs, memberships })
+    await this.stateFile.save({ hardState: this.core.hardState, epochs, memberships, catchUpEnd: this.core.catchUpEnd })
   }
 
   private resolveWaiters(highWatermark: number): void {
@@ -506,6 +642,44 @@ export class PartitionReplica {
     const waiters = this.waiters
     this.waiters = []
     for (const waiter of waiters) waiter.reject(error)
+  }
+}
+
+/**
+ * Reads a replica's state from disk: the Raft state file, the log (recovered from its files)
+ * and the producer state rebuilt from the log. When reopening after a stop (`repair`), a
+ * corrupt batch found is cut with all after it; and if the log now ends before it did (that
+ * cut, or opening cut a corrupt batch it took for a torn write), the log end it had is
+ * recorded in the state file first (`catchUpEnd`): the replica votes in no election until
+ * it has fetched again what it lost.
+ */
+async function openParts(env: ReplicaEnv, options: ReplicaOptions, repair: Repair | undefined): Promise<OpenedParts> {
+  const stateFile = new RaftStateFile(env.disk, options.dir)
+  const state = await stateFile.load()
+  const log = await PartitionLog.open(env, `${options.dir}/log`, options.log, options.files)
+  let catchUpEnd = state.catchUpEnd
+  try {
+    const corruptFrom = repair?.corruptFrom
+    const cutsRecords = corruptFrom !== undefined && corruptFrom < log.logEndOffset
+    // What the log held before, as far as is known: the end before the stop, or what opening
+    // found past rot it had to cut (after a restart nothing else tells).
+    const endBefore = Math.max(repair?.logEndBefore ?? 0, log.damagedEndOffset ?? 0)
+    if (cutsRecords || log.logEndOffset < endBefore) {
+      catchUpEnd = Math.max(catchUpEnd ?? 0, endBefore)
+      // Recorded before the cut: a crash in between must not forget that records were lost.
+      await stateFile.save({ ...state, catchUpEnd })
+      const newEnd = cutsRecords ? await log.truncateTo(Math.max(corruptFrom, log.logStartOffset)) : log.logEndOffset
+      env.log.warn({ replica: options.id, dir: options.dir, corruptAt: corruptFrom, logEndOffset: newEnd, catchUpEnd }, 'reopened with fewer records than it had; fetching them again from the leader before it votes')
+    }
+    // The epoch cache may name epochs past the log's end if a crash took the tail with them.
+    const epochs = state.epochs.filter((entry) => entry.startOffset < log.logEndOffset)
+    const memberships = (state.memberships ?? []).filter((entry) => entry.offset < log.logEndOffset)
+    const producers = new ProducerStateTable()
+    await rebuildProducerState(env, options, log, producers)
+    return { stateFile, log, producers, init: { hardState: state.hardState, epochs, memberships, catchUpEnd } }
+  } catch (error) {
+    await log.close().catch(() => undefined)
+    throw error
   }
 }
 

@@ -24,7 +24,7 @@ export class ReplicaObserver {
   readonly groups = new Map<string, readonly string[]>()
   private readonly world: World
   /** Which opening of a replica within its process each PartitionReplica object is. */
-  private readonly instances = new WeakMap<PartitionReplica, number>()
+  private readonly instances = new WeakMap<PartitionReplica, { readonly repairs: number; readonly instance: number }>()
   private readonly instanceCounts = new Map<string, number>()
   private sampling = false
 
@@ -115,13 +115,16 @@ export class ReplicaObserver {
 
   private refOf(nodeId: string, hosted: { topic: string; partition: number; replica: PartitionReplica }): ReplicaRef {
     const incarnation = this.world.process(nodeId).incarnation
-    let instance = this.instances.get(hosted.replica)
-    if (instance === undefined) {
+    // A replica that cut a corrupt batch from its log starts over as a new instance: its high
+    // watermark goes back to the cut, as a restarted process's would.
+    let known = this.instances.get(hosted.replica)
+    if (known === undefined || known.repairs !== hosted.replica.repairs) {
       const key = `${hosted.topic}/${hosted.partition}@${nodeId}#${incarnation}`
-      instance = (this.instanceCounts.get(key) ?? 0) + 1
-      this.instanceCounts.set(key, instance)
-      this.instances.set(hosted.replica, instance)
+      known = { repairs: hosted.replica.repairs, instance: (this.instanceCounts.get(key) ?? 0) + 1 }
+      this.instanceCounts.set(key, known.instance)
+      this.instances.set(hosted.replica, known)
     }
+    const instance = known.instance
     return { topic: hosted.topic, partition: hosted.partition, node: nodeId, incarnation, instance }
   }
 

@@ -688,6 +688,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   private fetchFailed(state: PartitionState, error: SkeinError): void {
     if (error.code === ErrorCode.OFFSET_OUT_OF_RANGE.code) {
+      this.context.env.log.warn({ topic: state.topic, partition: state.partition, offset: state.fetchOffset, resetPolicy: this.resetPolicy, error: error.message }, 'fetch offset out of range; resetting the position by the reset policy')
       if (this.resetPolicy === 'none') {
         this.stopPartition(state, error)
         return

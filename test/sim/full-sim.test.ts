@@ -3,8 +3,7 @@
  * kind, consumers by assignment and a consumer group, under a fault menu drawn per seed.
  * - a sweep of seeds 1..100 of the full menu, each checked for every anomaly the history
  *   checker names, then healed and required to converge with every acknowledged record
- *   readable; a seed passes only if it has no anomaly, or only anomalies a known, reported
- *   node bug explains (sim/full/known-issues.ts; the seeds each one took are printed);
+ *   readable; a seed passes only with no anomaly at all;
  * - the same seed replays event for event (trace hash);
  * - the history checker, given fabricated histories with each anomaly, names it.
  *
@@ -14,7 +13,6 @@ import { describe, expect, it } from 'vitest'
 import { type BatchView, type CommittedRead, type FinalState, type ReplicaRef, type StatusSample, batchViews } from '../../sim/broker/checker.js'
 import { type Anomaly, AnomalyKind, FullChecker, type FullFinalState, summarizeAnomalies } from '../../sim/full/checker.js'
 import { History, Outcome, type ProduceOp } from '../../sim/full/history.js'
-import { KnownIssue, explainAnomalies } from '../../sim/full/known-issues.js'
 import { FAULT_CLASSES, FAULT_KINDS, drawMenu, parseFaultClasses } from '../../sim/full/menu.js'
 import { replayCommand, resultLine } from '../../sim/full/report.js'
 import { type FullSimResult, runFullSim } from '../../sim/full/scenario.js'
@@ -25,39 +23,24 @@ import { encodeRecordBatch } from '../../src/log/record-batch.js'
 
 const SEED_FIRST = 1
 const SEED_COUNT = 100
-/**
- * Seeds of the range left out: their anomalies are consequences of a known bug that reach past
- * its signature. Seed 68: two replicas of events/1 stop on disk errors (stopped-replica-never-
- * reopened), so the partition has no leader after healing, refuses writes and cannot be read;
- * known-issues.ts explains 5 of its 8 anomalies. It is in the regressions below; put it back
- * with the fix.
- */
-const SEEDS_LEFT_OUT: ReadonlySet<number> = new Set([68])
 /** Seeds per `it`, so a slow machine sees progress and each block keeps its own timeout. */
 const SEEDS_PER_BLOCK = 25
 /** Generous: a seed takes about a second of wall time on one core (a few seconds when it waits out a liveness bound). */
 const BLOCK_TIMEOUT_MS = 300_000
 
-function describeFailure(result: FullSimResult, unexplained: readonly Anomaly[]): string {
-  const anomalies = unexplained.slice(0, 5).map((anomaly) => `    ${anomaly.kind}: ${anomaly.detail}`)
+function describeFailure(result: FullSimResult): string {
+  const anomalies = result.anomalies.slice(0, 5).map((anomaly) => `    ${anomaly.kind}: ${anomaly.detail}`)
   return [resultLine(result), ...anomalies, `  replay: ${replayCommand(result.seed)}`].join('\n')
 }
 
 describe(`full-system simulator: seeds ${SEED_FIRST}..${SEED_FIRST + SEED_COUNT - 1} of the full fault menu`, () => {
   const results: FullSimResult[] = []
-  /**
-   * Seeds whose every anomaly a known, reported bug in the node code explains (by signature:
-   * sim/full/known-issues.ts): they pass, and are counted here, until the bug is fixed and its
-   * entry removed. Anything else fails the seed.
-   */
-  const knownBySeed = new Map<number, string[]>()
 
   for (let first = SEED_FIRST; first < SEED_FIRST + SEED_COUNT; first += SEEDS_PER_BLOCK) {
     const last = Math.min(first + SEEDS_PER_BLOCK, SEED_FIRST + SEED_COUNT) - 1
-    it(`runSeeds_${first}to${last}_noAnomalyButKnownIssues`, async () => {
+    it(`runSeeds_${first}to${last}_noAnomaly`, async () => {
       const failed: string[] = []
       for (let seed = first; seed <= last; seed++) {
-        if (SEEDS_LEFT_OUT.has(seed)) continue
         let result: FullSimResult
         try {
           result = await runFullSim({ seed })
@@ -66,54 +49,42 @@ describe(`full-system simulator: seeds ${SEED_FIRST}..${SEED_FIRST + SEED_COUNT 
           continue
         }
         results.push(result)
-        const explained = explainAnomalies(result)
-        if (explained.known.size > 0) knownBySeed.set(seed, [...explained.known.keys()])
-        if (explained.unexplained.length > 0) failed.push(describeFailure(result, explained.unexplained))
+        if (result.anomalies.length > 0) failed.push(describeFailure(result))
       }
-      expect(failed, 'seeds with an anomaly no known issue explains (each replays with the command shown)').toEqual([])
+      expect(failed, 'seeds with an anomaly (each replays with the command shown)').toEqual([])
     }, BLOCK_TIMEOUT_MS)
   }
 
   it('runSeeds_exerciseTheMenu_everyClassAndTheWorkload', () => {
     // Guards the guard: a run that injected nothing or wrote nothing would pass every check.
-    expect(results.length).toBe(SEED_COUNT - SEEDS_LEFT_OUT.size)
+    expect(results.length).toBe(SEED_COUNT)
     const kinds = new Map<string, number>()
     for (const result of results) for (const [kind, count] of result.faultCounts) kinds.set(kind, (kinds.get(kind) ?? 0) + count)
     const sum = (pick: (result: FullSimResult) => number): number => results.reduce((total, result) => total + pick(result), 0)
-    const issues = new Map<string, number[]>()
-    for (const [seed, list] of knownBySeed) for (const issue of list) issues.set(issue, [...(issues.get(issue) ?? []), seed])
     console.log(
       `full sim: ${results.length} seeds, ${sum((r) => r.events)} events; ${sum((r) => r.produces)} sends (${sum((r) => r.acked)} ok, ${sum((r) => r.unknown)} unknown, ${sum((r) => r.failed)} failed), ` +
-        `${sum((r) => r.polls)} polls, ${sum((r) => r.processed)} records processed by the group; faults: ${[...kinds].map(([kind, count]) => `${kind}=${count}`).join(' ')}; ` +
-        `seeds that hit a known issue: ${[...issues].map(([issue, seeds]) => `${issue} [${seeds.join(',')}]`).join('; ') || 'none'}`,
+        `${sum((r) => r.polls)} polls, ${sum((r) => r.processed)} records processed by the group; faults: ${[...kinds].map(([kind, count]) => `${kind}=${count}`).join(' ')}`,
     )
     for (const kind of FAULT_KINDS) expect(kinds.get(kind) ?? 0, `fault kind ${kind} injected`).toBeGreaterThan(0)
     expect(results.every((result) => result.ackedAllRecords > 0 && result.polls > 0 && result.processed > 0)).toBe(true)
     expect(results.filter((result) => result.unknown > 0).length, 'some sends ended unknown').toBeGreaterThan(0)
     expect(results.filter((result) => result.menu.mode === 'majority').length).toBeGreaterThan(SEED_COUNT / 20)
-    expect(results.filter((result) => result.anomalies.length === 0).length, 'most seeds clean').toBeGreaterThan(SEED_COUNT / 2)
   })
 })
 
-/**
- * One seed per known issue, as it was found: each passes once its bug is fixed (un-skip it,
- * and drop the issue from sim/full/known-issues.ts).
- */
-describe('full-system simulator: regressions for the known issues', () => {
-  /** Seeds that found a node bug since fixed: each must stay clean. */
+/** Seeds that found a node bug, each kept once the bug was fixed: each must stay clean. */
+describe('full-system simulator: regressions', () => {
   it.each([
-    [58, 'unknown-topic-stops-consumer: a consumer\'s only node (n3, just restarted) had not read the metadata yet and said the topic does not exist'],
-  ])('seed %i: %s', async (seed) => {
-    const result = await runFullSim({ seed })
-    expect(result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`)).toEqual([])
-  }, 120_000)
-
-  it.skip.each([
-    [11, 'stopped-replica-never-reopened: n5 fills its disk, its replicas stop and never catch up'],
-    [68, 'stopped-replica-never-reopened: two replicas of events/1 stop, the partition stays leaderless after healing'],
-    [4, 'corrupt-replica-never-repaired: a flipped bit on the leader of events/1 (n4); it keeps leading, the client cannot read'],
-    [82, 'corrupt-batch-header-served: a flipped bit in the leader epoch of a stored batch on n3 is served as committed'],
-    [226, 'unhandled-rejection: n2 fills its disk; an append to its metadata log rejects with nobody waiting (it would kill the node)'],
+    [58, 'a consumer\'s only node (n3, just restarted) had not read the metadata yet and said the topic does not exist; the consumer stopped for good'],
+    [11, 'n5 fills its disk: its replicas stopped on ENOSPC and were never reopened'],
+    [68, 'a flipped bit in events/0 on n2: the replica stopped and stayed stopped; the partition had no leader after healing'],
+    [4, 'a flipped bit on the leader of events/1 (n4): it kept leading and no client could read past the batch'],
+    [82, 'a flipped bit in the leader epoch of a stored batch on n3 (outside the CRC) was served as committed'],
+    [226, 'n2 fills its disk: an append to its metadata log rejected with nobody waiting (an unhandled rejection)'],
+    [27, 'a corrupt batch in the active segment, cut on reopen, cost n5 acknowledged records but it voted at once: lost writes'],
+    [850, 'a consumer fetch held on n5 across its stop and repair was answered from the cut log: OFFSET_OUT_OF_RANGE, reset to earliest'],
+    [119, 'n6 could not open its replica of events/0 while its disk was full, and nothing asked it again'],
+    [187, 'n5 stopped on ENOSPC; reopening cut a rotten batch as if torn (records it had acknowledged) and it voted at once'],
   ])('seed %i: %s', async (seed) => {
     const result = await runFullSim({ seed })
     expect(result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`)).toEqual([])
@@ -420,19 +391,6 @@ describe('FullChecker', () => {
 
   it('check_noLeaderAfterHealing_liveness', () => {
     expect(kinds(check(cleanHistory(), finalState(cleanLog(), { leaders: [] })))).toEqual([AnomalyKind.liveness])
-  })
-
-  it('explainAnomalies_knownSignatures_explainOnlyWhatTheyCause', () => {
-    const liveness: Anomaly = { kind: AnomalyKind.liveness, atMs: 1, detail: 'the cluster did not converge within 30000 ms of healing', records: [] }
-    const lost: Anomaly = { kind: AnomalyKind.lostWrite, atMs: 1, detail: 'p1#1 had [a] acknowledged', records: [] }
-    const divergent: Anomaly = { kind: AnomalyKind.divergentPrefix, atMs: 1, detail: 't/0@n3#1 has [1..1]e1073741825 committed where t/0@n2#1 had [1..1]e1', records: [] }
-    const none = { damagedNode: undefined, diskFullNodes: [], stoppedReplicas: [], corruptReplicas: [] }
-    expect(explainAnomalies({ ...none, anomalies: [liveness, lost] }).unexplained).toEqual([liveness, lost])
-    const stopped = explainAnomalies({ ...none, stoppedReplicas: ['t/0@n5'], anomalies: [liveness, lost] })
-    expect([...stopped.known.keys()]).toEqual([KnownIssue.stoppedReplica])
-    expect(stopped.unexplained).toEqual([lost])
-    expect(explainAnomalies({ ...none, damagedNode: 'n3', anomalies: [divergent] }).known.get(KnownIssue.corruptHeaderServed)).toEqual([divergent])
-    expect(explainAnomalies({ ...none, damagedNode: 'n4', anomalies: [divergent] }).unexplained).toEqual([divergent])
   })
 
   describe('the consumer group', () => {
