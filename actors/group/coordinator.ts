@@ -129,7 +129,7 @@ export class GroupCoordinatorActor implements Actor {
   receive(message: Message): unknown {
     if (!this.valid) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self} is not a coordinator id of ${this.context.nodeId}`)
     const payload = (message.payload ?? {}) as Record<string, unknown>
-    if (message.kind === GroupRequest.listGroups) return replyLater(this.withLoaded((loaded) => this.listGroups(loaded)))
+    if (message.kind === GroupRequest.listGroups) return replyLater(this.withConfirmed((loaded) => this.listGroups(loaded)))
     const groupId = validGroupId(payload.groupId)
     switch (message.kind) {
       case GroupRequest.joinGroup:
@@ -143,9 +143,9 @@ export class GroupCoordinatorActor implements Actor {
       case GroupRequest.commitOffsets:
         return replyLater(this.withLoaded((loaded) => this.commit(loaded, groupId, payload as unknown as CommitOffsetsRequest)))
       case GroupRequest.fetchOffsets:
-        return replyLater(this.withLoaded(async (loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
+        return replyLater(this.withConfirmed((loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
       case GroupRequest.describeGroup:
-        return replyLater(this.withLoaded(async (loaded) => this.describe(loaded, groupId)))
+        return replyLater(this.withConfirmed((loaded) => this.describe(loaded, groupId)))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a group coordinator does not handle '${message.kind}'`)
     }
@@ -343,6 +343,28 @@ export class GroupCoordinatorActor implements Actor {
       }
       throw error
     }
+  }
+
+  /**
+   * For reads answered from memory (committed offsets, group descriptions): runs `handle` only
+   * once a majority has confirmed the offsets partition is still led here, in the epoch the
+   * state was loaded in. A leader cut off from its followers still believes it leads until
+   * check-quorum deposes it; meanwhile another may have been elected and acknowledged newer
+   * commits, which this one would not show (full-sim seed 868: committed offsets read back
+   * older than acknowledged).
+   */
+  private async withConfirmed<T>(handle: (loaded: Loaded) => T): Promise<T> {
+    return this.withLoaded(async (loaded) => {
+      try {
+        await loaded.replica.confirmLeadership()
+      } catch (error) {
+        if (!(error instanceof SkeinError) || !LEADERSHIP_LOST_CODES.has(error.code)) throw error
+        if (this.loaded === loaded) this.unload(`leadership not confirmed: ${error.message}`)
+        throw this.notCoordinator(error.message)
+      }
+      if (this.loaded !== loaded || loaded.replica.epoch !== loaded.epoch) throw this.notCoordinator('the offsets partition changed leader while the read waited')
+      return handle(loaded)
+    })
   }
 
   /** Runs `handle` on the state of the current leader epoch, loading it first if needed. */

@@ -63,6 +63,8 @@ export const METADATA_READERS_MAX = 10_000
 export const METADATA_READ_WAIT_MS_MAX = 60_000
 /** Bytes of the metadata log read per apply step. */
 const APPLY_READ_BYTES_MAX = 1024 * 1024
+/** Pause before applying again after a read of the metadata log failed (the replica may be reopening). */
+const APPLY_RETRY_MS = 250
 /** A metadata command is small JSON; anything bigger is refused before it reaches the log. */
 export const METADATA_COMMAND_BYTES_MAX = 512 * 1024
 
@@ -88,6 +90,7 @@ export class MetadataControllerActor implements Actor {
   /** Leader only: when each member of the group was first seen not alive; cleared when not leading. */
   private readonly downSince = new DownSince()
   private checkTimer: TimerHandle | undefined
+  private applyRetryTimer: TimerHandle | undefined
   private foundingCount = 0
   private state: ClusterMetadata = EMPTY_METADATA
   /** Next offset of the metadata log to apply. */
@@ -129,6 +132,7 @@ export class MetadataControllerActor implements Actor {
     const replica = this.replica
     this.replica = undefined
     this.checkTimer?.cancel()
+    this.applyRetryTimer?.cancel()
     this.wakeReaders(Number.MAX_SAFE_INTEGER)
     await replica?.close()
   }
@@ -312,12 +316,27 @@ export class MetadataControllerActor implements Actor {
 
   /** Applies the committed records not yet applied, one read at a time, in log order. */
   private scheduleApply(): void {
-    if (this.applying !== undefined) return
+    if (this.applying !== undefined || this.applyRetryTimer !== undefined) return
+    let failed = false
     this.applying = this.applyCommitted()
-      .catch((error: unknown) => this.context.log.error({ error: String(error) }, 'applying metadata failed'))
+      .catch((error: unknown) => {
+        failed = true
+        this.context.log.error({ error: String(error) }, 'applying metadata failed; trying again')
+      })
       .finally(() => {
         this.applying = undefined
-        if (this.replica !== undefined && this.appliedOffset < this.replica.highWatermark) this.scheduleApply()
+        const replica = this.replica
+        if (replica === undefined || this.appliedOffset >= replica.highWatermark) return
+        // After a failed read, or while the replica is stopped by a disk error (reopening, it
+        // has nothing to read), try again later: at once would spin without ever yielding.
+        if (!failed && !replica.isClosed) {
+          this.scheduleApply()
+          return
+        }
+        this.applyRetryTimer = this.context.env.clock.setTimer(APPLY_RETRY_MS, () => {
+          this.applyRetryTimer = undefined
+          this.scheduleApply()
+        })
       })
   }
 

@@ -34,6 +34,10 @@ export const REOPEN_BACKOFF_MS = 500
 export const REOPEN_BACKOFF_MS_MAX = 8_000
 /** A replica that ran this long since its last reopen starts its backoff afresh at its next stop. */
 export const REOPEN_STABLE_MS = 60_000
+/** Longest a leader waits for a majority to confirm it still leads (confirmLeadership) before giving up. */
+export const CONFIRM_LEADERSHIP_TIMEOUT_MS = 3_000
+/** Leadership confirmations waiting at once, per replica; more are refused (OVERLOADED). */
+export const CONFIRM_LEADERSHIP_WAITERS_MAX = 10_000
 
 export type Acks = 0 | 1 | 'all'
 
@@ -65,6 +69,14 @@ export interface ReplicaOptions {
   readonly files?: FileCache
   /** Delivers a message (and, for a leader's fetch response, the records) to another replica. */
   readonly send: (message: RaftMessage, records: Uint8Array | undefined) => void
+}
+
+interface LeadershipWaiter {
+  readonly seq: number
+  readonly epoch: number
+  readonly timer: TimerHandle
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
 }
 
 interface ProduceWaiter {
@@ -122,6 +134,7 @@ export class PartitionReplica {
   /** The records that came with the fetch response each appendFetched effect acts on. */
   private readonly fetchedRecords = new Map<RaftEffect, Uint8Array>()
   private waiters: ProduceWaiter[] = []
+  private leadershipWaiters: LeadershipWaiter[] = []
   /** Called whenever the high watermark moves (long-polling fetches, state machines on top). */
   private readonly commitListeners = new Set<(highWatermark: number) => void>()
   private stopWrittenListener: () => void
@@ -363,6 +376,50 @@ export class PartitionReplica {
     })
   }
 
+  /**
+   * Leader: resolves once a majority has confirmed this replica still leads its epoch after
+   * the call (Raft's ReadIndex confirmation, RaftCore.requestReadBarrier), so state it serves
+   * from memory (a group coordinator's committed offsets) is not older than a write another
+   * leader acknowledged meanwhile. Rejects NOT_LEADER_OR_FOLLOWER if leadership is lost or
+   * not confirmed within CONFIRM_LEADERSHIP_TIMEOUT_MS.
+   */
+  confirmLeadership(): Promise<void> {
+    const notLeader = (why: string): SkeinError => new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} ${why}`)
+    if (this.isClosed) return Promise.reject(notLeader('is not open'))
+    if (this.leadershipWaiters.length >= CONFIRM_LEADERSHIP_WAITERS_MAX) return Promise.reject(new SkeinError(ErrorCode.OVERLOADED, 'too many leadership confirmations waiting'))
+    const seq = this.core.requestReadBarrier()
+    if (seq === undefined) return Promise.reject(notLeader(`is not the leader (leader: ${this.core.leader ?? 'unknown'})`))
+    const epoch = this.core.epoch
+    const confirmed = new Promise<void>((resolve, reject) => {
+      const timer = this.env.clock.setTimer(CONFIRM_LEADERSHIP_TIMEOUT_MS, () => {
+        this.leadershipWaiters = this.leadershipWaiters.filter((waiter) => waiter.timer !== timer)
+        reject(notLeader(`could not confirm its leadership of epoch ${epoch} within ${CONFIRM_LEADERSHIP_TIMEOUT_MS} ms`))
+      })
+      this.leadershipWaiters.push({ seq, epoch, timer, resolve, reject })
+    })
+    this.drain()
+    return confirmed
+  }
+
+  /** Settles leadership confirmations: confirmed ones resolve; all of them reject once the epoch or the role changed. */
+  private settleLeadershipWaiters(): void {
+    if (this.leadershipWaiters.length === 0) return
+    const leading = !this.isClosed && this.core.role === 'leader'
+    const still: LeadershipWaiter[] = []
+    for (const waiter of this.leadershipWaiters) {
+      if (!leading || this.core.epoch !== waiter.epoch) {
+        waiter.timer.cancel()
+        waiter.reject(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} lost leadership of epoch ${waiter.epoch}`))
+      } else if (this.core.confirmedReadSeq >= waiter.seq) {
+        waiter.timer.cancel()
+        waiter.resolve()
+      } else {
+        still.push(waiter)
+      }
+    }
+    this.leadershipWaiters = still
+  }
+
   /** Committed records only (below the high watermark), for consumers. */
   read(fromOffset: number, maxBytes: number) {
     if (this.isClosed) return Promise.reject(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`))
@@ -379,24 +436,34 @@ export class PartitionReplica {
     throw error
   }
 
-  /** Stops the replica after a disk error and schedules its reopening. */
+  /**
+   * Stops the replica after a disk error and schedules its reopening. A replica already
+   * stopped only takes note (a corrupt batch found meanwhile is cut too when it reopens).
+   */
   private stop(error: unknown): void {
-    if (this.isClosed) return
+    if (this.closed) return
     const repairFrom = error instanceof CorruptLogError ? error.offset : undefined
-    // A failed reopen stops it again: keep what it had before the first stop.
     const earlier = this.stopped?.repair
     const corruptFrom = repairFrom === undefined ? earlier?.corruptFrom : Math.min(repairFrom, earlier?.corruptFrom ?? repairFrom)
     // What it had is what reached the file: offsets assigned to appends never written were never acknowledged.
     this.stopped = { repair: { corruptFrom, logEndBefore: earlier?.logEndBefore ?? this.partitionLog.writtenEndOffset } }
+    if (earlier !== undefined) return
     this.timer?.cancel()
     this.timer = undefined
-    const nowMs = this.env.clock.nowMs()
-    if (nowMs - this.reopenedAtMs >= REOPEN_STABLE_MS) this.stopsInRow = 0
+    this.rejectWaiters(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `replica ${this.options.id} stopped after a disk error`))
+    this.settleLeadershipWaiters()
+    this.logRoleChange()
+    if (this.env.clock.nowMs() - this.reopenedAtMs >= REOPEN_STABLE_MS) this.stopsInRow = 0
+    this.scheduleReopen(error)
+  }
+
+  private scheduleReopen(error: unknown): void {
     const backoffMs = Math.min(REOPEN_BACKOFF_MS_MAX, REOPEN_BACKOFF_MS * 2 ** Math.min(this.stopsInRow, 16))
     this.stopsInRow++
-    this.env.log.error({ replica: this.options.id, dir: this.options.dir, error: (error as Error).message, repairFrom, reopenInMs: backoffMs }, 'replica stopped after a disk error; it reopens from disk')
-    this.rejectWaiters(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR, `replica ${this.options.id} stopped after a disk error`))
-    this.logRoleChange()
+    this.env.log.error(
+      { replica: this.options.id, dir: this.options.dir, error: (error as Error).message, corruptFrom: this.stopped?.repair.corruptFrom, reopenInMs: backoffMs },
+      'replica stopped after a disk error; it reopens from disk',
+    )
     this.reopenTimer = this.env.clock.setTimer(backoffMs, () => {
       this.reopenTimer = undefined
       void this.reopen()
@@ -409,18 +476,17 @@ export class PartitionReplica {
    * (the disk is still full, say) it stays stopped and tries again after a longer backoff.
    */
   private async reopen(): Promise<void> {
-    const stopped = this.stopped
-    if (this.closed || stopped === undefined) return
+    if (this.closed || this.stopped === undefined) return
     await this.chain
     this.stopWrittenListener()
     await this.partitionLog.close().catch(() => undefined)
+    // Read after the waits: a corrupt batch found meanwhile is part of the repair.
+    const repair = (this.stopped as { readonly repair: Repair }).repair
     let parts: OpenedParts
     try {
-      parts = await openParts(this.env, this.options, stopped.repair)
+      parts = await openParts(this.env, this.options, repair)
     } catch (error) {
-      if (this.closed) return
-      this.stopped = undefined
-      this.stop(error)
+      if (!this.closed) this.scheduleReopen(error)
       return
     }
     if (this.closed) {
@@ -437,7 +503,7 @@ export class PartitionReplica {
     this.openedEpoch = undefined
     this.chain = Promise.resolve()
     this.stopped = undefined
-    if (parts.log.logEndOffset < stopped.repair.logEndBefore) this.repairsValue++
+    if (parts.log.logEndOffset < repair.logEndBefore) this.repairsValue++
     this.reopenedAtMs = this.env.clock.nowMs()
     this.env.log.warn({ replica: this.options.id, logEndOffset: parts.log.logEndOffset, catchUpEnd: parts.init.catchUpEnd }, 'replica reopened after a disk error')
     this.logRoleChange()
@@ -450,6 +516,7 @@ export class PartitionReplica {
     this.timer?.cancel()
     this.stopWrittenListener()
     this.rejectWaiters(new SkeinError(ErrorCode.SHUTTING_DOWN, 'replica closed'))
+    this.settleLeadershipWaiters()
     await this.chain.catch(() => undefined)
     await this.partitionLog.close()
   }
@@ -475,6 +542,7 @@ export class PartitionReplica {
 
   private enqueue(effects: readonly RaftEffect[]): void {
     this.logRoleChange()
+    this.settleLeadershipWaiters()
     if (effects.length === 0 || this.isClosed) return
     this.chain = this.chain.then(async () => {
       for (const effect of effects) {

@@ -52,6 +52,8 @@ export interface FetchRequest {
   readonly lastFetchedEpoch: number
   /** Numbers the follower's fetches, so a late answer to an earlier one is recognized and ignored. */
   readonly fetchId?: number
+  /** The highest FetchResponse.readSeq this follower has had from this leader in this epoch (leadership confirmation). */
+  readonly readSeq?: number
 }
 
 /**
@@ -74,6 +76,12 @@ export interface FetchResponse {
   readonly divergingEndOffset: number
   /** The fetchId of the request answered. */
   readonly fetchId?: number
+  /**
+   * The leader's latest read barrier: a follower echoes it in its next fetch, and once a
+   * majority has, the leader knows it still led its epoch after the barrier began (no newer
+   * leader can have been elected before then), so reads of its state are current.
+   */
+  readonly readSeq?: number
 }
 
 /** Leadership transfer: the leader tells a caught-up voter to start an election now. */

@@ -98,6 +98,8 @@ interface ReplicaProgress {
   endOffset: number
   /** Tick of its last valid fetch, for check-quorum. */
   lastFetchTick: number
+  /** The highest read barrier it echoed in this epoch. */
+  readSeq: number
 }
 
 interface ParkedFetch {
@@ -168,6 +170,11 @@ export class RaftCore {
   private catchUpEndValue: number | undefined
   /** The fetch the shell is carrying out answered with records (possibly none), not a divergence. */
   private fetchedRecordsPending = false
+  /** Follower: the highest read barrier its leader sent in this epoch, echoed in each fetch. */
+  private leaderReadSeq = 0
+  /** Leader: read barriers asked for so far (requestReadBarrier), and the highest a majority has echoed. */
+  private readSeqRequested = 0
+  private readSeqConfirmed = 0
 
   constructor(init: RaftInit) {
     this.id = init.id
@@ -204,6 +211,24 @@ export class RaftCore {
   }
   get hardState(): HardState {
     return { epoch: this.epochValue, votedFor: this.votedFor }
+  }
+  /**
+   * Leader: starts a read barrier (Raft's ReadIndex confirmation) and returns its number.
+   * Parked fetches are answered at once carrying it; once a majority of voters (this one
+   * included) has echoed it, `confirmedReadSeq` reaches it: this replica still led its epoch
+   * after the barrier began, so no newer leader had been elected by then and what it serves
+   * from its own state is current. Undefined when not the leader.
+   */
+  requestReadBarrier(): number | undefined {
+    if (this.roleValue !== 'leader') return undefined
+    const seq = ++this.readSeqRequested
+    this.confirmReads()
+    if (this.readSeqConfirmed < seq) this.answerParkedFetches(false, true)
+    return seq
+  }
+  /** Leader: the highest read barrier a majority has confirmed (see requestReadBarrier). */
+  get confirmedReadSeq(): number {
+    return this.readSeqConfirmed
   }
   /** While this replica catches up on records it lost (RaftInit.catchUpEnd), the log end it must reach; else undefined. */
   get catchUpEnd(): number | undefined {
@@ -546,7 +571,10 @@ export class RaftCore {
   private becomeFollower(epoch: number, leader: string | undefined): void {
     const wasLeading = this.roleValue === 'leader'
     // Contact with one leader says nothing about another, nor about the same id in a later epoch.
-    if (this.leaderValue !== leader || epoch > this.epochValue) this.leaderHeardTick = undefined
+    if (this.leaderValue !== leader || epoch > this.epochValue) {
+      this.leaderHeardTick = undefined
+      this.leaderReadSeq = 0
+    }
     if (epoch > this.epochValue) this.setHardState(epoch, undefined)
     const changed = this.roleValue !== 'follower' || this.leaderValue !== leader || wasLeading
     this.roleValue = 'follower'
@@ -600,6 +628,10 @@ export class RaftCore {
     if (replica === undefined) return
     replica.endOffset = request.fetchOffset
     replica.lastFetchTick = this.now
+    if (request.readSeq !== undefined && request.readSeq > replica.readSeq) {
+      replica.readSeq = Math.min(request.readSeq, this.readSeqRequested)
+      this.confirmReads()
+    }
     this.advanceHighWatermark()
     if (this.roleValue !== 'leader') return
     this.maybeSendTimeoutNow()
@@ -627,13 +659,24 @@ export class RaftCore {
       divergingEpoch: diverging.epoch,
       divergingEndOffset: diverging.endOffset,
       ...(request.fetchId === undefined ? {} : { fetchId: request.fetchId }),
+      ...(this.roleValue === 'leader' && this.readSeqRequested > 0 ? { readSeq: this.readSeqRequested } : {}),
     })
   }
 
-  private answerParkedFetches(onlyExpired: boolean): void {
+  /** Leader: the read barrier a majority of voters (this one at the latest) has echoed. */
+  private confirmReads(): void {
+    const voters = this.membership.voters
+    const seqs = voters.map((voter) => (voter === this.id ? this.readSeqRequested : (this.progress.get(voter)?.readSeq ?? 0)))
+    seqs.sort((a, b) => b - a)
+    const confirmed = seqs[Math.floor(voters.length / 2)] as number
+    if (confirmed > this.readSeqConfirmed) this.readSeqConfirmed = confirmed
+  }
+
+  /** `all`: answer every parked fetch now (a read barrier goes out with the answers). */
+  private answerParkedFetches(onlyExpired: boolean, all = false): void {
     for (const [from, parked] of this.parked) {
       const expired = this.now - parked.sinceTick >= this.settings.fetchMaxWaitTicks
-      if (onlyExpired ? !expired : parked.request.fetchOffset >= this.writtenEnd) continue
+      if (!all && (onlyExpired ? !expired : parked.request.fetchOffset >= this.writtenEnd)) continue
       this.parked.delete(from)
       this.respond(parked.request, 'records', { epoch: 0, endOffset: 0 })
     }
@@ -690,6 +733,7 @@ export class RaftCore {
       to: this.leaderValue,
       fetchOffset: this.logEnd,
       lastFetchedEpoch: this.epochs.epochAt(this.logEnd - 1),
+      ...(this.leaderReadSeq > 0 ? { readSeq: this.leaderReadSeq } : {}),
     })
   }
 
@@ -710,6 +754,7 @@ export class RaftCore {
     if (response.epoch > this.epochValue || this.leaderValue !== response.from) this.becomeFollower(response.epoch, response.from)
     if (this.roleValue !== 'follower') return
     this.heardFromLeader()
+    if (response.readSeq !== undefined && response.readSeq > this.leaderReadSeq) this.leaderReadSeq = response.readSeq
     const inFlight = this.fetchInFlight
     if (inFlight === undefined || this.fetchOutcomePending || inFlight.offset !== response.fetchOffset || inFlight.to !== response.from) return
     // A late answer to an earlier fetch at the same offset (sent before a truncation and a
@@ -764,7 +809,7 @@ export class RaftCore {
     const { voters, learners } = this.membership
     const members = new Set([...voters, ...learners].filter((id) => id !== this.id))
     for (const id of this.progress.keys()) if (!members.has(id)) this.progress.delete(id)
-    for (const id of members) if (!this.progress.has(id)) this.progress.set(id, { endOffset: 0, lastFetchTick: this.now })
+    for (const id of members) if (!this.progress.has(id)) this.progress.set(id, { endOffset: 0, lastFetchTick: this.now, readSeq: 0 })
   }
 
   private maybeSendTimeoutNow(): void {

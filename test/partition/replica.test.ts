@@ -389,3 +389,21 @@ describe('PartitionReplica after a disk error', () => {
     expect(await group.committedValues(follower)).toEqual(['a', 'b', 'c', 'd', 'e', 'f'])
   }, 60_000)
 })
+
+describe('PartitionReplica.confirmLeadership', () => {
+  it('leaderInTouchWithAMajority_isConfirmed_leaderCutOff_isRefused', async () => {
+    const group = new Group(21)
+    for (const id of VOTERS) await group.start(id)
+    const leader = await group.waitForLeader()
+    await group.produce(['a'], 'all')
+    await group.run(() => leader.confirmLeadership())
+    // Cut the leader off: its followers no longer get its messages (nor it theirs).
+    const followers = VOTERS.filter((id) => group.replicas.get(id) !== leader)
+    const saved = followers.map((id) => [id, group.replicas.get(id) as PartitionReplica] as const)
+    for (const id of followers) group.replicas.delete(id)
+    const started = group.scheduler.nowMs()
+    await expect(group.run(() => leader.confirmLeadership())).rejects.toMatchObject({ code: 6 })
+    expect(group.scheduler.nowMs() - started).toBeLessThanOrEqual(3_100)
+    for (const [id, replica] of saved) group.replicas.set(id, replica)
+  }, 60_000)
+})

@@ -1290,3 +1290,63 @@ describe('RaftCore catching up on records it lost (a corrupt batch cut from its 
     expect(core.role).toBe('follower')
   })
 })
+
+describe('RaftCore read barrier (leadership confirmed by a majority)', () => {
+  function leader(): RaftCore {
+    const core = electA({ epoch: 2, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 5 })
+    appendFirstBatch(core)
+    return core
+  }
+  const echo = (from: string, fetchOffset: number, readSeq: number): FetchRequest => ({ ...fetch(from, 'a', 2, fetchOffset, 2), readSeq })
+
+  it('requestReadBarrier_confirmedOnlyOnceAMajorityEchoesIt', () => {
+    const core = leader()
+    const seq = core.requestReadBarrier() as number
+    expect(seq).toBe(1)
+    expect(core.confirmedReadSeq).toBe(0)
+    deliver(core, echo('b', 6, 0)) // a fetch without the echo proves nothing
+    expect(core.confirmedReadSeq).toBe(0)
+    deliver(core, echo('b', 6, seq))
+    expect(core.confirmedReadSeq).toBe(seq) // 'a' and 'b': two of three
+  })
+
+  it('requestReadBarrier_answersParkedFetchesAtOnce_carryingTheBarrier', () => {
+    const core = leader()
+    core.persisted(6)
+    take(core)
+    expect(sent(deliver(core, fetch('b', 'a', 2, 6, 2)))).toEqual([]) // parked: nothing new
+    const seq = core.requestReadBarrier()
+    const answers = sent(take(core))
+    expect(answers.map((message) => [message.type, message.to, (message as FetchResponse).readSeq])).toEqual([['fetchResponse', 'b', seq]])
+  })
+
+  it('requestReadBarrier_echoesLargerThanAskedAreCappedAndNotAFollower_refused', () => {
+    const core = leader()
+    deliver(core, echo('b', 6, 99)) // an echo of a barrier never asked for confirms nothing later
+    expect(core.confirmedReadSeq).toBe(0)
+    core.requestReadBarrier()
+    expect(core.confirmedReadSeq).toBe(0)
+    const follower = makeCore({ id: 'b', epoch: 2, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 5 })
+    expect(follower.requestReadBarrier()).toBeUndefined()
+  })
+
+  it('singleVoter_confirmsAtOnce', () => {
+    const core = makeCore({ voters: ['a'] })
+    ticks(core, 100)
+    expect(core.role).toBe('leader')
+    const seq = core.requestReadBarrier() as number
+    expect(core.confirmedReadSeq).toBe(seq)
+  })
+
+  it('follower_echoesTheLeadersBarrierInItsNextFetch_andForgetsItForANewLeader', () => {
+    const core = makeCore({ id: 'b', epoch: 1, epochs: [{ epoch: 1, startOffset: 0 }], logEnd: 5, random: () => 0.9 })
+    deliver(core, beginEpoch('a', 'b', 2))
+    deliver(core, { ...fetchResponse('a', 'b', 2, 'records', 5, 5), readSeq: 3 })
+    core.fetchCompleted(5)
+    const [next] = sent(take(core))
+    expect((next as FetchRequest).readSeq).toBe(3)
+    // A new leader numbers its own barriers: the old echo would confirm one it never sent.
+    const fetches = sent(deliver(core, beginEpoch('c', 'b', 3))).filter((message) => message.type === 'fetch')
+    expect(fetches.map((message) => (message as FetchRequest).readSeq)).toEqual([undefined])
+  })
+})

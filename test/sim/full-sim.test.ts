@@ -85,6 +85,8 @@ describe('full-system simulator: regressions', () => {
     [850, 'a consumer fetch held on n5 across its stop and repair was answered from the cut log: OFFSET_OUT_OF_RANGE, reset to earliest'],
     [119, 'n6 could not open its replica of events/0 while its disk was full, and nothing asked it again'],
     [187, 'n5 stopped on ENOSPC; reopening cut a rotten batch as if torn (records it had acknowledged) and it voted at once'],
+    [868, 'a coordinator cut off from its followers still answered offset fetches from memory: commits another leader acknowledged read back older'],
+    [995, 'the metadata controller retried applying from a stopped replica at once, forever: a microtask loop that hung the run'],
   ])('seed %i: %s', async (seed) => {
     const result = await runFullSim({ seed })
     expect(result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`)).toEqual([])
