@@ -176,6 +176,7 @@ export class PartitionReplica {
       logEndOffset: parts.log.logEndOffset,
       catchUpEnd: parts.init.catchUpEnd,
       settings: this.options.raft,
+      preferredLeader: this.options.voters[0],
       random: this.env.random,
     })
   }

@@ -89,9 +89,24 @@ export interface RaftInit {
    */
   readonly highWatermark?: number
   readonly settings?: Partial<RaftSettings>
+  /**
+   * The voter placement wants as leader (a partition's first replica). In a group that has
+   * never had a leader (epoch 0, empty log) it stands for election within
+   * NEW_GROUP_PREFERRED_TIMEOUT_TICKS while the others wait their usual [T, 2T): a new topic's
+   * leaders come up where placement spread them, rather than wherever a random timer fired
+   * first, and no leadership transfer (a NOT_LEADER for every client) follows the creation.
+   */
+  readonly preferredLeader?: string
   /** Uniform in [0, 1): from the Env, so simulations replay. */
   readonly random: () => number
 }
+
+/**
+ * Election timeout of a new group's preferred leader (RaftInit.preferredLeader): short, and
+ * kept short while the group is new, so a campaign that failed because the other replicas
+ * were not open yet is soon tried again.
+ */
+export const NEW_GROUP_PREFERRED_TIMEOUT_TICKS = 2
 
 interface ReplicaProgress {
   /** The replica's durable log end, as its last valid fetch said. */
@@ -125,6 +140,7 @@ export class RaftCore {
   private readonly bootstrap: RaftMembership
   private memberships: MembershipEntry[]
   private readonly random: () => number
+  private readonly preferredLeader: string | undefined
   private readonly epochs: EpochCache
   private effects: RaftEffect[] = []
 
@@ -182,6 +198,7 @@ export class RaftCore {
     this.bootstrap = normalize({ voters: init.voters, learners: init.learners ?? [] })
     this.memberships = (init.memberships ?? []).map((entry) => ({ offset: entry.offset, ...normalize(entry) }))
     this.random = init.random
+    this.preferredLeader = init.preferredLeader
     this.epochs = new EpochCache(init.epochs)
     this.epochValue = init.hardState.epoch
     this.votedFor = init.hardState.votedFor
@@ -839,6 +856,7 @@ export class RaftCore {
   }
 
   private randomElectionTimeout(): number {
+    if (this.preferredLeader === this.id && this.epochValue === 0 && this.logEnd === 0) return NEW_GROUP_PREFERRED_TIMEOUT_TICKS
     const base = this.settings.electionTimeoutTicks
     return base + Math.floor(this.random() * base)
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { EpochEntry } from '../../src/raft/epoch-cache.js'
 import { epochStartsIn } from '../helpers/epoch-log.js'
 import type { FetchRequest, FetchResponse, RaftMessage, VoteRequest } from '../../src/raft/messages.js'
-import { RaftCore, type RaftEffect, type RaftSettings } from '../../src/raft/raft.js'
+import { NEW_GROUP_PREFERRED_TIMEOUT_TICKS, RaftCore, type RaftEffect, type RaftSettings } from '../../src/raft/raft.js'
 
 // ---------------------------------------------------------------- helpers
 
@@ -26,6 +26,7 @@ interface CoreOptions {
   readonly logEnd?: number
   readonly catchUpEnd?: number
   readonly settings?: Partial<RaftSettings>
+  readonly preferredLeader?: string
   /** 0 gives an election timeout of exactly electionTimeoutTicks; 0.9 gives 1.9x. */
   readonly random?: () => number
 }
@@ -39,6 +40,7 @@ function makeCore(options: CoreOptions = {}): RaftCore {
     logEndOffset: options.logEnd ?? 0,
     catchUpEnd: options.catchUpEnd,
     settings: options.settings,
+    preferredLeader: options.preferredLeader,
     random: options.random ?? (() => 0),
   })
 }
@@ -272,6 +274,24 @@ describe('RaftCore elections', () => {
     const effects = ticks(core, 10)
     expect(core.role).toBe('preCandidate')
     expect(sent(effects)).toEqual([vote('a', 'b', 4, { lastEpoch: 0, logEndOffset: 0 }, true), vote('a', 'c', 4, { lastEpoch: 0, logEndOffset: 0 }, true)])
+  })
+
+  it('newGroup_preferredLeader_campaignsWithinTheShortTimeout_andTriesAgainSoon', () => {
+    const preferred = makeCore({ preferredLeader: 'a', random: () => 0.99 })
+    expect(ticks(preferred, NEW_GROUP_PREFERRED_TIMEOUT_TICKS - 1)).toEqual([])
+    expect(sent(ticks(preferred, 1))).toEqual([vote('a', 'b', 1, { lastEpoch: 0, logEndOffset: 0 }, true), vote('a', 'c', 1, { lastEpoch: 0, logEndOffset: 0 }, true)])
+    // Nobody answered (the others were not open yet): it asks again after the short timeout, not [T, 2T).
+    expect(sent(ticks(preferred, NEW_GROUP_PREFERRED_TIMEOUT_TICKS))).toHaveLength(2)
+    // The other voters of the new group keep the usual timeout.
+    const other = makeCore({ id: 'b', preferredLeader: 'a', random: () => 0 })
+    expect(ticks(other, 9)).toEqual([])
+    expect(sent(ticks(other, 1))).toHaveLength(2)
+  })
+
+  it('preferredLeader_inAGroupThatHadALeader_usesTheUsualTimeout', () => {
+    const core = makeCore({ preferredLeader: 'a', epoch: 2, epochs: [{ epoch: 2, startOffset: 0 }], logEnd: 4 })
+    expect(ticks(core, 9)).toEqual([])
+    expect(sent(ticks(core, 1))).toHaveLength(2)
   })
 
   it('electionTimeout_isDrawnFromTheRandomSourceIn_T_to_2T', () => {
