@@ -41,7 +41,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
  * `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
 export function spawnNode(id: string, extraArgs: string[], envVars: Record<string, string>, nodeFlags: string[] = []): Promise<SpawnedNode> {
-  const args = [...nodeFlags, cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...extraArgs]
+  const args = [...nodeFlags, cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info']
+  // No Kafka listener unless asked for: several nodes on one host cannot all have 9092.
+  if (!extraArgs.includes('--kafka-port')) args.push('--kafka-port', '0')
+  args.push(...extraArgs)
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...envVars } })
   running.add(child)
   child.once('exit', () => running.delete(child))

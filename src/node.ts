@@ -13,6 +13,8 @@ import { MEMBERSHIP_RECIPIENT, MembershipShell } from './membership/shell.js'
 import { MembershipDirectory, rendezvousNode } from './placement/index.js'
 import { type Envelope, brokerActorId, pinnedNodeOf } from './wire/index.js'
 import { FileCache } from './log/index.js'
+import { type KafkaEndpoint, KafkaEndpointActor, type KafkaListener, startKafkaListener } from './kafka/index.js'
+import { KAFKA_ENDPOINT_KIND } from './wire/index.js'
 import { DEFAULT_TRANSPORT_LIMITS, Transport, type TransportLimits, faultInjectionRoute } from './transport/index.js'
 
 /** Everything needed to build one node. The CLI fills it from flags; the simulator directly. */
@@ -51,6 +53,15 @@ export interface NodeConfig {
    * only. Default false: the path does not exist.
    */
   faultInjection?: boolean
+  /**
+   * The Kafka protocol listener (src/kafka/); undefined runs none. Port 0 here means an
+   * ephemeral port (embedding, tests: the CLI's `--kafka-port ephemeral`); the CLI's
+   * `--kafka-port 0` means "no listener" and leaves this undefined. It binds before the node
+   * joins, so every member others can see already knows its Kafka endpoint; a port that cannot
+   * be bound fails the start, as a taken node port does (a node that is configured as a Kafka
+   * broker and silently is not one would surface only as clients failing elsewhere).
+   */
+  kafka?: { port: number; advertisedHost?: string }
 }
 
 /**
@@ -86,6 +97,8 @@ export class SkeinNode {
     readonly address: string,
     /** Broker services (hosted replicas, metadata voters); undefined when the broker is disabled. */
     readonly services: NodeServices | undefined,
+    /** The Kafka protocol listener, when one runs. */
+    readonly kafka: KafkaListener | undefined = undefined,
   ) {}
 
   /** Leaves the cluster, fails waiting asks, stops actors, closes links. Idempotent. */
@@ -93,6 +106,7 @@ export class SkeinNode {
     if (this.stopped) return
     this.stopped = true
     await this.membership.leave(this.config.leaveLingerMs ?? LEAVE_LINGER_MS_DEFAULT)
+    await this.kafka?.close()
     await this.actors.stop()
     await this.transport.stop()
   }
@@ -120,6 +134,8 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     hostedReplicas: new Map(),
   }
   registerDomainActors(actors, services)
+  let kafkaEndpoint: KafkaEndpoint | undefined
+  actors.registerKind(KAFKA_ENDPOINT_KIND, () => new KafkaEndpointActor(() => kafkaEndpoint), { passivateAfterIdleMs: 0 })
   hooks.registerActors?.(actors)
   let faultRoute: ((request: HttpRequest) => HttpResponse | undefined) | undefined
   const transport = new Transport(
@@ -146,7 +162,15 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     env.log.warn({}, 'fault injection enabled: POST /fault/links can cut this node\'s links (chaos testing only)')
   }
   actors.attachSender(transport)
-  const bound = await transport.start()
+  const kafka = config.kafka === undefined || services === undefined ? undefined : await startKafka(env, config, config.kafka, actors)
+  kafkaEndpoint = kafka?.endpoint
+  let bound: { host: string; port: number }
+  try {
+    bound = await transport.start()
+  } catch (err) {
+    await kafka?.close()
+    throw err
+  }
   const address = config.advertisedAddress ?? `${bound.host}:${bound.port}`
   const shell = new MembershipShell(
     env,
@@ -176,8 +200,14 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
     await voters.load()
     actors.tell(brokerActorId(config.nodeId), BrokerControl.start, null)
   }
-  env.log.info({ address, zone: config.zone ?? '', seeds: config.seeds.length, peers: Object.keys(config.peers).length }, 'node started')
-  return new SkeinNode(config, shell, actors, transport, address, services)
+  env.log.info({ address, zone: config.zone ?? '', seeds: config.seeds.length, peers: Object.keys(config.peers).length, kafkaPort: kafka?.endpoint.port ?? null }, 'node started')
+  return new SkeinNode(config, shell, actors, transport, address, services, kafka)
+}
+
+/** Starts the Kafka listener; a port that cannot be bound fails the node's start (see NodeConfig.kafka). */
+function startKafka(env: Env, config: NodeConfig, kafka: NonNullable<NodeConfig['kafka']>, actors: ActorSystem): Promise<KafkaListener> {
+  const node = { nodeId: config.nodeId, clock: env.clock, log: env.log, ask: <T>(actorId: string, kind: string, payload: unknown, options: { timeoutMs: number }) => actors.ask<T>(actorId, kind, payload, options) }
+  return startKafkaListener(env.net, node, { host: config.host, port: kafka.port, advertisedHost: kafka.advertisedHost })
 }
 
 /** Membership envelopes go to the shell; everything else to the actors, in arrival order. */

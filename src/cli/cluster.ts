@@ -8,12 +8,13 @@ import { describeFlags, type FlagSpec, readFlags } from './flags.js'
 
 const CLUSTER_FLAGS: readonly FlagSpec[] = [
   { name: 'nodes', env: 'SKEIN_CLUSTER_NODES', placeholder: 'count', defaultValue: '3', help: 'how many node processes to start' },
+  { name: 'kafka-base-port', env: 'SKEIN_KAFKA_BASE_PORT', placeholder: 'port', defaultValue: '9092', help: "node i's Kafka listener is on kafka-base-port + i - 1; 0 = none" },
   { name: 'base-port', env: 'SKEIN_BASE_PORT', placeholder: 'port', defaultValue: '7071', help: 'node i listens on base-port + i - 1' },
   { name: 'data', env: 'SKEIN_DATA', placeholder: 'dir', defaultValue: './data', help: 'node i keeps its data in <dir>/n<i>' },
   { name: 'log-level', env: 'SKEIN_LOG_LEVEL', placeholder: 'level', defaultValue: 'info', help: 'passed to every node' },
 ]
 
-export const CLUSTER_USAGE = `Usage: skein cluster up [--nodes 3] [--base-port 7071] [--data ./data]
+export const CLUSTER_USAGE = `Usage: skein cluster up [--nodes 3] [--base-port 7071] [--kafka-base-port 9092] [--data ./data]
 
 Starts a local development cluster of separate node processes (n1, n2, ...) on 127.0.0.1,
 each seeded with every other's address, sharing a cluster secret kept in <data>/cluster-secret.
@@ -34,6 +35,8 @@ export async function runCluster(argv: string[]): Promise<void> {
   const count = Number(values['nodes'])
   if (!Number.isInteger(count) || count < 1 || count > CLUSTER_NODES_MAX) throw usageError(`--nodes must be an integer from 1 to ${CLUSTER_NODES_MAX}`)
   const basePort = parsePort('--base-port', values['base-port'] as string)
+  const kafkaBasePort = parsePort('--kafka-base-port', values['kafka-base-port'] as string)
+  if (kafkaBasePort + count - 1 > 65_535) throw usageError('--kafka-base-port leaves no room for that many nodes')
   if (basePort === 0 || basePort + count - 1 > 65_535) throw usageError('--base-port leaves no room for that many nodes')
   const dataDir = values['data'] as string
   const secretFile = ensureSecretFile(dataDir)
@@ -42,6 +45,7 @@ export async function runCluster(argv: string[]): Promise<void> {
   const children: ChildProcess[] = []
   for (let i = 1; i <= count; i++) {
     const args = [cliPath, 'start', '--id', `n${i}`, '--port', String(basePort + i - 1), '--seeds', seeds]
+    args.push('--kafka-port', String(kafkaBasePort === 0 ? 0 : kafkaBasePort + i - 1))
     args.push('--data', join(dataDir, `n${i}`), '--secret-file', secretFile, '--log-level', values['log-level'] as string)
     children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: nodeEnv() }))
   }

@@ -17,6 +17,8 @@ const START_FLAGS: readonly FlagSpec[] = [
   { name: 'cluster-id', env: 'SKEIN_CLUSTER_ID', placeholder: 'name', defaultValue: 'skein', help: 'cluster name; links from other clusters are refused' },
   { name: 'cluster-secret', env: 'SKEIN_CLUSTER_SECRET', placeholder: 'secret', help: 'shared secret (>= 16 chars) every link proves; prefer the env variable or --secret-file (flags show in ps)' },
   { name: 'secret-file', env: 'SKEIN_SECRET_FILE', placeholder: 'path', help: 'file holding the cluster secret' },
+  { name: 'kafka-port', env: 'SKEIN_KAFKA_PORT', placeholder: 'port', defaultValue: '9092', help: "port of the Kafka protocol listener; 0 = no listener; 'ephemeral' = any free port (logged as kafkaPort)" },
+  { name: 'kafka-advertised-host', env: 'SKEIN_KAFKA_ADVERTISED_HOST', placeholder: 'host', help: 'host Kafka clients are told to connect to (default --host)' },
   { name: 'log-level', env: 'SKEIN_LOG_LEVEL', placeholder: 'level', defaultValue: 'info', help: 'debug | info | warn | error' },
 ]
 
@@ -51,6 +53,10 @@ export async function runStart(argv: string[]): Promise<void> {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw usageError('--log-level must be debug, info, warn or error')
   const host = values['host'] as string
   const port = parsePort('--port', values['port'] as string)
+  const kafkaPortText = values['kafka-port'] as string
+  // 'ephemeral' is NodeConfig's port 0; the flag's own 0 turns the listener off.
+  const kafkaPort = kafkaPortText === 'ephemeral' ? 'ephemeral' : parsePort('--kafka-port', kafkaPortText)
+  const kafkaAdvertisedHost = values['kafka-advertised-host']
   const advertise = values['advertise'] === undefined ? undefined : parseAddress('--advertise', values['advertise'])
   const peers = parsePeers('--peers', values['peers'])
   const seeds = parseSeeds('--seeds', values['seeds'])
@@ -77,6 +83,7 @@ export async function runStart(argv: string[]): Promise<void> {
     seeds,
     controllers,
     faultInjection,
+    kafka: kafkaPort === 0 ? undefined : { port: kafkaPort === 'ephemeral' ? 0 : kafkaPort, advertisedHost: kafkaAdvertisedHost },
   })
   const shutdown = (signal: string): void => {
     env.log.info({ signal }, 'stopping')

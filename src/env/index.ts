@@ -19,6 +19,9 @@ export type {
   ConnectOptions,
   HttpRequest,
   HttpResponse,
+  StreamConnection,
+  StreamHandlers,
+  StreamListenOptions,
 } from './net.js'
 export { CLOSE_REASON_BYTES_MAX, LinkCloseCode, truncateCloseReason } from './net.js'
 export type { Logger } from './logger.js'

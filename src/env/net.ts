@@ -72,8 +72,43 @@ export interface ConnectOptions {
   messageBytesMax: number
 }
 
+/**
+ * One accepted raw TCP connection (a byte stream, no message boundaries): what a listener for
+ * another wire protocol (the Kafka gateway, src/kafka/) frames itself.
+ */
+export interface StreamConnection {
+  /** "host:port" of the other end, for logs. */
+  readonly remoteAddress: string
+  /** Queues bytes; dropped after the connection closed. */
+  write(data: Uint8Array): void
+  /** Ends the connection (after queued bytes are flushed); `onClose` fires. Idempotent. */
+  close(): void
+}
+
+export interface StreamHandlers {
+  /** A chunk of bytes, in order; chunk boundaries mean nothing. */
+  onData(chunk: Uint8Array): void
+  /** Fires exactly once, whichever side closed or failed. */
+  onClose(): void
+}
+
+export interface StreamListenOptions {
+  /** Interface to bind. */
+  host: string
+  /** Port to bind; 0 picks a free ephemeral port (read it back from `Listener.port`). */
+  port: number
+  /** Called for every accepted connection; returns the handlers for its events. */
+  onConnection(connection: StreamConnection): StreamHandlers
+}
+
 export interface Net {
   listen(options: ListenOptions): Promise<Listener>
+  /**
+   * Listens for raw TCP byte streams (the Kafka protocol port). Optional: the real Net has it;
+   * the simulator's does not (it runs no Kafka gateway), and a node whose Net lacks it refuses
+   * to start a Kafka listener.
+   */
+  listenStream?(options: StreamListenOptions): Promise<Listener>
   /** Starts connecting to "host:port". Failure to connect is reported through `onClose`. */
   connect(address: string, options: ConnectOptions, handlers: LinkHandlers): Link
 }

@@ -46,3 +46,8 @@ export type { OffsetCommitRequest, OffsetCommitResponse } from './messages/offse
 export type { OffsetFetchRequest, OffsetFetchResponse } from './messages/offset-fetch.js'
 export type { ProduceRequest, ProduceResponse } from './messages/produce.js'
 export type { SyncGroupRequest, SyncGroupResponse } from './messages/sync-group.js'
+export { KAFKA_PIPELINED_REQUESTS_MAX, KAFKA_REQUEST_BYTES_MAX, KafkaConnection, type KafkaConnectionIo, type KafkaConnectionLimits } from './connection.js'
+export { WIRED_API_VERSIONS, dispatchKafkaRequest } from './dispatch.js'
+export { KafkaEndpointActor, type KafkaEndpoint, kafkaEndpointActorId } from './endpoint-actor.js'
+export { kafkaBrokerId } from './broker-ids.js'
+export { type KafkaListener, type KafkaListenerConfig, type KafkaListenerNode, startKafkaListener } from './listener.js'

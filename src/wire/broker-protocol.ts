@@ -18,6 +18,8 @@ export const CONTROLLER_KIND = 'controller'
 export const TOPIC_KIND = 'topic'
 export const COORDINATOR_KIND = 'coordinator'
 export const DIAG_KIND_PREFIX = 'diag'
+/** `kafka/<node>`: one per node, pinned; says where the node's Kafka listener is (src/kafka/endpoint-actor.ts). */
+export const KAFKA_ENDPOINT_KIND = 'kafka'
 
 /**
  * The internal topic holding consumer groups' state and committed offsets (Kafka's name, so
@@ -84,7 +86,7 @@ export function pinnedNodeOf(actorId: string): string | undefined {
   const slash = actorId.indexOf('/')
   if (slash < 0) return undefined
   const kind = actorId.slice(0, slash)
-  if (kind === BROKER_KIND || kind === CONTROLLER_KIND) return actorId.slice(slash + 1)
+  if (kind === BROKER_KIND || kind === CONTROLLER_KIND || kind === KAFKA_ENDPOINT_KIND) return actorId.slice(slash + 1)
   if (kind === DIAG_KIND_PREFIX) {
     const end = actorId.indexOf('/', slash + 1)
     return actorId.slice(slash + 1, end < 0 ? undefined : end)

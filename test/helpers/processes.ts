@@ -73,6 +73,13 @@ export interface StartOptions {
   /** More environment variables for the child. */
   env?: Record<string, string>
   logLevel?: 'debug' | 'info' | 'warn' | 'error'
+  /**
+   * Passed as --kafka-port. Default 0: no Kafka listener, so that nodes of parallel tests do
+   * not all reach for 9092. Kafka tests pass 'ephemeral' and read the port from the node's
+   * 'node started' line (`NodeProcess.kafkaPort`): a port chosen free and released before the
+   * start can be taken by a parallel test's node in between.
+   */
+  kafkaPort?: number | 'ephemeral'
 }
 
 /** One running (or exited) `skein start` child. */
@@ -82,6 +89,8 @@ export class NodeProcess {
   stderr = ''
   /** Set once the child logged 'node started'. */
   address = ''
+  /** The Kafka listener's port from 'node started'; undefined when the node runs none. */
+  kafkaPort: number | undefined = undefined
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
   constructor(
@@ -320,7 +329,7 @@ export class Processes {
 
   private spawnNode(id: string, dataDir: string, options: StartOptions): NodeProcess {
     const args = [cliPath, 'start', '--id', id, '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data', dataDir]
-    args.push('--log-level', options.logLevel ?? 'info')
+    args.push('--log-level', options.logLevel ?? 'info', '--kafka-port', String(options.kafkaPort ?? 0))
     if (options.clusterId !== undefined) args.push('--cluster-id', options.clusterId)
     const peers = Object.entries(options.peers ?? {}).map(([peerId, address]) => `${peerId}=${address}`)
     if (peers.length > 0) args.push('--peers', peers.join(','))
@@ -338,6 +347,7 @@ export class Processes {
     try {
       const line = await node.waitForLine((l) => l.msg === 'node started' && typeof l['address'] === 'string', "'node started'", 0, startTimeoutMs)
       node.address = line['address'] as string
+      node.kafkaPort = typeof line['kafkaPort'] === 'number' ? line['kafkaPort'] : undefined
     } catch (err) {
       await node.stop()
       throw new Error(`node ${node.id} did not start: ${(err as Error).message}\n${node.tail()}`)

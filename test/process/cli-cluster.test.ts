@@ -59,12 +59,15 @@ async function healthAnswers(address: string): Promise<boolean> {
 
 describe('skein cluster up, status and SKEIN_* variables', () => {
   it('clusterUp_threeNodes_statusShowsThreeAlive_andSigintStopsThemAll', async () => {
-    const basePort = await freeConsecutivePorts(3)
+    // Six consecutive free ports: three for node links, the next three for the Kafka listeners
+    // (cluster up gives node i kafka-base-port + i - 1; the default 9092 may be taken here).
+    const basePort = await freeConsecutivePorts(6)
+    const kafkaBasePort = basePort + 3
     const addresses = [0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`)
     const dataDir = await procs.tempDir('cluster')
     // An operator's exported secret must not reach the nodes beside the --secret-file cluster up
     // gives them (that is a usage error for `skein start`: every node exited 2 before the fix).
-    const cli = await procs.spawnCli(['cluster', 'up', '--nodes', '3', '--base-port', String(basePort), '--data', dataDir], {
+    const cli = await procs.spawnCli(['cluster', 'up', '--nodes', '3', '--base-port', String(basePort), '--kafka-base-port', String(kafkaBasePort), '--data', dataDir], {
       SKEIN_CLUSTER_SECRET: CLUSTER_SECRET,
     })
 
@@ -74,6 +77,11 @@ describe('skein cluster up, status and SKEIN_* variables', () => {
       ['n1', addresses[0]],
       ['n2', addresses[1]],
       ['n3', addresses[2]],
+    ])
+    expect(started.map((l) => [l['nodeId'], l['kafkaPort']]).sort()).toEqual([
+      ['n1', kafkaBasePort],
+      ['n2', kafkaBasePort + 1],
+      ['n3', kafkaBasePort + 2],
     ])
     const nodePids = started.map((l) => l['pid'] as number)
     expect(new Set(nodePids).size).toBe(3)
@@ -122,6 +130,7 @@ describe('skein cluster up, status and SKEIN_* variables', () => {
     const node = await procs.startFromEnv('e2', {
       SKEIN_ID: 'e2',
       SKEIN_PORT: String(port),
+      SKEIN_KAFKA_PORT: '0',
       SKEIN_SEEDS: seed.address,
       SKEIN_CLUSTER_SECRET: CLUSTER_SECRET,
       SKEIN_DATA: dataDir,

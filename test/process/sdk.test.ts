@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket, connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { partitionForKey } from '../../src/client/partitioner.js'
 import { Client, type ConsumerMessage, type RecordMetadata } from '../../src/index.js'
+import { consumeAll } from '../helpers/consume-all.js'
 import { Processes, freePorts, retry } from '../helpers/processes.js'
 
 /**
@@ -31,21 +32,6 @@ function newClient(seed: string, clientId: string): Client {
   const client = new Client({ seeds: [seed], ...CLUSTER, clientId })
   clients.push(client)
   return client
-}
-
-/** Reads every message of `partitions` partitions from the beginning until `count` have come. */
-async function consumeAll(client: Client, topic: string, partitions: number, count: number): Promise<ConsumerMessage[]> {
-  const consumer = client.consumer({ fromBeginning: true, maxWaitMs: 100 })
-  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition })))
-  const messages: ConsumerMessage[] = []
-  const timer = setTimeout(() => void consumer.close(), 60_000)
-  for await (const message of consumer) {
-    messages.push(message)
-    if (messages.length >= count) break
-  }
-  clearTimeout(timer)
-  await consumer.close()
-  return messages
 }
 
 /** A TCP relay on loopback whose open connections the test can cut at any moment (the client then reconnects through it). */

@@ -2,6 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from 'node:net'
 import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { Logger } from '../logger.js'
+import { listenStream } from './stream-net.js'
 import {
   type ConnectOptions,
   HTTP_BODY_BYTES_MAX,
@@ -13,6 +14,7 @@ import {
   type Listener,
   type ListenOptions,
   type Net,
+  type StreamListenOptions,
   truncateCloseReason,
 } from '../net.js'
 
@@ -40,6 +42,10 @@ export class RealNet implements Net {
     }
     const listener = new WsListener(options, this.log)
     return listener.bind()
+  }
+
+  listenStream(options: StreamListenOptions): Promise<Listener> {
+    return listenStream(options, this.log)
   }
 
   connect(address: string, options: ConnectOptions, handlers: LinkHandlers): Link {

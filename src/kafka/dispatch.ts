@@ -1,0 +1,83 @@
+import { ApiKey, type ApiKeyValue } from './api-keys.js'
+import { type ApiVersionRange, SUPPORTED_API_VERSIONS, apiVersionsResponseBody } from './apis.js'
+import { handleCreateTopics, handleDeleteTopics, handleFindCoordinator, handleInitProducerId, handleMetadata } from './handlers/cluster.js'
+import type { GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
+import { GroupGateway } from './handlers/groups.js'
+import { handleFetch, handleListOffsets, handleProduce } from './handlers/partitions.js'
+import type { KafkaRequest } from './request.js'
+import { encodeResponse } from './response.js'
+
+/**
+ * The APIs the listener has wired to actors, and so advertises in ApiVersions (at the
+ * codec's version ranges). The codec speaks more (DescribeGroups, ListGroups,
+ * DescribeConfigs); a request for one of those closes the connection (logged)
+ * until its handler exists.
+ */
+export const WIRED_API_KEYS: ReadonlySet<ApiKeyValue> = new Set([
+  ApiKey.Produce,
+  ApiKey.Fetch,
+  ApiKey.ListOffsets,
+  ApiKey.Metadata,
+  ApiKey.FindCoordinator,
+  ApiKey.ApiVersions,
+  ApiKey.CreateTopics,
+  ApiKey.DeleteTopics,
+  ApiKey.JoinGroup,
+  ApiKey.SyncGroup,
+  ApiKey.Heartbeat,
+  ApiKey.LeaveGroup,
+  ApiKey.OffsetCommit,
+  ApiKey.OffsetFetch,
+  ApiKey.InitProducerId,
+])
+
+export const WIRED_API_VERSIONS: readonly ApiVersionRange[] = SUPPORTED_API_VERSIONS.filter((range) => WIRED_API_KEYS.has(range.apiKey))
+
+/** A request for an API the codec decodes but no handler serves: the connection closes. */
+export class UnwiredApiError extends Error {}
+
+/**
+ * Answers one decoded request with its whole response frame, or undefined when Kafka sends
+ * none (Produce with acks=0). Handlers answer failures as the protocol's error codes and do
+ * not throw for them.
+ */
+export async function dispatchKafkaRequest(node: GatewayNode, endpoints: KafkaEndpoints, groups: GroupGateway, request: KafkaRequest): Promise<Uint8Array | undefined> {
+  const { apiVersion, header } = request
+  const correlationId = header.correlationId
+  switch (request.apiKey) {
+    case ApiKey.ApiVersions:
+      return encodeResponse(ApiKey.ApiVersions, apiVersion, correlationId, apiVersionsResponseBody(WIRED_API_VERSIONS))
+    case ApiKey.Metadata:
+      return encodeResponse(ApiKey.Metadata, apiVersion, correlationId, await handleMetadata(node, endpoints, request.body, apiVersion))
+    case ApiKey.CreateTopics:
+      return encodeResponse(ApiKey.CreateTopics, apiVersion, correlationId, await handleCreateTopics(node, request.body))
+    case ApiKey.DeleteTopics:
+      return encodeResponse(ApiKey.DeleteTopics, apiVersion, correlationId, await handleDeleteTopics(node, request.body))
+    case ApiKey.FindCoordinator:
+      return encodeResponse(ApiKey.FindCoordinator, apiVersion, correlationId, await handleFindCoordinator(node, endpoints, request.body))
+    case ApiKey.Produce: {
+      const response = await handleProduce(node, request.body)
+      return request.body.acks === 0 ? undefined : encodeResponse(ApiKey.Produce, apiVersion, correlationId, response)
+    }
+    case ApiKey.Fetch:
+      return encodeResponse(ApiKey.Fetch, apiVersion, correlationId, await handleFetch(node, request.body))
+    case ApiKey.ListOffsets:
+      return encodeResponse(ApiKey.ListOffsets, apiVersion, correlationId, await handleListOffsets(node, request.body))
+    case ApiKey.InitProducerId:
+      return encodeResponse(ApiKey.InitProducerId, apiVersion, correlationId, await handleInitProducerId(node, request.body))
+    case ApiKey.JoinGroup:
+      return encodeResponse(ApiKey.JoinGroup, apiVersion, correlationId, await groups.join(request.body))
+    case ApiKey.SyncGroup:
+      return encodeResponse(ApiKey.SyncGroup, apiVersion, correlationId, await groups.sync(request.body))
+    case ApiKey.Heartbeat:
+      return encodeResponse(ApiKey.Heartbeat, apiVersion, correlationId, await groups.heartbeat(request.body))
+    case ApiKey.LeaveGroup:
+      return encodeResponse(ApiKey.LeaveGroup, apiVersion, correlationId, await groups.leave(request.body, apiVersion))
+    case ApiKey.OffsetCommit:
+      return encodeResponse(ApiKey.OffsetCommit, apiVersion, correlationId, await groups.commit(request.body))
+    case ApiKey.OffsetFetch:
+      return encodeResponse(ApiKey.OffsetFetch, apiVersion, correlationId, await groups.fetchOffsets(request.body))
+    default:
+      throw new UnwiredApiError(`API ${request.apiKey} is decoded but not served yet`)
+  }
+}

@@ -1,0 +1,149 @@
+import { sleep } from '../../env/index.js'
+import {
+  BrokerRequest,
+  type CreateTopicRequest,
+  ErrorCode,
+  type FindCoordinatorResponse as NativeFindCoordinatorResponse,
+  type InitProducerIdResponse as NativeInitProducerIdResponse,
+  type MetadataResponse as NativeMetadataResponse,
+  OFFSETS_TOPIC,
+  SkeinError,
+  brokerActorId,
+} from '../../wire/index.js'
+import { brokerIdTable } from '../broker-ids.js'
+import type { CreateTopicsRequest, CreateTopicsResponse } from '../messages/create-topics.js'
+import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../messages/delete-topics.js'
+import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../messages/find-coordinator.js'
+import type { InitProducerIdRequest, InitProducerIdResponse } from '../messages/init-producer-id.js'
+import type { MetadataRequest, MetadataResponse } from '../messages/metadata.js'
+import { GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, type KafkaEndpoints, kafkaErrorCode } from './gateway.js'
+
+/**
+ * Metadata, topic admin and FindCoordinator: asked of this node's broker actor (`broker/<self>`),
+ * the same requests the native SDK sends. Broker ids are kafkaBrokerId(node id).
+ */
+
+/** Partitions of a CreateTopics entry that says -1 (use the broker default). */
+const DEFAULT_PARTITION_COUNT = 1
+/** Replication factor of a CreateTopics entry that says -1: Kafka's usual 3, capped by the live nodes. */
+const DEFAULT_REPLICATION_FACTOR = 3
+
+export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoints, request: MetadataRequest, apiVersion: number): Promise<MetadataResponse> {
+  // v0: an empty array asks for every topic; v1+: null does (an empty array asks for none).
+  const askAll = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
+  const names = request.topics === null ? [] : request.topics.map((t) => t.name)
+  const native = await askMetadata(node, askAll ? {} : { topics: names })
+  const nodeIds = native.nodes.map((n) => n.id)
+  const table = brokerIdTable(nodeIds)
+  if (table.collisions.length > 0) node.log.warn({ nodes: table.collisions }, 'kafka broker id collision: these nodes are left out of Metadata')
+  const found = await endpoints.resolve(nodeIds)
+  const brokers = native.nodes.flatMap((n) => {
+    const endpoint = found.get(n.id)
+    const brokerId = table.byNode.get(n.id)
+    if (endpoint === undefined || brokerId === undefined) return []
+    return [{ nodeId: brokerId, host: endpoint.host, port: endpoint.port, rack: n.zone === '' ? null : n.zone }]
+  })
+  const idOf = (nodeId: string): number => table.byNode.get(nodeId) ?? -1
+  const described = new Map(native.topics.map((t) => [t.name, t]))
+  const wanted = askAll ? [...described.keys()] : names
+  const topics = wanted.map((name) => {
+    const topic = described.get(name)
+    if (topic === undefined) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.kafkaCode, name, isInternal: false, partitions: [], topicAuthorizedOperations: -2147483648 }
+    const partitions = topic.partitions.map((p) => {
+      const replicaNodes = p.replicas.map(idOf)
+      // The native metadata names no ISR outside describe: the assigned replicas stand in.
+      const isrNodes = (p.isr ?? p.replicas).map(idOf)
+      const leaderId = p.leader === undefined ? -1 : idOf(p.leader)
+      const errorCode = leaderId === -1 ? ErrorCode.LEADER_NOT_AVAILABLE.kafkaCode : 0
+      return { errorCode, partitionIndex: p.partition, leaderId, leaderEpoch: p.leaderEpoch, replicaNodes, isrNodes, offlineReplicas: [] }
+    })
+    return { errorCode: 0, name, isInternal: name === OFFSETS_TOPIC, partitions, topicAuthorizedOperations: -2147483648 }
+  })
+  const controllerId = native.controller === undefined ? -1 : idOf(native.controller)
+  return { throttleTimeMs: 0, brokers, clusterId: null, controllerId, topics, clusterAuthorizedOperations: -2147483648 }
+}
+
+/**
+ * How long a Metadata request may wait for this node's metadata to become current (a node
+ * just started, or a metadata election). Metadata has no top-level error code, so past this
+ * the connection is closed and the client reconnects, as it does after any broker failure.
+ */
+const METADATA_WAIT_MS_MAX = 5_000
+const METADATA_RETRY_PAUSE_MS = 100
+
+async function askMetadata(node: GatewayNode, payload: { topics?: string[] }): Promise<NativeMetadataResponse> {
+  const deadlineMs = node.clock.nowMs() + METADATA_WAIT_MS_MAX
+  for (;;) {
+    try {
+      return await node.ask<NativeMetadataResponse>(brokerActorId(node.nodeId), BrokerRequest.metadata, payload, { timeoutMs: GATEWAY_ASK_TIMEOUT_MS })
+    } catch (err) {
+      if (!(err instanceof SkeinError) || !err.retriable || node.clock.nowMs() >= deadlineMs) throw err
+      await sleep(node.clock, METADATA_RETRY_PAUSE_MS)
+    }
+  }
+}
+
+export async function handleCreateTopics(node: GatewayNode, request: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+  const topics = await Promise.all(
+    request.topics.map(async (topic) => {
+      const configs: Record<string, string> = {}
+      for (const config of topic.configs) if (config.value !== null) configs[config.name] = config.value
+      const create: CreateTopicRequest = {
+        name: topic.name,
+        partitions: topic.numPartitions === -1 ? DEFAULT_PARTITION_COUNT : topic.numPartitions,
+        replicationFactor: topic.replicationFactor === -1 ? DEFAULT_REPLICATION_FACTOR : topic.replicationFactor,
+        configs,
+      }
+      if (request.validateOnly) return { name: topic.name, errorCode: 0, errorMessage: null }
+      try {
+        await node.ask(brokerActorId(node.nodeId), BrokerRequest.createTopic, create, { timeoutMs: Math.min(GATEWAY_ADMIN_TIMEOUT_MS, Math.max(1, request.timeoutMs)) })
+        return { name: topic.name, errorCode: 0, errorMessage: null }
+      } catch (err) {
+        return { name: topic.name, errorCode: kafkaErrorCode(err), errorMessage: err instanceof Error ? err.message : String(err) }
+      }
+    }),
+  )
+  return { throttleTimeMs: 0, topics }
+}
+
+export async function handleDeleteTopics(node: GatewayNode, request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+  const responses = await Promise.all(
+    request.topicNames.map(async (name) => {
+      try {
+        await node.ask(brokerActorId(node.nodeId), BrokerRequest.deleteTopic, { name }, { timeoutMs: Math.min(GATEWAY_ADMIN_TIMEOUT_MS, Math.max(1, request.timeoutMs)) })
+        return { name, errorCode: 0 }
+      } catch (err) {
+        return { name, errorCode: kafkaErrorCode(err) }
+      }
+    }),
+  )
+  return { throttleTimeMs: 0, responses }
+}
+
+/** Group coordinators only (keyType 0); transaction coordinators (1) do not exist in skein yet. */
+export async function handleFindCoordinator(node: GatewayNode, endpoints: KafkaEndpoints, request: FindCoordinatorRequest): Promise<FindCoordinatorResponse> {
+  const none = { throttleTimeMs: 0, nodeId: -1, host: '', port: -1 }
+  if (request.keyType !== 0) return { ...none, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, errorMessage: 'skein has no transaction coordinator' }
+  try {
+    const found = await node.ask<NativeFindCoordinatorResponse>(brokerActorId(node.nodeId), BrokerRequest.findCoordinator, { groupId: request.key }, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
+    const broker = await endpoints.brokerOf(found.nodeId)
+    if (broker === undefined) return { ...none, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, errorMessage: `coordinator ${found.nodeId} has no kafka listener` }
+    return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, ...broker }
+  } catch (err) {
+    return { ...none, errorCode: kafkaErrorCode(err), errorMessage: err instanceof Error ? err.message : String(err) }
+  }
+}
+
+/**
+ * A producer id for an idempotent producer (no transactional id): the same cluster-unique id
+ * block the native SDK's producers draw from. Transactions are not supported.
+ */
+export async function handleInitProducerId(node: GatewayNode, request: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+  if (request.transactionalId !== null) return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, producerId: -1n, producerEpoch: -1 }
+  try {
+    const answer = await node.ask<NativeInitProducerIdResponse>(brokerActorId(node.nodeId), BrokerRequest.initProducerId, {}, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
+    return { throttleTimeMs: 0, errorCode: 0, producerId: BigInt(answer.producerId), producerEpoch: answer.producerEpoch }
+  } catch (err) {
+    return { throttleTimeMs: 0, errorCode: kafkaErrorCode(err), producerId: -1n, producerEpoch: -1 }
+  }
+}

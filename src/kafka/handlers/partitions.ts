@@ -1,0 +1,150 @@
+import {
+  BrokerRequest,
+  ErrorCode,
+  type FetchResponse as NativeFetchResponse,
+  type ListOffsetsResponse as NativeListOffsetsResponse,
+  type ProduceAcks,
+  type ProduceResponse as NativeProduceResponse,
+  replicaActorId,
+} from '../../wire/index.js'
+import type { FetchRequest, FetchResponse } from '../messages/fetch.js'
+import type { ListOffsetsRequest, ListOffsetsResponse } from '../messages/list-offsets.js'
+import type { ProduceRequest, ProduceResponse } from '../messages/produce.js'
+import { GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, kafkaErrorCode } from './gateway.js'
+
+/**
+ * Produce, Fetch and ListOffsets: each partition's part goes to this node's own replica actor
+ * (`replica/<topic>/<p>/<self>`), as the native protocol's requests do. A follower answers
+ * NOT_LEADER_OR_FOLLOWER and a node without the partition UNKNOWN_TOPIC_OR_PARTITION, both
+ * retriable: the Kafka client refreshes its metadata and goes to the leader, as with Kafka.
+ * No request is forwarded between nodes. Batches pass through as RecordBatch v2 bytes.
+ */
+
+/** Extra deadline of an ask beyond the time the request itself allows the broker to wait. */
+const ASK_SLACK_MS = 5_000
+
+export async function handleProduce(node: GatewayNode, request: ProduceRequest): Promise<ProduceResponse> {
+  const acks = request.acks
+  if (acks !== 0 && acks !== 1 && acks !== -1) return produceError(request, ErrorCode.INVALID_REQUEST.kafkaCode)
+  const timeoutMs = Math.max(1, request.timeoutMs) + ASK_SLACK_MS
+  const responses = await Promise.all(
+    request.topics.map(async (topic) => ({
+      name: topic.name,
+      partitions: await Promise.all(
+        topic.partitions.map(async (part) => {
+          const base = { partitionIndex: part.partitionIndex, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage: null }
+          if (part.records === null || part.records.byteLength === 0) return { ...base, errorCode: ErrorCode.INVALID_REQUEST.kafkaCode, baseOffset: -1n }
+          try {
+            const payload = { records: part.records, acks: acks as ProduceAcks }
+            const answer = await node.ask<NativeProduceResponse>(replicaActorId(topic.name, part.partitionIndex, node.nodeId), BrokerRequest.produce, payload, { timeoutMs })
+            return { ...base, errorCode: 0, baseOffset: BigInt(answer.baseOffset), logAppendTimeMs: BigInt(answer.logAppendTimeMs), logStartOffset: BigInt(answer.logStartOffset) }
+          } catch (err) {
+            return { ...base, errorCode: kafkaErrorCode(err), baseOffset: -1n, errorMessage: err instanceof Error ? err.message : String(err) }
+          }
+        }),
+      ),
+    })),
+  )
+  return { responses, throttleTimeMs: 0 }
+}
+
+function produceError(request: ProduceRequest, errorCode: number): ProduceResponse {
+  const responses = request.topics.map((topic) => ({
+    name: topic.name,
+    partitions: topic.partitions.map((part) => ({
+      partitionIndex: part.partitionIndex,
+      errorCode,
+      baseOffset: -1n,
+      logAppendTimeMs: -1n,
+      logStartOffset: -1n,
+      recordErrors: [],
+      errorMessage: null,
+    })),
+  }))
+  return { responses, throttleTimeMs: 0 }
+}
+
+type FetchPartitionResponse = FetchResponse['responses'][number]['partitions'][number]
+
+interface FetchTarget {
+  readonly topic: string
+  readonly partition: number
+  readonly fetchOffset: number
+  readonly maxBytes: number
+}
+
+/**
+ * Every partition is read at once without waiting; if that gives fewer than minBytes and the
+ * client allows a wait, every partition is asked again with the wait, and the answer goes as
+ * soon as one of them brings data (or the wait is over): one partition with data does not
+ * wait for the quiet ones. Asks still waiting then are left to time out on their own.
+ */
+export async function handleFetch(node: GatewayNode, request: FetchRequest): Promise<FetchResponse> {
+  const targets: FetchTarget[] = request.topics.flatMap((topic) =>
+    topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, p.partitionMaxBytes) })),
+  )
+  let answers = await Promise.all(targets.map((target) => fetchOne(node, target, 0)))
+  const bytes = answers.reduce((sum, answer) => sum + (answer.records?.byteLength ?? 0), 0)
+  const waitMs = Math.max(0, request.maxWaitMs)
+  if (bytes < Math.max(1, request.minBytes) && waitMs > 0 && targets.length > 0) answers = await fetchWaiting(node, targets, answers, waitMs)
+  const responses = request.topics.map((topic) => ({ topic: topic.topic, partitions: [] as FetchPartitionResponse[] }))
+  let index = 0
+  for (const [topicIndex, topic] of request.topics.entries()) {
+    for (let i = 0; i < topic.partitions.length; i++) (responses[topicIndex] as (typeof responses)[number]).partitions.push(answers[index++] as FetchPartitionResponse)
+  }
+  return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }
+}
+
+async function fetchWaiting(node: GatewayNode, targets: readonly FetchTarget[], first: FetchPartitionResponse[], waitMs: number): Promise<FetchPartitionResponse[]> {
+  const answers = [...first]
+  await new Promise<void>((resolve) => {
+    let left = targets.length
+    targets.forEach((target, i) => {
+      if ((first[i] as FetchPartitionResponse).errorCode !== 0) {
+        if (--left === 0) resolve()
+        return
+      }
+      void fetchOne(node, target, waitMs).then((answer) => {
+        answers[i] = answer
+        if ((answer.records?.byteLength ?? 0) > 0 || answer.errorCode !== 0 || --left === 0) resolve()
+      })
+    })
+  })
+  return answers
+}
+
+async function fetchOne(node: GatewayNode, target: FetchTarget, maxWaitMs: number): Promise<FetchPartitionResponse> {
+  const base = { partitionIndex: target.partition, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1 }
+  try {
+    const payload = { offset: target.fetchOffset, maxBytes: target.maxBytes, maxWaitMs }
+    const answer = await node.ask<NativeFetchResponse>(replicaActorId(target.topic, target.partition, node.nodeId), BrokerRequest.fetch, payload, {
+      timeoutMs: maxWaitMs + GATEWAY_ASK_TIMEOUT_MS,
+    })
+    const highWatermark = BigInt(answer.highWatermark)
+    return { ...base, errorCode: 0, highWatermark, lastStableOffset: highWatermark, logStartOffset: BigInt(answer.logStartOffset), records: answer.records }
+  } catch (err) {
+    return { ...base, errorCode: kafkaErrorCode(err), highWatermark: -1n, records: null }
+  }
+}
+
+/** timestamp -2 earliest, -1 latest (the high watermark), else the first record at or after it. */
+export async function handleListOffsets(node: GatewayNode, request: ListOffsetsRequest): Promise<ListOffsetsResponse> {
+  const topics = await Promise.all(
+    request.topics.map(async (topic) => ({
+      name: topic.name,
+      partitions: await Promise.all(
+        topic.partitions.map(async (p) => {
+          try {
+            const answer = await node.ask<NativeListOffsetsResponse>(replicaActorId(topic.name, p.partitionIndex, node.nodeId), BrokerRequest.listOffsets, { timestamp: Number(p.timestamp) }, {
+              timeoutMs: GATEWAY_ASK_TIMEOUT_MS,
+            })
+            return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: BigInt(answer.timestamp), offset: BigInt(answer.offset), leaderEpoch: -1 }
+          } catch (err) {
+            return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorCode(err), timestamp: -1n, offset: -1n, leaderEpoch: -1 }
+          }
+        }),
+      ),
+    })),
+  )
+  return { throttleTimeMs: 0, topics }
+}

@@ -1,0 +1,66 @@
+import type { Clock, Listener, Logger, Net } from '../env/index.js'
+import { KafkaConnection, type KafkaConnectionLimits } from './connection.js'
+import { dispatchKafkaRequest } from './dispatch.js'
+import type { KafkaEndpoint } from './endpoint-actor.js'
+import { type GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
+import { GroupGateway } from './handlers/groups.js'
+
+/** Where a node's Kafka listener binds and what it tells clients. */
+export interface KafkaListenerConfig {
+  /** Interface to bind. */
+  readonly host: string
+  /** Port to bind; 0 picks an ephemeral one (tests), read back from `Listener.port`. */
+  readonly port: number
+  /** Host put in Metadata and FindCoordinator answers; default `host`. */
+  readonly advertisedHost?: string
+  readonly limits?: KafkaConnectionLimits
+}
+
+/** What the listener needs of its node: id, clock, log and asks to the node's actors. */
+export interface KafkaListenerNode {
+  readonly nodeId: string
+  readonly clock: Clock
+  readonly log: Logger
+  ask<T>(actorId: string, kind: string, payload: unknown, options: { timeoutMs: number }): Promise<T>
+}
+
+export interface KafkaListener {
+  readonly endpoint: KafkaEndpoint
+  close(): Promise<void>
+}
+
+/**
+ * Starts a node's Kafka protocol listener: one KafkaConnection per TCP connection, each
+ * request answered by asking this node's actors (dispatchKafkaRequest). A connection with
+ * bad input is closed alone; the listener and every other connection go on.
+ */
+export async function startKafkaListener(net: Net, node: KafkaListenerNode, config: KafkaListenerConfig): Promise<KafkaListener> {
+  if (net.listenStream === undefined) throw new Error('this Env has no stream listener: the Kafka gateway needs the real Net')
+  const log = node.log.child({ component: 'kafka' })
+  let gateway: GatewayNode | undefined
+  let endpoints: KafkaEndpoints | undefined
+  let groups: GroupGateway | undefined
+  const listener: Listener = await net.listenStream({
+    host: config.host,
+    port: config.port,
+    onConnection: (socket) => {
+      const connectionLog = log.child({ remote: socket.remoteAddress })
+      const connection = new KafkaConnection(
+        socket,
+        (request) => {
+          if (gateway === undefined || endpoints === undefined || groups === undefined) return Promise.reject(new Error('kafka listener not started yet'))
+          return dispatchKafkaRequest(gateway, endpoints, groups, request)
+        },
+        connectionLog,
+        config.limits,
+      )
+      return { onData: (chunk) => connection.onData(chunk), onClose: () => connection.onClose() }
+    },
+  })
+  const endpoint: KafkaEndpoint = { host: config.advertisedHost ?? config.host, port: listener.port }
+  gateway = { nodeId: node.nodeId, clock: node.clock, log, selfEndpoint: endpoint, ask: (actorId, kind, payload, options) => node.ask(actorId, kind, payload, options) }
+  endpoints = new KafkaEndpoints(gateway)
+  groups = new GroupGateway(gateway)
+  log.info({ host: listener.host, port: listener.port, advertisedHost: endpoint.host }, 'kafka listener started')
+  return { endpoint, close: () => listener.close() }
+}

@@ -1,0 +1,240 @@
+import { appendFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client } from '../../src/index.js'
+import { ApiKey, encodeRequest } from '../../src/kafka/index.js'
+import { consumeAll } from '../helpers/consume-all.js'
+import { Processes, retry } from '../helpers/processes.js'
+
+/**
+ * kafkajs against a real three-process skein cluster through each node's Kafka listener.
+ * Nodes start with `--kafka-port ephemeral` and the test reads each port from 'node started'.
+ */
+
+const CLUSTER = { clusterId: 'kafka-compat', secret: 'kafka-compat-secret-0123456789abcdef' }
+const NODE_IDS = ['n1', 'n2', 'n3'] as const
+/** Gossip and the metadata quorum settle within a few seconds; bounds a hung test. */
+const CLUSTER_READY_MS = 30_000
+
+const procs = new Processes()
+const cleanups: (() => Promise<unknown>)[] = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+  await procs.cleanup()
+})
+
+async function startCluster(): Promise<{ kafkaPorts: number[]; seed: string }> {
+  const common = { ...CLUSTER, controllers: [...NODE_IDS], kafkaPort: 'ephemeral' as const }
+  const n1 = await procs.start('n1', common)
+  const others = await Promise.all(NODE_IDS.slice(1).map((id) => procs.start(id, { ...common, seeds: [n1.address] })))
+  const kafkaPorts = [n1, ...others].map((node) => node.kafkaPort)
+  for (const port of kafkaPorts) expect(port).toBeGreaterThan(0)
+  return { kafkaPorts: kafkaPorts as number[], seed: n1.address }
+}
+
+function kafkaClient(kafkaPorts: number[]): Kafka {
+  return new Kafka({
+    clientId: 'kafka-compat-test',
+    brokers: [`127.0.0.1:${kafkaPorts[0]}`],
+    logLevel: process.env['KAFKA_DEBUG_LOG'] === undefined ? logLevel.NOTHING : logLevel.DEBUG,
+    ...(process.env['KAFKA_DEBUG_LOG'] === undefined ? {} : { logCreator: () => (entry: { namespace: string; level: number; log: Record<string, unknown> }) => appendFileSync(process.env['KAFKA_DEBUG_LOG'] as string, `${JSON.stringify({ ns: entry.namespace, lvl: entry.level, ...entry.log })}\n`) }),
+    retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1_000 },
+  })
+}
+
+describe('kafkajs against skein', () => {
+  it('creates a topic, produces keyed gzip messages, reads them back, deletes the topic', async () => {
+    const { kafkaPorts, seed } = await startCluster()
+    const kafka = kafkaClient(kafkaPorts)
+    const admin = kafka.admin()
+    await admin.connect()
+    cleanups.push(() => admin.disconnect())
+
+    // Every node in Metadata, each with its own Kafka port.
+    await retry(async () => {
+      const cluster = await admin.describeCluster()
+      expect(cluster.brokers.map((b) => b.port).sort()).toEqual([...kafkaPorts].sort())
+    }, CLUSTER_READY_MS, 200)
+
+    const topic = 'kafkajs-topic'
+    await retry(() => admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true }), CLUSTER_READY_MS, 500)
+    expect(await admin.listTopics()).toContain(topic)
+
+    const producer = kafka.producer({ allowAutoTopicCreation: false })
+    await producer.connect()
+    cleanups.push(() => producer.disconnect())
+    const messages = Array.from({ length: 30 }, (_, i) => ({ key: `key-${i % 7}`, value: `value-${i}`, headers: { n: String(i) } }))
+    const beforeSendMs = Date.now()
+    const sent = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages })
+    expect(sent.every((r) => r.errorCode === 0)).toBe(true)
+    // ListOffsets: latest is past every record (a partition's log also holds the control batch
+    // each new leader writes, so offsets exceed the record count); by the time just before the send, each partition's first record.
+    const offsets = await admin.fetchTopicOffsets(topic)
+    expect(offsets.map((p) => Number(p.low))).toEqual([0, 0, 0])
+    expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBeGreaterThanOrEqual(30)
+    const byTimestamp = await admin.fetchTopicOffsetsByTimestamp(topic, beforeSendMs)
+    for (const p of byTimestamp) {
+      const baseOffset = sent.find((r) => r.partition === p.partition)?.baseOffset
+      expect(p.offset).toBe(baseOffset ?? '-1')
+    }
+
+    // The native SDK reads the same records kafkajs wrote (gzip batches, stored as sent).
+    const client = new Client({ seeds: [seed], clusterId: CLUSTER.clusterId, clusterSecret: CLUSTER.secret, clientId: 'native-reader' })
+    cleanups.push(() => client.close())
+    const read = await consumeAll(client, topic, 3, 30)
+    expect(read.map((m) => Buffer.from(m.value ?? []).toString()).sort()).toEqual(messages.map((m) => m.value).sort())
+
+    // A kafkajs consumer group (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, Fetch,
+    // OffsetCommit) reads every record from the beginning, keys and headers intact.
+    const consumer = kafka.consumer({ groupId: 'kafkajs-group', sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
+    await consumer.connect()
+    cleanups.push(() => consumer.disconnect())
+    await consumer.subscribe({ topic, fromBeginning: true })
+    const consumed: { key: string; value: string; n: string }[] = []
+    const allConsumed = new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          consumed.push({ key: String(message.key), value: String(message.value), n: String(message.headers?.['n']) })
+          if (consumed.length >= messages.length) resolve()
+        },
+      })
+    })
+    await Promise.race([allConsumed, new Promise((_, reject) => setTimeout(() => reject(new Error(`consumed ${consumed.length} of ${messages.length}`)), 60_000))])
+    expect(consumed.map((m) => m.value).sort()).toEqual(messages.map((m) => m.value).sort())
+    for (const m of consumed) expect(m.key).toBe(`key-${Number(m.n) % 7}`)
+    await consumer.disconnect()
+    const committed = await admin.fetchOffsets({ groupId: 'kafkajs-group', topics: [topic] })
+    expect(committed[0]?.partitions.every((p) => Number(p.offset) > 0)).toBe(true)
+
+    await admin.deleteTopics({ topics: [topic] })
+    await retry(async () => expect(await admin.listTopics()).not.toContain(topic), CLUSTER_READY_MS, 200)
+  }, 120_000)
+})
+
+describe('kafkajs consumer groups on skein', () => {
+  it('three consumers share a topic, rebalance when one leaves, and a restarted member resumes from committed offsets', async () => {
+    const { kafkaPorts } = await startCluster()
+    const kafka = kafkaClient(kafkaPorts)
+    const admin = kafka.admin()
+    await retry(() => admin.connect(), CLUSTER_READY_MS, 200)
+    cleanups.push(() => admin.disconnect())
+    const topic = 'group-topic'
+    await retry(() => admin.createTopics({ topics: [{ topic, numPartitions: 6, replicationFactor: 3 }], waitForLeaders: true }), CLUSTER_READY_MS, 500)
+
+    // An idempotent producer (InitProducerId, sequence numbers in the batch headers).
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    await producer.connect()
+    cleanups.push(() => producer.disconnect())
+    // One send per partition: kafkajs 2.2 loses a send's records for a partition whose leader
+    // moved to a broker that already answered the same send (tulios/kafkajs#1798), and a
+    // leader can move on this loaded machine (an election after a missed heartbeat).
+    const send = async (from: number, count: number) => {
+      const values = Array.from({ length: count }, (_, i) => from + i)
+      for (let partition = 0; partition < 6; partition++) {
+        const messages = values.filter((n) => n % 6 === partition).map((n) => ({ partition, key: `k${n}`, value: `v${n}` }))
+        await producer.send({ topic, acks: -1, messages })
+      }
+    }
+    await send(0, 60)
+
+    const seen = new Set<string>()
+    const assignments = new Map<number, number[]>()
+    const consumers = [0, 1, 2].map((index) => {
+      const consumer = kafka.consumer({ groupId: 'g3', sessionTimeout: 10_000, heartbeatInterval: 300, maxWaitTimeInMs: 200 })
+      consumer.on(consumer.events.GROUP_JOIN, (event) => assignments.set(index, [...(event.payload.memberAssignment[topic] ?? [])]))
+      cleanups.push(() => consumer.disconnect())
+      return consumer
+    })
+    for (const consumer of consumers) {
+      await consumer.connect()
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({ eachMessage: async ({ message }) => void seen.add(String(message.value)) })
+    }
+    const covered = (members: number[]) => members.flatMap((m) => assignments.get(m) ?? []).sort((a, b) => a - b)
+    await retry(async () => {
+      expect(covered([0, 1, 2])).toEqual([0, 1, 2, 3, 4, 5])
+      for (const m of [0, 1, 2]) expect(assignments.get(m)?.length).toBe(2)
+      expect(seen.size).toBe(60)
+    }, 60_000, 200)
+
+    // One member leaves: the other two take over its partitions and read what comes next.
+    await consumers[2]?.disconnect()
+    assignments.delete(2)
+    await retry(async () => expect(covered([0, 1])).toEqual([0, 1, 2, 3, 4, 5]), 60_000, 200)
+    await send(60, 30)
+    await retry(async () => {
+      const missing = Array.from({ length: 90 }, (_, i) => `v${i}`).filter((v) => !seen.has(v))
+      expect(missing, `missing after the rebalance; assignments ${JSON.stringify([...assignments])}`).toEqual([])
+    }, 60_000, 200)
+    await Promise.all([consumers[0]?.disconnect(), consumers[1]?.disconnect()])
+
+    // Committed offsets survive: a new member of the group starts where the group stopped.
+    const committed = await admin.fetchOffsets({ groupId: 'g3', topics: [topic] })
+    expect(committed[0]?.partitions.every((p) => Number(p.offset) > 0)).toBe(true)
+    const restarted = kafka.consumer({ groupId: 'g3', sessionTimeout: 10_000, heartbeatInterval: 300, maxWaitTimeInMs: 200 })
+    cleanups.push(() => restarted.disconnect())
+    const after: string[] = []
+    await restarted.connect()
+    await restarted.subscribe({ topic, fromBeginning: true })
+    await restarted.run({ eachMessage: async ({ message }) => void after.push(String(message.value)) })
+    await send(90, 10)
+    await retry(async () => expect(after.length).toBeGreaterThanOrEqual(10), 60_000, 200)
+    expect(after.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `v${90 + i}`).sort())
+  }, 180_000)
+})
+
+/** Sends `bytes` on a fresh connection; resolves with what came back once the node closed it. */
+function sendRaw(port: number, bytes: Uint8Array): Promise<{ closed: boolean; received: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve({ closed: false, received: Buffer.concat(chunks) })
+    }, 3_000)
+    socket.on('data', (chunk) => chunks.push(chunk))
+    socket.on('error', reject)
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve({ closed: true, received: Buffer.concat(chunks) })
+    })
+  })
+}
+
+describe('bad input on the Kafka port', () => {
+  it('closes the offending connection and keeps serving the others', async () => {
+    const n1 = await procs.start('n1', { ...CLUSTER, controllers: ['n1'], kafkaPort: 'ephemeral' })
+    const port = n1.kafkaPort as number
+    const kafka = kafkaClient([port])
+    const admin = kafka.admin()
+    await retry(() => admin.connect(), CLUSTER_READY_MS, 200)
+    cleanups.push(() => admin.disconnect())
+
+    const sizeTooLarge = Buffer.alloc(8)
+    sizeTooLarge.writeInt32BE(200 * 1024 * 1024, 0)
+    const truncated = Buffer.from(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 1, correlationId: 1, clientId: 'x' }, { topics: [{ name: 'abc' }] } as never))
+    truncated.writeInt32BE(truncated.length - 4 - 3, 0)
+    const unknownKey = Buffer.from(encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId: 2, clientId: 'x' }, {} as never))
+    unknownKey.writeInt16BE(999, 4)
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), sizeTooLarge, truncated.subarray(0, truncated.length - 3), unknownKey]) {
+      const outcome = await sendRaw(port, bytes)
+      expect(outcome.closed).toBe(true)
+      expect(outcome.received.length).toBe(0)
+    }
+    // ApiVersions v3 (librdkafka's opener): UNSUPPORTED_VERSION in the v0 layout, connection kept.
+    const v3 = Buffer.from(unknownKey)
+    v3.writeInt16BE(ApiKey.ApiVersions, 4)
+    v3.writeInt16BE(3, 6)
+    const answer = await sendRaw(port, v3)
+    expect(answer.closed).toBe(false)
+    expect(answer.received.readInt32BE(4)).toBe(2) // correlation id
+    expect(answer.received.readInt16BE(8)).toBe(35) // UNSUPPORTED_VERSION
+
+    // The admin connection opened before all this still works.
+    const cluster = await admin.describeCluster()
+    expect(cluster.brokers.map((b) => b.port)).toEqual([port])
+  }, 60_000)
+})
+
