@@ -2,6 +2,7 @@ import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
 import { replyLater } from '../../src/actor/index.js'
 import type { Disk, Logger, TimerHandle } from '../../src/env/index.js'
 import { loadDurableJson, saveDurableJson } from '../../src/log/durable-json.js'
+import { isStorageError } from '../../src/log/index.js'
 import type { RaftMessage } from '../../src/raft/index.js'
 import {
   BrokerRequest,
@@ -174,7 +175,7 @@ export class PartitionReplicaActor implements Actor {
     try {
       await this.open(request)
     } catch (error) {
-      if (!isDiskError(error)) throw error
+      if (!isStorageError(error)) throw error
       const retryInMs = Math.min(REOPEN_BACKOFF_MS_MAX, REOPEN_BACKOFF_MS * 2 ** Math.min(failures, 16))
       this.context.log.error({ error: String(error), retryInMs }, 'replica could not be opened; trying again')
       const timer = this.context.env.clock.setTimer(retryInMs, () => this.context.tell(this.context.self, ReplicaControl.open, request))
@@ -358,12 +359,6 @@ export class PartitionReplicaActor implements Actor {
       this.scheduleRetention()
     })
   }
-}
-
-/** A storage error (KAFKA_STORAGE_ERROR) or a file system error (a string code: ENOSPC, EIO, ...). */
-function isDiskError(error: unknown): boolean {
-  if (error instanceof SkeinError) return error.code === ErrorCode.KAFKA_STORAGE_ERROR.code
-  return typeof (error as { code?: unknown } | null)?.code === 'string'
 }
 
 function isIdList(value: unknown): value is string[] {

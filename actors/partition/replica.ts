@@ -4,7 +4,7 @@ import type { Disk } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
 import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32, readInt64 } from '../../src/log/batch-header.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { type AppendResult, CorruptLogError, type LogConfig, PartitionLog } from '../../src/log/index.js'
+import { type AppendResult, CorruptLogError, type LogConfig, PartitionLog, isStorageError } from '../../src/log/index.js'
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
 import {
   type EpochEntry,
@@ -433,7 +433,7 @@ export class PartitionReplica {
    * first stops the replica, to reopen it from disk (and repair it) after a backoff.
    */
   private storageFailed(error: unknown): never {
-    if (error instanceof SkeinError && error.code === ErrorCode.KAFKA_STORAGE_ERROR.code) this.stop(error)
+    if (isStorageError(error)) this.stop(error)
     throw error
   }
 

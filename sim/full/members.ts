@@ -8,11 +8,11 @@
  * group checker (sim/group/checker.ts) judges all of it. Churn crashes members, makes them
  * leave, and starts new ones. The same wiring as the consumer-group simulator's (sim/group/).
  */
-import { BrokerClient, type BrokerClientConfig, type Client, type Consumer } from '../../src/client/index.js'
-import type { Env } from '../../src/env/index.js'
+import type { BrokerClient, Client, Consumer } from '../../src/client/index.js'
 import type { GroupAssignorName } from '../../src/wire/broker-protocol.js'
 import { partitionKey } from '../broker/checker.js'
 import type { CommitObservation, OffsetsRead } from '../group/checker.js'
+import { connectObserved } from '../group/observed-client.js'
 import { simMemberConfig } from '../group/scenario.js'
 import type { Prng } from '../prng.js'
 import { type ClientsContext, type Incarnation, clientOn, ensureRunning, incarnationOf, isAlive, reportConsumerFailure, reportUnexpected, sleep, unlessDead, valueText } from './clients.js'
@@ -148,6 +148,7 @@ export class GroupMembers {
 
   private start(slot: string): string {
     const world = this.context.world
+    const history = this.context.history
     ensureRunning(world, slot)
     const count = (this.startsBySlot.get(slot) ?? 0) + 1
     this.startsBySlot.set(slot, count)
@@ -156,7 +157,16 @@ export class GroupMembers {
     const draws = this.random.fork(`member:${name}`)
     const sessionTimeoutMs = 1_000 + draws.int(2_000)
     const client = clientOn(this.context, slot, `member-${slot}-${count}`, {
-      connect: (env, config) => this.connectObserved(env, config, name, who),
+      connect: (env, config) =>
+        connectObserved(env, config, name, {
+          nowMs: () => world.nowMs(),
+          untilAlive: () => unlessDead(world, who),
+          synced: (memberId, generation, assignment) => history.add({ type: 'sync', atMs: world.nowMs(), member: name, memberId, generation, assignment }),
+          commitIssued: (commit) => {
+            const op = history.add({ type: 'commit', commit })
+            return () => history.completeGroup(op)
+          },
+        }),
     })
     const consumer = client.consumer(simMemberConfig(draws, GROUP_ID, sessionTimeoutMs, this.assignors, TOPIC_REFRESH_NEVER_MS))
     const member: Member = { name, slot, who, client, consumer, state: 'running' }
@@ -195,35 +205,4 @@ export class GroupMembers {
     return `member ${name} starts (session ${sessionTimeoutMs}ms${commitEvery > 0 ? `, commits every ${commitEvery} records` : ''})`
   }
 
-  /** BrokerClient.connect, with the member's sync answers and commits written to the history as the coordinator gave them. */
-  private async connectObserved(env: Env, config: BrokerClientConfig, name: string, who: Incarnation): Promise<BrokerClient> {
-    const world = this.context.world
-    const history = this.context.history
-    const broker = await BrokerClient.connect(env, { ...config, retryBackoffMs: 50 })
-    const syncGroup = broker.syncGroup.bind(broker)
-    broker.syncGroup = async (request, rebalanceTimeoutMs) => {
-      const answer = await syncGroup(request, rebalanceTimeoutMs)
-      await unlessDead(world, who)
-      const assignment = answer.assignment.map(({ topic, partition }) => ({ topic, partition }))
-      history.add({ type: 'sync', atMs: world.nowMs(), member: name, memberId: request.memberId, generation: request.generation, assignment })
-      return answer
-    }
-    const commitOffsets = broker.commitOffsets.bind(broker)
-    broker.commitOffsets = async (request) => {
-      const commit: CommitObservation = {
-        member: name,
-        memberId: request.memberId,
-        generation: request.generation,
-        offsets: request.offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
-        issuedAtMs: world.nowMs(),
-        ackedAtMs: undefined,
-      }
-      const op = history.add({ type: 'commit', commit })
-      await commitOffsets(request)
-      await unlessDead(world, who)
-      commit.ackedAtMs = world.nowMs()
-      history.completeGroup(op)
-    }
-    return broker
-  }
 }

@@ -23,7 +23,6 @@
  * records, acknowledged writes, and the committed logs read back at the end.
  */
 import { BrokerClient, type BrokerClientConfig, Client, type Consumer, type ConsumerConfig } from '../../src/client/index.js'
-import type { Env } from '../../src/env/index.js'
 import { shuffle } from '../../src/env/index.js'
 import { encodeRecordBatch } from '../../src/log/record-batch.js'
 import { FAST_SWIM_SETTINGS } from '../../src/membership/index.js'
@@ -38,6 +37,7 @@ import type { NetConfig } from '../sim-net.js'
 import { World } from '../world.js'
 import { partitionKey } from '../broker/checker.js'
 import { CONTROLLER_IDS, NODE_IDS, converged, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
+import { connectObserved } from './observed-client.js'
 import { type BatchView, type CommitObservation, type FinalGroupState, GroupChecker, type OffsetsRead, type Violation, dataValues, formatViolation } from './checker.js'
 
 export const GROUP_ID = 'sim-group'
@@ -342,7 +342,21 @@ class GroupSim {
       env,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       requestDeadlineMs: MEMBER_REQUEST_DEADLINE_MS,
-      connect: (connectEnv, config) => this.connectObserved(connectEnv, config, name, slot, incarnation),
+      connect: (connectEnv, config) => {
+        const alive = (): boolean => this.world.process(slot).alive && this.world.process(slot).incarnation === incarnation
+        return connectObserved(connectEnv, config, name, {
+          nowMs: () => this.world.nowMs(),
+          untilAlive: () => (alive() ? Promise.resolve() : new Promise(() => undefined)),
+          synced: (memberId, generation, assignment) => {
+            this.checker.observeSync({ atMs: this.world.nowMs(), member: name, memberId, generation, assignment })
+            this.faults.push(`${fmt(this.world.nowMs())} member ${name} synced generation ${generation}: [${assignment.map((tp) => tp.partition).join(',')}]`)
+          },
+          commitIssued: (commit) => {
+            this.checker.observeCommit(commit)
+            return undefined
+          },
+        })
+      },
     })
     const consumer = client.consumer(simMemberConfig(draws, GROUP_ID, sessionTimeoutMs, this.assignors, REASSIGN_NEVER_MS))
     const member: Member = { name, slot, incarnation, client, consumer, state: 'running' }
@@ -385,35 +399,6 @@ class GroupSim {
     return this.isDead(member) ? new Promise(() => undefined) : Promise.resolve()
   }
 
-  /** BrokerClient.connect, with the member's sync answers and commits observed as the coordinator gave them. */
-  private async connectObserved(env: Env, config: BrokerClientConfig, name: string, slot: string, incarnation: number): Promise<BrokerClient> {
-    const broker = await BrokerClient.connect(env, { ...config, retryBackoffMs: 50 })
-    const alive = (): boolean => this.world.process(slot).alive && this.world.process(slot).incarnation === incarnation
-    const syncGroup = broker.syncGroup.bind(broker)
-    broker.syncGroup = async (request, rebalanceTimeoutMs) => {
-      const answer = await syncGroup(request, rebalanceTimeoutMs)
-      if (!alive()) await new Promise(() => undefined)
-      this.checker.observeSync({ atMs: this.world.nowMs(), member: name, memberId: request.memberId, generation: request.generation, assignment: answer.assignment.map(({ topic, partition }) => ({ topic, partition })) })
-      this.faults.push(`${fmt(this.world.nowMs())} member ${name} synced generation ${request.generation}: [${answer.assignment.map((tp) => tp.partition).join(',')}]`)
-      return answer
-    }
-    const commitOffsets = broker.commitOffsets.bind(broker)
-    broker.commitOffsets = async (request) => {
-      const commit: CommitObservation = {
-        member: name,
-        memberId: request.memberId,
-        generation: request.generation,
-        offsets: request.offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
-        issuedAtMs: this.world.nowMs(),
-        ackedAtMs: undefined,
-      }
-      this.checker.observeCommit(commit)
-      await commitOffsets(request)
-      if (!alive()) await new Promise(() => undefined)
-      commit.ackedAtMs = this.world.nowMs()
-    }
-    return broker
-  }
 
   private leaveMember(member: Member): void {
     member.state = 'leaving'

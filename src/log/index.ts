@@ -1,4 +1,4 @@
-export { CorruptLogError, PartitionLog } from './log.js'
+export { CorruptLogError, PartitionLog, isStorageError } from './log.js'
 export type { AppendResult, AppendSource, LogEnv, LogStats, ReadOptions, ReadResult, RetentionResult } from './log.js'
 export { LOG_CONFIG_DEFAULT, resolveLogConfig } from './config.js'
 export type { FlushPolicy, LogConfig } from './config.js'

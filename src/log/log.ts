@@ -71,6 +71,17 @@ export class CorruptLogError extends SkeinError {
   }
 }
 
+/**
+ * Whether `error` is the disk's fault, not the request's: KAFKA_STORAGE_ERROR (the log went
+ * offline, a corrupt batch, a damaged state file) or a file system error that reached us
+ * unwrapped (a string `code`: ENOSPC, EIO, ...), as opening a log's files can throw. A replica
+ * stops on one and reopens from disk after a backoff; on any other error it just answers.
+ */
+export function isStorageError(error: unknown): boolean {
+  if (error instanceof SkeinError) return error.code === ErrorCode.KAFKA_STORAGE_ERROR.code
+  return typeof (error as { code?: unknown } | null)?.code === 'string'
+}
+
 export interface ReadResult {
   /** Whole batches, exactly as stored, back to back; empty if there is nothing to read. */
   readonly bytes: Uint8Array

@@ -15,7 +15,7 @@ import { RealDisk } from '../../src/env/real/disk.js'
 import { BatchField, readInt32, writeInt32 } from '../../src/log/batch-header.js'
 import type { LogConfig } from '../../src/log/config.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { CorruptLogError, type LogEnv, PartitionLog } from '../../src/log/log.js'
+import { CorruptLogError, type LogEnv, PartitionLog, isStorageError } from '../../src/log/log.js'
 import { type DecodedBatch, decodeRecordBatches, encodeRecordBatch, type RecordBatchSpec } from '../../src/log/record-batch.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
 import { concatBytes, PassThroughDisk } from './helpers.js'
@@ -1702,5 +1702,16 @@ describe('PartitionLog.open: rot inside the last segment versus a torn write', (
       expect(log.damagedEndOffset).toBeUndefined()
       await log.close()
     })
+  })
+})
+
+describe('isStorageError', () => {
+  it('isTheDisksFault_forStorageErrorsCorruptionAndRawFileSystemErrors_notForRequestErrors', () => {
+    expect(isStorageError(new SkeinError(ErrorCode.KAFKA_STORAGE_ERROR))).toBe(true)
+    expect(isStorageError(new CorruptLogError('bad crc', 3))).toBe(true)
+    expect(isStorageError(Object.assign(new Error('no space'), { code: 'ENOSPC' }))).toBe(true)
+    expect(isStorageError(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER))).toBe(false)
+    expect(isStorageError(new Error('plain'))).toBe(false)
+    expect(isStorageError(undefined)).toBe(false)
   })
 })
