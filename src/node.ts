@@ -60,8 +60,9 @@ export interface NodeConfig {
    * joins, so every member others can see already knows its Kafka endpoint; a port that cannot
    * be bound fails the start, as a taken node port does (a node that is configured as a Kafka
    * broker and silently is not one would surface only as clients failing elsewhere).
+   * `autoCreateTopics`: see KafkaListenerConfig.autoCreateTopics (default false).
    */
-  kafka?: { port: number; advertisedHost?: string }
+  kafka?: { port: number; advertisedHost?: string; autoCreateTopics?: boolean }
 }
 
 /**
@@ -207,7 +208,7 @@ export async function startNode(env: Env, config: NodeConfig, hooks: NodeHooks =
 /** Starts the Kafka listener; a port that cannot be bound fails the node's start (see NodeConfig.kafka). */
 function startKafka(env: Env, config: NodeConfig, kafka: NonNullable<NodeConfig['kafka']>, actors: ActorSystem): Promise<KafkaListener> {
   const node = { nodeId: config.nodeId, clock: env.clock, log: env.log, ask: <T>(actorId: string, kind: string, payload: unknown, options: { timeoutMs: number }) => actors.ask<T>(actorId, kind, payload, options) }
-  return startKafkaListener(env.net, node, { host: config.host, port: kafka.port, advertisedHost: kafka.advertisedHost })
+  return startKafkaListener(env.net, node, { host: config.host, port: kafka.port, advertisedHost: kafka.advertisedHost, autoCreateTopics: kafka.autoCreateTopics })
 }
 
 /** Membership envelopes go to the shell; everything else to the actors, in arrival order. */

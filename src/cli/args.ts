@@ -11,6 +11,13 @@ export function parsePort(flag: string, text: string): number {
   return port
 }
 
+/** "true" or "false", exactly: a flag's value, where a typo must not silently mean either. */
+export function parseBoolean(flag: string, text: string): boolean {
+  if (text === 'true') return true
+  if (text === 'false') return false
+  throw usageError(`${flag} must be true or false, got '${text}'`)
+}
+
 /** "host:port" with a valid port; returns it unchanged. */
 export function parseAddress(flag: string, text: string): string {
   const colon = text.lastIndexOf(':')

@@ -18,7 +18,9 @@ export const CLUSTER_USAGE = `Usage: skein cluster up [--nodes 3] [--base-port 7
 
 Starts a local development cluster of separate node processes (n1, n2, ...) on 127.0.0.1,
 each seeded with every other's address, sharing a cluster secret kept in <data>/cluster-secret.
-Their logs go to stdout; Ctrl-C stops them all.
+Each also serves Kafka clients (node i on kafka-base-port + i - 1) and, like a local Kafka,
+creates a topic the first time a Kafka client asks for it. Their logs go to stdout; Ctrl-C
+stops them all.
 
 ${describeFlags(CLUSTER_FLAGS)}
 `
@@ -45,7 +47,8 @@ export async function runCluster(argv: string[]): Promise<void> {
   const children: ChildProcess[] = []
   for (let i = 1; i <= count; i++) {
     const args = [cliPath, 'start', '--id', `n${i}`, '--port', String(basePort + i - 1), '--seeds', seeds]
-    args.push('--kafka-port', String(kafkaBasePort === 0 ? 0 : kafkaBasePort + i - 1))
+    // A development cluster creates topics on first use, as a local Kafka does.
+    args.push('--kafka-port', String(kafkaBasePort === 0 ? 0 : kafkaBasePort + i - 1), '--auto-create-topics', 'true')
     args.push('--data', join(dataDir, `n${i}`), '--secret-file', secretFile, '--log-level', values['log-level'] as string)
     children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: nodeEnv() }))
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRealEnv } from '../env/real/index.js'
 import { startNode } from '../node.js'
-import { parseAddress, parseNodeId, parseNodeIdList, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
+import { parseAddress, parseBoolean, parseNodeId, parseNodeIdList, parsePeers, parsePort, parseSeeds, usageError } from './args.js'
 import { describeFlags, type FlagSource, type FlagSpec, type SwitchSpec, readFlags } from './flags.js'
 
 const START_FLAGS: readonly FlagSpec[] = [
@@ -18,6 +18,7 @@ const START_FLAGS: readonly FlagSpec[] = [
   { name: 'cluster-secret', env: 'SKEIN_CLUSTER_SECRET', placeholder: 'secret', help: 'shared secret (>= 16 chars) every link proves; prefer the env variable or --secret-file (flags show in ps)' },
   { name: 'secret-file', env: 'SKEIN_SECRET_FILE', placeholder: 'path', help: 'file holding the cluster secret' },
   { name: 'kafka-port', env: 'SKEIN_KAFKA_PORT', placeholder: 'port', defaultValue: '9092', help: "port of the Kafka protocol listener; 0 = no listener; 'ephemeral' = any free port (logged as kafkaPort)" },
+  { name: 'auto-create-topics', env: 'SKEIN_AUTO_CREATE_TOPICS', placeholder: 'true|false', defaultValue: 'false', help: 'a Kafka Metadata request for a topic that does not exist creates it (1 partition, replication min(3, nodes))' },
   { name: 'kafka-advertised-host', env: 'SKEIN_KAFKA_ADVERTISED_HOST', placeholder: 'host', help: 'host Kafka clients are told to connect to (default --host)' },
   { name: 'log-level', env: 'SKEIN_LOG_LEVEL', placeholder: 'level', defaultValue: 'info', help: 'debug | info | warn | error' },
 ]
@@ -57,6 +58,7 @@ export async function runStart(argv: string[]): Promise<void> {
   // 'ephemeral' is NodeConfig's port 0; the flag's own 0 turns the listener off.
   const kafkaPort = kafkaPortText === 'ephemeral' ? 'ephemeral' : parsePort('--kafka-port', kafkaPortText)
   const kafkaAdvertisedHost = values['kafka-advertised-host']
+  const autoCreateTopics = parseBoolean('--auto-create-topics', values['auto-create-topics'] as string)
   const advertise = values['advertise'] === undefined ? undefined : parseAddress('--advertise', values['advertise'])
   const peers = parsePeers('--peers', values['peers'])
   const seeds = parseSeeds('--seeds', values['seeds'])
@@ -83,7 +85,7 @@ export async function runStart(argv: string[]): Promise<void> {
     seeds,
     controllers,
     faultInjection,
-    kafka: kafkaPort === 0 ? undefined : { port: kafkaPort === 'ephemeral' ? 0 : kafkaPort, advertisedHost: kafkaAdvertisedHost },
+    kafka: kafkaPort === 0 ? undefined : { port: kafkaPort === 'ephemeral' ? 0 : kafkaPort, advertisedHost: kafkaAdvertisedHost, autoCreateTopics },
   })
   const shutdown = (signal: string): void => {
     env.log.info({ signal }, 'stopping')

@@ -13,6 +13,12 @@ export interface KafkaListenerConfig {
   readonly port: number
   /** Host put in Metadata and FindCoordinator answers; default `host`. */
   readonly advertisedHost?: string
+  /**
+   * Whether a Metadata request naming a topic that does not exist creates it (1 partition,
+   * replication factor min(3, nodes)), as Kafka's auto.create.topics.enable. Default false:
+   * in production a typo in a topic name should fail, not create a topic.
+   */
+  readonly autoCreateTopics?: boolean
   readonly limits?: KafkaConnectionLimits
 }
 
@@ -58,7 +64,7 @@ export async function startKafkaListener(net: Net, node: KafkaListenerNode, conf
     },
   })
   const endpoint: KafkaEndpoint = { host: config.advertisedHost ?? config.host, port: listener.port }
-  gateway = { nodeId: node.nodeId, clock: node.clock, log, selfEndpoint: endpoint, ask: (actorId, kind, payload, options) => node.ask(actorId, kind, payload, options) }
+  gateway = { nodeId: node.nodeId, clock: node.clock, log, selfEndpoint: endpoint, autoCreateTopics: config.autoCreateTopics ?? false, ask: (actorId, kind, payload, options) => node.ask(actorId, kind, payload, options) }
   endpoints = new KafkaEndpoints(gateway)
   groups = new GroupGateway(gateway)
   log.info({ host: listener.host, port: listener.port, advertisedHost: endpoint.host }, 'kafka listener started')

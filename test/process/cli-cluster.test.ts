@@ -1,3 +1,4 @@
+import { Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type CliResult, fetchJson, freeConsecutivePorts, freePorts, PinoLevel, Processes, processExists, retry } from '../helpers/processes.js'
 
@@ -104,6 +105,22 @@ describe('skein cluster up, status and SKEIN_* variables', () => {
       ['n2', addresses[1], 'alive'],
       ['n3', addresses[2], 'alive'],
     ])
+
+    // cluster up turns topic auto-creation on: kafkajs produces to a topic nobody created.
+    const kafka = new Kafka({ clientId: 'cli-cluster-test', brokers: [`127.0.0.1:${kafkaBasePort}`], logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1_000 } })
+    const producer = kafka.producer({ allowAutoTopicCreation: true })
+    const admin = kafka.admin()
+    try {
+      await producer.connect()
+      const [sent] = await producer.send({ topic: 'auto-created', acks: -1, messages: [{ value: 'first' }] })
+      expect(sent?.errorCode).toBe(0)
+      await admin.connect()
+      const { topics } = await admin.fetchTopicMetadata({ topics: ['auto-created'] })
+      expect(topics[0]?.partitions.map((p) => p.replicas.length)).toEqual([3])
+    } finally {
+      await producer.disconnect()
+      await admin.disconnect()
+    }
 
     cli.signal('SIGINT')
     const exit = await cli.exited

@@ -185,6 +185,53 @@ describe('kafkajs consumer groups on skein', () => {
   }, 180_000)
 })
 
+describe('records between kafkajs and the native SDK', () => {
+  it('a record kafkajs wrote reads the same in the native SDK, byte for byte, and the other way round', async () => {
+    const n1 = await procs.start('n1', { ...CLUSTER, controllers: ['n1'], kafkaPort: 'ephemeral' })
+    const kafka = kafkaClient([n1.kafkaPort as number])
+    const admin = kafka.admin()
+    await retry(() => admin.connect(), CLUSTER_READY_MS, 200)
+    cleanups.push(() => admin.disconnect())
+    await retry(() => admin.createTopics({ topics: [{ topic: 'from-kafkajs', numPartitions: 1, replicationFactor: 1 }, { topic: 'from-native', numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true }), CLUSTER_READY_MS, 500)
+    const client = new Client({ seeds: [n1.address], clusterId: CLUSTER.clusterId, clusterSecret: CLUSTER.secret, clientId: 'native' })
+    cleanups.push(() => client.close())
+
+    // Binary keys and values (not UTF-8), a null key, a tombstone, binary and text headers, set timestamps.
+    const records: { key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer>; timestamp: number }[] = [
+      { key: Buffer.from([0, 255, 1, 128]), value: Buffer.from([0xc3, 0x28, 0, 7]), headers: { bin: Buffer.from([255, 0]), text: Buffer.from('zwölf') }, timestamp: 1_700_000_000_123 },
+      { key: null, value: Buffer.from('no key'), headers: {}, timestamp: 1_700_000_000_124 },
+      { key: Buffer.from('tombstone'), value: null, headers: { empty: Buffer.alloc(0) }, timestamp: 1_700_000_000_125 },
+    ]
+    const expected = records.map((r) => ({ key: r.key?.toString('hex') ?? null, value: r.value?.toString('hex') ?? null, headers: hexHeaders(r.headers), timestamp: r.timestamp }))
+
+    const producer = kafka.producer({ allowAutoTopicCreation: false })
+    await producer.connect()
+    cleanups.push(() => producer.disconnect())
+    await producer.send({ topic: 'from-kafkajs', acks: -1, messages: records.map((r) => ({ partition: 0, key: r.key, value: r.value, headers: r.headers, timestamp: String(r.timestamp) })) })
+    const nativeRead = await consumeAll(client, 'from-kafkajs', 1, records.length)
+    expect(nativeRead.map((m) => ({ key: m.key?.toString('hex') ?? null, value: m.value?.toString('hex') ?? null, headers: hexHeaders(m.headers), timestamp: m.timestamp }))).toEqual(expected)
+
+    await client.producer().send({ topic: 'from-native', messages: records.map((r) => ({ partition: 0, key: r.key ?? undefined, value: r.value, headers: r.headers, timestamp: r.timestamp })) })
+    const consumer = kafka.consumer({ groupId: 'byte-for-byte', sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
+    await consumer.connect()
+    cleanups.push(() => consumer.disconnect())
+    await consumer.subscribe({ topic: 'from-native', fromBeginning: true })
+    const kafkajsRead: { key: string | null; value: string | null; headers: Record<string, string | null>; timestamp: number }[] = []
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, value === undefined ? null : Buffer.from(value as Buffer)]))
+        kafkajsRead.push({ key: message.key?.toString('hex') ?? null, value: message.value?.toString('hex') ?? null, headers: hexHeaders(headers), timestamp: Number(message.timestamp) })
+      },
+    })
+    await retry(async () => expect(kafkajsRead.length).toBeGreaterThanOrEqual(records.length), 60_000, 200)
+    expect(kafkajsRead).toEqual(expected)
+  }, 90_000)
+})
+
+function hexHeaders(headers: Readonly<Record<string, Buffer | null>>): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value === null ? null : value.toString('hex')]))
+}
+
 /** Sends `bytes` on a fresh connection; resolves with what came back once the node closed it. */
 function sendRaw(port: number, bytes: Uint8Array): Promise<{ closed: boolean; received: Buffer }> {
   return new Promise((resolve, reject) => {

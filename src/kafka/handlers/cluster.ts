@@ -23,16 +23,34 @@ import { GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, typ
  * the same requests the native SDK sends. Broker ids are kafkaBrokerId(node id).
  */
 
-/** Partitions of a CreateTopics entry that says -1 (use the broker default). */
+/**
+ * Partitions of a topic created without a count: a CreateTopics entry that says -1, or a topic
+ * auto-created by Metadata. Kafka's num.partitions default.
+ */
 const DEFAULT_PARTITION_COUNT = 1
-/** Replication factor of a CreateTopics entry that says -1: Kafka's usual 3, capped by the live nodes. */
+/**
+ * Replication factor of a topic created without one (CreateTopics -1, auto-creation): 3, as
+ * production Kafka clusters set default.replication.factor, capped by the nodes Metadata
+ * lists, so a one- or two-node development cluster can still create topics.
+ */
 const DEFAULT_REPLICATION_FACTOR = 3
 
 export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoints, request: MetadataRequest, apiVersion: number): Promise<MetadataResponse> {
   // v0: an empty array asks for every topic; v1+: null does (an empty array asks for none).
   const askAll = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
   const names = request.topics === null ? [] : request.topics.map((t) => t.name)
-  const native = await askMetadata(node, askAll ? {} : { topics: names })
+  let native = await askMetadata(node, askAll ? {} : { topics: names })
+  // Auto-creation (node.autoCreateTopics, and the client allows it: v4+ says so, older always do).
+  const creating = new Map<string, number>()
+  if (!askAll && node.autoCreateTopics && request.allowAutoTopicCreation !== false) {
+    const known = new Set(native.topics.map((t) => t.name))
+    const missing = [...new Set(names)].filter((name) => !known.has(name))
+    if (missing.length > 0) {
+      const replicationFactor = Math.min(DEFAULT_REPLICATION_FACTOR, Math.max(1, native.nodes.length))
+      await Promise.all(missing.map(async (name) => creating.set(name, await autoCreateTopic(node, name, replicationFactor))))
+      native = await askMetadata(node, { topics: names })
+    }
+  }
   const nodeIds = native.nodes.map((n) => n.id)
   const table = brokerIdTable(nodeIds)
   if (table.collisions.length > 0) node.log.warn({ nodes: table.collisions }, 'kafka broker id collision: these nodes are left out of Metadata')
@@ -48,7 +66,11 @@ export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoint
   const wanted = askAll ? [...described.keys()] : names
   const topics = wanted.map((name) => {
     const topic = described.get(name)
-    if (topic === undefined) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.kafkaCode, name, isInternal: false, partitions: [], topicAuthorizedOperations: -2147483648 }
+    if (topic === undefined) {
+      // A topic just auto-created but not yet in this node's view is LEADER_NOT_AVAILABLE, as in Kafka: the client asks again.
+      const errorCode = creating.get(name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.kafkaCode
+      return { errorCode, name, isInternal: false, partitions: [], topicAuthorizedOperations: -2147483648 }
+    }
     const partitions = topic.partitions.map((p) => {
       const replicaNodes = p.replicas.map(idOf)
       // The native metadata names no ISR outside describe: the assigned replicas stand in.
@@ -71,6 +93,26 @@ export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoint
 const METADATA_WAIT_MS_MAX = 5_000
 const METADATA_RETRY_PAUSE_MS = 100
 
+/**
+ * Creates a topic a Metadata request named, with the default partitions and replication
+ * factor. Answers the Kafka error code to report for it while it has no metadata yet:
+ * LEADER_NOT_AVAILABLE once created (or created meanwhile by another request), else why not
+ * (an invalid name: INVALID_TOPIC_EXCEPTION, as Kafka answers).
+ */
+async function autoCreateTopic(node: GatewayNode, name: string, replicationFactor: number): Promise<number> {
+  const create: CreateTopicRequest = { name, partitions: DEFAULT_PARTITION_COUNT, replicationFactor, configs: {} }
+  try {
+    await node.ask(brokerActorId(node.nodeId), BrokerRequest.createTopic, create, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
+    node.log.info({ topic: name, partitions: create.partitions, replicationFactor }, 'kafka: topic auto-created')
+  } catch (err) {
+    if (!(err instanceof SkeinError && err.code === ErrorCode.TOPIC_ALREADY_EXISTS.code)) {
+      node.log.warn({ err, topic: name }, 'kafka: topic auto-creation failed')
+      return kafkaErrorCode(err)
+    }
+  }
+  return ErrorCode.LEADER_NOT_AVAILABLE.kafkaCode
+}
+
 async function askMetadata(node: GatewayNode, payload: { topics?: string[] }): Promise<NativeMetadataResponse> {
   const deadlineMs = node.clock.nowMs() + METADATA_WAIT_MS_MAX
   for (;;) {
@@ -84,6 +126,8 @@ async function askMetadata(node: GatewayNode, payload: { topics?: string[] }): P
 }
 
 export async function handleCreateTopics(node: GatewayNode, request: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+  const needsDefault = request.topics.some((topic) => topic.replicationFactor === -1)
+  const defaultReplicationFactor = needsDefault ? Math.min(DEFAULT_REPLICATION_FACTOR, Math.max(1, (await askMetadata(node, { topics: [] })).nodes.length)) : DEFAULT_REPLICATION_FACTOR
   const topics = await Promise.all(
     request.topics.map(async (topic) => {
       const configs: Record<string, string> = {}
@@ -91,7 +135,7 @@ export async function handleCreateTopics(node: GatewayNode, request: CreateTopic
       const create: CreateTopicRequest = {
         name: topic.name,
         partitions: topic.numPartitions === -1 ? DEFAULT_PARTITION_COUNT : topic.numPartitions,
-        replicationFactor: topic.replicationFactor === -1 ? DEFAULT_REPLICATION_FACTOR : topic.replicationFactor,
+        replicationFactor: topic.replicationFactor === -1 ? defaultReplicationFactor : topic.replicationFactor,
         configs,
       }
       if (request.validateOnly) return { name: topic.name, errorCode: 0, errorMessage: null }

@@ -10,6 +10,8 @@ export interface GatewayNode {
   readonly log: Logger
   /** This node's own Kafka endpoint (host as advertised). */
   readonly selfEndpoint: KafkaEndpoint
+  /** Metadata for a topic that does not exist creates it (KafkaListenerConfig.autoCreateTopics). */
+  readonly autoCreateTopics: boolean
   ask<T>(actorId: string, kind: string, payload: unknown, options: { timeoutMs: number }): Promise<T>
 }
 

@@ -7,6 +7,7 @@ import {
   type ProduceResponse as NativeProduceResponse,
   replicaActorId,
 } from '../../wire/index.js'
+import { readInt32 } from '../../log/batch-header.js'
 import type { FetchRequest, FetchResponse } from '../messages/fetch.js'
 import type { ListOffsetsRequest, ListOffsetsResponse } from '../messages/list-offsets.js'
 import type { ProduceRequest, ProduceResponse } from '../messages/produce.js'
@@ -80,13 +81,15 @@ interface FetchTarget {
  * wait for the quiet ones. Asks still waiting then are left to time out on their own.
  */
 export async function handleFetch(node: GatewayNode, request: FetchRequest): Promise<FetchResponse> {
+  const responseMaxBytes = Math.max(1, request.maxBytes)
   const targets: FetchTarget[] = request.topics.flatMap((topic) =>
-    topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, p.partitionMaxBytes) })),
+    topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, Math.min(p.partitionMaxBytes, responseMaxBytes)) })),
   )
   let answers = await Promise.all(targets.map((target) => fetchOne(node, target, 0)))
   const bytes = answers.reduce((sum, answer) => sum + (answer.records?.byteLength ?? 0), 0)
   const waitMs = Math.max(0, request.maxWaitMs)
   if (bytes < Math.max(1, request.minBytes) && waitMs > 0 && targets.length > 0) answers = await fetchWaiting(node, targets, answers, waitMs)
+  answers = limitResponseBytes(answers, responseMaxBytes)
   const responses = request.topics.map((topic) => ({ topic: topic.topic, partitions: [] as FetchPartitionResponse[] }))
   let index = 0
   for (const [topicIndex, topic] of request.topics.entries()) {
@@ -94,6 +97,35 @@ export async function handleFetch(node: GatewayNode, request: FetchRequest): Pro
   }
   return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }
 }
+
+/**
+ * Fetch's request-wide maxBytes (v3+): whole batches, partitions in request order, until the
+ * budget is spent; later partitions answer no records (the client asks again). The first
+ * batch of the first partition with data goes even when larger, as Kafka does, so a consumer
+ * always makes progress.
+ */
+export function limitResponseBytes(answers: readonly FetchPartitionResponse[], maxBytes: number): FetchPartitionResponse[] {
+  let remaining = maxBytes
+  let taken = false
+  return answers.map((answer) => {
+    const records = answer.records
+    if (records === null || records.byteLength === 0) return answer
+    let end = 0
+    while (end + BATCH_LENGTH_END <= records.byteLength) {
+      const size = BATCH_LENGTH_END + readInt32(records, end + BATCH_LENGTH_OFFSET)
+      if (size <= BATCH_LENGTH_END || end + size > records.byteLength) break
+      if (size > remaining && taken) break
+      remaining -= Math.min(size, remaining)
+      end += size
+      taken = true
+    }
+    return end === records.byteLength ? answer : { ...answer, records: records.subarray(0, end) }
+  })
+}
+
+/** RecordBatch framing: baseOffset (int64) then batchLength (int32), which counts the bytes after it. */
+const BATCH_LENGTH_OFFSET = 8
+const BATCH_LENGTH_END = 12
 
 async function fetchWaiting(node: GatewayNode, targets: readonly FetchTarget[], first: FetchPartitionResponse[], waitMs: number): Promise<FetchPartitionResponse[]> {
   const answers = [...first]
