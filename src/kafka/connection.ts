@@ -1,5 +1,5 @@
 import type { Logger } from '../env/index.js'
-import { ErrorCode } from '../wire/errors.js'
+import { ErrorCode, type ErrorSpec, errorSpecFor } from '../wire/errors.js'
 import { ApiKey } from './api-keys.js'
 import { apiVersionsUnsupportedBody } from './apis.js'
 import { SIZE_PREFIX_BYTES } from './frame.js'
@@ -105,7 +105,8 @@ export class KafkaConnection {
     if ((this.chunks[0] as Buffer).length < SIZE_PREFIX_BYTES) this.chunks = [Buffer.concat(this.chunks)]
     const sizeBytes = (this.chunks[0] as Buffer).readInt32BE(0)
     if (sizeBytes < REQUEST_HEADER_BYTES_MIN || sizeBytes > this.limits.requestBytesMax) {
-      this.fail(`request size ${sizeBytes} bytes is outside ${REQUEST_HEADER_BYTES_MIN} to ${this.limits.requestBytesMax}`)
+      const spec = sizeBytes > this.limits.requestBytesMax ? ErrorCode.MESSAGE_TOO_LARGE : ErrorCode.INVALID_REQUEST
+      this.fail(spec, `request size ${sizeBytes} bytes is outside ${REQUEST_HEADER_BYTES_MIN} to ${this.limits.requestBytesMax}`)
       return undefined
     }
     // Chunks are joined once the whole frame is there, not on every chunk of a large one.
@@ -122,7 +123,7 @@ export class KafkaConnection {
 
   private onFrame(frame: Buffer): void {
     if (this.slots.length >= this.limits.pipelinedRequestsMax) {
-      this.fail(`more than ${this.limits.pipelinedRequestsMax} requests pipelined without reading responses`)
+      this.fail(ErrorCode.INVALID_REQUEST, `more than ${this.limits.pipelinedRequestsMax} requests pipelined without reading responses`)
       return
     }
     const decoded = decodeRequest(frame)
@@ -137,7 +138,7 @@ export class KafkaConnection {
       return
     }
     const api = header === null ? 'unparsed header' : `api ${header.apiKey} v${header.apiVersion} correlation ${header.correlationId}`
-    this.fail(`bad request (${api}): ${error.message}`)
+    this.fail(errorSpecFor(error.code), `bad request (${api}): ${error.message}`)
   }
 
   /** Reserves the request's place in the response order and fills it when `answer` settles. */
@@ -153,7 +154,7 @@ export class KafkaConnection {
       (err: unknown) => {
         // Handlers answer errors in the protocol; a rejection is a bug, and the order is lost.
         this.log.error({ err, apiKey: request?.apiKey, apiVersion: request?.apiVersion }, 'kafka request handler failed')
-        this.fail('request handler failed')
+        this.fail(ErrorCode.UNKNOWN_SERVER_ERROR, 'request handler failed')
       },
     )
   }
@@ -166,9 +167,10 @@ export class KafkaConnection {
     }
   }
 
-  private fail(reason: string): void {
+  /** Closes the connection, logging why with a stable error code (the client is told nothing: Kafka's framing has no way to). */
+  private fail(spec: ErrorSpec, reason: string): void {
     if (this.closed) return
-    this.log.warn({ reason }, 'closing kafka connection')
+    this.log.warn({ code: spec.name, reason }, 'closing kafka connection')
     this.closed = true
     this.chunks = []
     this.bufferedBytes = 0

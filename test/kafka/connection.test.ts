@@ -7,13 +7,15 @@ class Harness {
   readonly written: Uint8Array[] = []
   closes = 0
   readonly pending = new Map<number, (frame: Uint8Array | undefined) => void>()
+  /** The `code` of every warning logged (each close logs one). */
+  readonly warnedCodes: unknown[] = []
   readonly connection: KafkaConnection
 
   constructor(limits = { requestBytesMax: 1024, pipelinedRequestsMax: 10 }) {
     this.connection = new KafkaConnection(
       { write: (frame) => this.written.push(frame), close: () => this.closes++ },
       (request) => new Promise((resolve) => this.pending.set(request.header.correlationId, (frame) => resolve(frame ?? answerOf(request, false)))),
-      silentLogger,
+      { ...silentLogger, warn: (fields: object) => this.warnedCodes.push((fields as { code?: unknown }).code) },
       limits,
     )
   }
@@ -76,12 +78,14 @@ describe('KafkaConnection', () => {
     h.connection.onData(frame)
     expect(h.closes).toBe(1)
     expect(h.pending.size).toBe(0)
+    expect(h.warnedCodes).toEqual(['MESSAGE_TOO_LARGE'])
   })
 
   it('onData_whenSizePrefixNegative_closes', () => {
     const h = new Harness()
     h.connection.onData(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0]))
     expect(h.closes).toBe(1)
+    expect(h.warnedCodes).toEqual(['INVALID_REQUEST'])
   })
 
   it('onData_whenTruncatedRequestBody_closes', () => {
@@ -91,6 +95,7 @@ describe('KafkaConnection', () => {
     cut.writeInt32BE(cut.length - 4, 0)
     h.connection.onData(cut)
     expect(h.closes).toBe(1)
+    expect(h.warnedCodes).toEqual(['INVALID_REQUEST'])
   })
 
   it('onData_whenUnknownApiKey_closes', () => {
@@ -99,6 +104,17 @@ describe('KafkaConnection', () => {
     frame.writeInt16BE(999, 4)
     h.connection.onData(frame)
     expect(h.closes).toBe(1)
+    expect(h.warnedCodes).toEqual(['INVALID_REQUEST'])
+  })
+
+  it('onData_whenUnsupportedVersionOfAKnownApi_closesLoggingUnsupportedVersion', () => {
+    const h = new Harness()
+    const frame = Buffer.from(heartbeat(1))
+    frame.writeInt16BE(99, 6)
+    h.connection.onData(frame)
+    expect(h.closes).toBe(1)
+    expect(h.pending.size).toBe(0)
+    expect(h.warnedCodes).toEqual(['UNSUPPORTED_VERSION'])
   })
 
   it('onData_whenGarbage_closesAndIgnoresLaterBytes', () => {
@@ -107,6 +123,7 @@ describe('KafkaConnection', () => {
     h.connection.onData(heartbeat(1))
     expect(h.closes).toBe(1)
     expect(h.pending.size).toBe(0)
+    expect(h.warnedCodes).toHaveLength(1)
   })
 
   it('onData_whenApiVersionsV3_answersUnsupportedVersionInV0Layout', async () => {

@@ -10,6 +10,8 @@ import { Processes, retry } from '../helpers/processes.js'
 /**
  * kafkajs against a real three-process skein cluster through each node's Kafka listener.
  * Nodes start with `--kafka-port ephemeral` and the test reads each port from 'node started'.
+ * KAFKA_DEBUG_LOG=<file> writes kafkajs's debug log there as JSON lines, for a failure's
+ * investigation (every request and response, with error codes).
  */
 
 const CLUSTER = { clusterId: 'kafka-compat', secret: 'kafka-compat-secret-0123456789abcdef' }
@@ -265,11 +267,19 @@ describe('bad input on the Kafka port', () => {
     truncated.writeInt32BE(truncated.length - 4 - 3, 0)
     const unknownKey = Buffer.from(encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId: 2, clientId: 'x' }, {} as never))
     unknownKey.writeInt16BE(999, 4)
-    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), sizeTooLarge, truncated.subarray(0, truncated.length - 3), unknownKey]) {
+    const unknownVersion = Buffer.from(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 1, correlationId: 3, clientId: 'x' }, { topics: [{ name: 'abc' }] } as never))
+    unknownVersion.writeInt16BE(99, 6)
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), sizeTooLarge, truncated.subarray(0, truncated.length - 3), unknownKey, unknownVersion]) {
       const outcome = await sendRaw(port, bytes)
       expect(outcome.closed).toBe(true)
       expect(outcome.received.length).toBe(0)
     }
+    // Each close is logged with a stable code (the log line may trail the socket's close: stdout is another pipe).
+    // 'GET ' read as a size is 1.2 GB: garbage usually shows as a size over the limit.
+    await retry(async () => {
+      const closes = n1.lines.filter((line) => line.msg === 'closing kafka connection').map((line) => line['code'])
+      expect(closes).toEqual(['MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE', 'INVALID_REQUEST', 'INVALID_REQUEST', 'UNSUPPORTED_VERSION'])
+    }, 5_000, 50)
     // ApiVersions v3 (librdkafka's opener): UNSUPPORTED_VERSION in the v0 layout, connection kept.
     const v3 = Buffer.from(unknownKey)
     v3.writeInt16BE(ApiKey.ApiVersions, 4)
