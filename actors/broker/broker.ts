@@ -2,6 +2,8 @@ import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
 import { replyLater } from '../../src/actor/index.js'
 import {
   BrokerRequest,
+  type ConfigEntryDescription,
+  type DescribeConfigsResponse,
   type DescribeTopicRequest,
   type FindCoordinatorResponse,
   GROUP_ID_CHARS_MAX,
@@ -23,11 +25,11 @@ import { ControllerRequest, type MetadataSnapshot } from '../metadata/controller
 import { ControllerClient } from '../metadata/controller-client.js'
 import { type ObservedMembership, parseObserved } from '../metadata/voters.js'
 import { type ClusterMetadata, EMPTY_METADATA, type TopicMetadata, metadataFromJson, sortedTopics } from '../metadata/state.js'
-import { topicConfigEntries } from '../metadata/topic-configs.js'
+import { TOPIC_CONFIGS_DEFAULT, topicConfigEntries } from '../metadata/topic-configs.js'
 import { validateTopicName } from '../metadata/topic-name.js'
 import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../partition/replica-actor.js'
 import { TopicControl } from '../topic/topic-controller.js'
-import type { NodeServices } from '../services.js'
+import { BROKER_SETTINGS_DEFAULT, type BrokerSettings, type NodeServices } from '../services.js'
 import { DownSince } from '../down-since.js'
 
 /** Broker-internal message kinds. */
@@ -130,6 +132,8 @@ export class BrokerActor implements Actor {
         return replyLater(this.initProducerId())
       case BrokerRequest.findCoordinator:
         return replyLater(this.findCoordinator((message.payload as { groupId?: unknown } | null)?.groupId))
+      case BrokerRequest.describeConfigs:
+        return { topicDefaults: topicConfigEntries(TOPIC_CONFIGS_DEFAULT), broker: brokerConfigEntries(this.services.settings) } satisfies DescribeConfigsResponse
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a broker does not handle '${message.kind}'`)
     }
@@ -482,3 +486,22 @@ export class BrokerActor implements Actor {
   }
 }
 
+/**
+ * The node's settings that Kafka names as broker configs, with Kafka's meaning (for Kafka's
+ * DescribeConfigs on a broker resource). A setting equal to BROKER_SETTINGS_DEFAULT counts as
+ * the default: the node's config does not say which fields it set, only their values.
+ */
+export function brokerConfigEntries(settings: BrokerSettings): ConfigEntryDescription[] {
+  const defaults = BROKER_SETTINGS_DEFAULT
+  const entry = (name: string, value: number, defaultValue: number): ConfigEntryDescription => ({ name, value: String(value), isDefault: value === defaultValue })
+  return [
+    entry('offsets.topic.num.partitions', settings.offsetsTopicPartitions, defaults.offsetsTopicPartitions),
+    // Kafka refuses to create the offsets topic with fewer live brokers; skein creates it with fewer replicas (createOffsetsTopic).
+    entry('offsets.topic.replication.factor', settings.offsetsTopicReplicationFactor, defaults.offsetsTopicReplicationFactor),
+    entry('group.min.session.timeout.ms', settings.groupLimits.sessionTimeoutMsMin, defaults.groupLimits.sessionTimeoutMsMin),
+    entry('group.max.session.timeout.ms', settings.groupLimits.sessionTimeoutMsMax, defaults.groupLimits.sessionTimeoutMsMax),
+    entry('group.max.size', settings.groupLimits.membersMax, defaults.groupLimits.membersMax),
+    entry('group.initial.rebalance.delay.ms', settings.groupLimits.initialRebalanceDelayMs, defaults.groupLimits.initialRebalanceDelayMs),
+    entry('log.retention.check.interval.ms', settings.retentionCheckIntervalMs, defaults.retentionCheckIntervalMs),
+  ]
+}

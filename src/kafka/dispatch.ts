@@ -1,5 +1,6 @@
 import { ApiKey, type ApiKeyValue } from './api-keys.js'
 import { type ApiVersionRange, SUPPORTED_API_VERSIONS, apiVersionsResponseBody } from './apis.js'
+import { handleDescribeConfigs, handleDescribeGroups, handleListGroups } from './handlers/admin.js'
 import { handleCreateTopics, handleDeleteTopics, handleFindCoordinator, handleInitProducerId, handleMetadata } from './handlers/cluster.js'
 import type { GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
 import { GroupGateway } from './handlers/groups.js'
@@ -9,9 +10,8 @@ import { encodeResponse } from './response.js'
 
 /**
  * The APIs the listener has wired to actors, and so advertises in ApiVersions (at the
- * codec's version ranges). The codec speaks more (DescribeGroups, ListGroups,
- * DescribeConfigs); a request for one of those closes the connection (logged)
- * until its handler exists.
+ * codec's version ranges). A request for an API the codec decodes but that is not listed
+ * here closes the connection (logged).
  */
 export const WIRED_API_KEYS: ReadonlySet<ApiKeyValue> = new Set([
   ApiKey.Produce,
@@ -29,6 +29,9 @@ export const WIRED_API_KEYS: ReadonlySet<ApiKeyValue> = new Set([
   ApiKey.OffsetCommit,
   ApiKey.OffsetFetch,
   ApiKey.InitProducerId,
+  ApiKey.DescribeGroups,
+  ApiKey.ListGroups,
+  ApiKey.DescribeConfigs,
 ])
 
 export const WIRED_API_VERSIONS: readonly ApiVersionRange[] = SUPPORTED_API_VERSIONS.filter((range) => WIRED_API_KEYS.has(range.apiKey))
@@ -42,7 +45,8 @@ export class UnwiredApiError extends Error {}
  * not throw for them.
  */
 export async function dispatchKafkaRequest(node: GatewayNode, endpoints: KafkaEndpoints, groups: GroupGateway, request: KafkaRequest): Promise<Uint8Array | undefined> {
-  const { apiVersion, header } = request
+  // Read before the switch narrows `request`: the default case names an API a newer codec may add.
+  const { apiKey, apiVersion, header } = request
   const correlationId = header.correlationId
   switch (request.apiKey) {
     case ApiKey.ApiVersions:
@@ -77,7 +81,13 @@ export async function dispatchKafkaRequest(node: GatewayNode, endpoints: KafkaEn
       return encodeResponse(ApiKey.OffsetCommit, apiVersion, correlationId, await groups.commit(request.body))
     case ApiKey.OffsetFetch:
       return encodeResponse(ApiKey.OffsetFetch, apiVersion, correlationId, await groups.fetchOffsets(request.body))
+    case ApiKey.DescribeGroups:
+      return encodeResponse(ApiKey.DescribeGroups, apiVersion, correlationId, await handleDescribeGroups(groups, request.body))
+    case ApiKey.ListGroups:
+      return encodeResponse(ApiKey.ListGroups, apiVersion, correlationId, await handleListGroups(node))
+    case ApiKey.DescribeConfigs:
+      return encodeResponse(ApiKey.DescribeConfigs, apiVersion, correlationId, await handleDescribeConfigs(node, request.body))
     default:
-      throw new UnwiredApiError(`API ${request.apiKey} is decoded but not served yet`)
+      throw new UnwiredApiError(`API ${apiKey} is decoded but not served yet`)
   }
 }

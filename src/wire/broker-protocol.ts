@@ -109,6 +109,7 @@ export const BrokerRequest = {
   replicaStatus: 'replicaStatus',
   initProducerId: 'initProducerId',
   findCoordinator: 'findCoordinator',
+  describeConfigs: 'describeConfigs',
 } as const
 
 /** Message kinds a group coordinator (`coordinator/<p>/<node>`) answers; every payload names its groupId. */
@@ -267,6 +268,28 @@ export interface ReplicaStatus {
   /** The Raft group's membership as this replica knows it. */
   readonly voters: readonly string[]
   readonly learners: readonly string[]
+}
+
+/** One config as a node describes it (Kafka's DescribeConfigs), by its Kafka name. */
+export interface ConfigEntryDescription {
+  readonly name: string
+  readonly value: string
+  /** True when nothing configured it: the value is skein's built-in default. */
+  readonly isDefault: boolean
+}
+
+/** To `broker/<node>`: the configs that node applies, as Kafka names them. */
+export type DescribeConfigsRequest = Record<string, never>
+
+export interface DescribeConfigsResponse {
+  /**
+   * Every topic config skein honours, with the value a topic created without it gets. The
+   * metadata keeps a topic's configs with these filled in, so a topic config equal to its
+   * default is told apart from one set at creation only by comparing with them.
+   */
+  readonly topicDefaults: Readonly<Record<string, string>>
+  /** This node's settings that are Kafka broker configs (same name, same meaning). */
+  readonly broker: readonly ConfigEntryDescription[]
 }
 
 // ---- consumer groups ----

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../src/index.js'
 import { ApiKey, encodeRequest } from '../../src/kafka/index.js'
 import { consumeAll } from '../helpers/consume-all.js'
+import { startKafkaCluster } from '../helpers/kafka-cluster.js'
 import { Processes, retry } from '../helpers/processes.js'
 
 /**
@@ -27,13 +28,8 @@ afterEach(async () => {
   await procs.cleanup()
 })
 
-async function startCluster(): Promise<{ kafkaPorts: number[]; seed: string }> {
-  const common = { ...CLUSTER, controllers: [...NODE_IDS], kafkaPort: 'ephemeral' as const }
-  const n1 = await procs.start('n1', common)
-  const others = await Promise.all(NODE_IDS.slice(1).map((id) => procs.start(id, { ...common, seeds: [n1.address] })))
-  const kafkaPorts = [n1, ...others].map((node) => node.kafkaPort)
-  for (const port of kafkaPorts) expect(port).toBeGreaterThan(0)
-  return { kafkaPorts: kafkaPorts as number[], seed: n1.address }
+function startCluster(): Promise<{ kafkaPorts: number[]; seed: string }> {
+  return startKafkaCluster(procs, CLUSTER, NODE_IDS)
 }
 
 function kafkaClient(kafkaPorts: number[]): Kafka {

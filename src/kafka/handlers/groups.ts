@@ -129,6 +129,11 @@ export class GroupGateway {
     }
   }
 
+  /** A request to the group's coordinator, found and remembered as for the member APIs (DescribeGroups uses it). */
+  askCoordinator<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
+    return this.ask<T>(groupId, kind, payload, timeoutMs)
+  }
+
   /** Asks the group's coordinator; a retriable failure forgets where it is (found again next time). */
   private async ask<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
     let coordinator = this.coordinators.get(groupId)
