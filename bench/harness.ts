@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import type { Client } from '../src/index.js'
 
 /** Repository root (bench files run from dist/bench/). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -16,6 +17,8 @@ const nodeStartTimeoutMs = 15_000
 export interface SpawnedNode {
   readonly id: string
   readonly address: string
+  /** Port of the node's Kafka listener ('node started' kafkaPort); undefined without one. */
+  readonly kafkaPort: number | undefined
   readonly process: ChildProcess
   stop(): Promise<void>
 }
@@ -53,7 +56,7 @@ export function spawnNode(id: string, extraArgs: string[], envVars: Record<strin
     child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code} before starting`)))
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
-      let entry: { msg?: string; address?: string }
+      let entry: { msg?: string; address?: string; kafkaPort?: number | null }
       try {
         entry = JSON.parse(line) as typeof entry
       } catch {
@@ -62,7 +65,8 @@ export function spawnNode(id: string, extraArgs: string[], envVars: Record<strin
       if (entry.msg !== 'node started' || entry.address === undefined) return
       clearTimeout(timer)
       const address = entry.address
-      resolve({ id, address, process: child, stop: () => stopChild(child) })
+      const kafkaPort = typeof entry.kafkaPort === 'number' && entry.kafkaPort > 0 ? entry.kafkaPort : undefined
+      resolve({ id, address, kafkaPort, process: child, stop: () => stopChild(child) })
     })
   })
 }
@@ -151,4 +155,22 @@ export function runBench(name: string, main: () => Promise<void>): void {
       process.exit(1)
     },
   )
+}
+
+/**
+ * Waits until every node leads its share of the topic's partitions (within one), so that no
+ * leadership change (a new topic's elections, or a hand-over to a preferred replica) falls
+ * into a measured window. Gives up after 15 s and measures anyway, saying so.
+ */
+export async function waitForBalancedLeaders(client: Client, topic: string, nodes: number): Promise<void> {
+  const deadline = performance.now() + 15_000
+  let counts = new Map<string, number>()
+  while (performance.now() < deadline) {
+    const described = await client.admin().describeTopic(topic).catch(() => undefined)
+    counts = new Map<string, number>()
+    for (const p of described?.partitions ?? []) if (p.leader !== undefined) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1)
+    if (counts.size === nodes && Math.max(...counts.values()) - Math.min(...counts.values()) <= 1) return
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  process.stdout.write(`  (leaders of ${topic} still uneven after 15 s: ${JSON.stringify(Object.fromEntries(counts))}; measuring anyway)\n`)
 }

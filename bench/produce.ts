@@ -30,7 +30,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, type Producer, type ProducerConfig } from '../src/index.js'
-import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, percentile, report, runBench, spawnNode, type SpawnedNode } from './harness.js'
+import { argNumber, type BenchRow, clientCpuSeconds, cpuSecondsOf, percentile, report, runBench, spawnNode, type SpawnedNode, waitForBalancedLeaders } from './harness.js'
 
 const CLUSTER = { clusterId: 'bench-produce', clusterSecret: 'bench-produce-secret-0123456789' }
 const recordValueBytes = 100
@@ -308,23 +308,6 @@ function navigatorCpus(): number {
   }
 }
 
-/**
- * The broker hands leadership to each partition's preferred replica a few seconds after the
- * topic is created; waiting for that keeps leadership moves out of the measured window and
- * spreads the leaders evenly. Gives up (and measures anyway) after 15 s.
- */
-async function waitForBalancedLeaders(client: Client, topic: string, nodes: number): Promise<void> {
-  const deadline = performance.now() + 15_000
-  let counts = new Map<string, number>()
-  while (performance.now() < deadline) {
-    const described = await client.admin().describeTopic(topic).catch(() => undefined)
-    counts = new Map<string, number>()
-    for (const p of described?.partitions ?? []) if (p.leader !== undefined) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1)
-    if (counts.size === nodes && Math.max(...counts.values()) - Math.min(...counts.values()) <= 1) return
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-  process.stdout.write(`  (leaders still uneven after 15 s: ${JSON.stringify(Object.fromEntries(counts))}; measuring anyway)\n`)
-}
 
 async function runCases(nodeIds: string[], specs: CaseSpec[]): Promise<CaseResult[]> {
   const producers = Math.max(...specs.map((s) => s.producers))
