@@ -52,7 +52,7 @@ export class GroupGateway {
         topics,
         owned: [],
       }
-      const answer = await this.ask<NativeJoinGroupResponse>(request.groupId, GroupRequest.joinGroup, payload, rebalanceTimeoutMs + GATEWAY_ASK_TIMEOUT_MS)
+      const answer = await this.askCoordinator<NativeJoinGroupResponse>(request.groupId, GroupRequest.joinGroup, payload, rebalanceTimeoutMs + GATEWAY_ASK_TIMEOUT_MS)
       const members = answer.members.map((m) => ({ memberId: m.memberId, groupInstanceId: null, metadata: encodeSubscription(m.topics) }))
       return { throttleTimeMs: 0, errorCode: 0, generationId: answer.generation, protocolName: protocol.name, leader: answer.leaderId, memberId: answer.memberId, members }
     } catch (err) {
@@ -64,7 +64,7 @@ export class GroupGateway {
     try {
       const assignments = request.assignments.map((a) => ({ memberId: a.memberId, partitions: decodeAssignment(a.assignment) }))
       const payload = { groupId: request.groupId, memberId: request.memberId, generation: request.generationId, ...(assignments.length > 0 ? { assignments } : {}) }
-      const answer = await this.ask<NativeSyncGroupResponse>(request.groupId, GroupRequest.syncGroup, payload, GATEWAY_ADMIN_TIMEOUT_MS * 2)
+      const answer = await this.askCoordinator<NativeSyncGroupResponse>(request.groupId, GroupRequest.syncGroup, payload, GATEWAY_ADMIN_TIMEOUT_MS * 2)
       return { throttleTimeMs: 0, errorCode: 0, assignment: encodeAssignment(answer.assignment) }
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: kafkaErrorCode(err), assignment: new Uint8Array(0) }
@@ -73,7 +73,7 @@ export class GroupGateway {
 
   async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
     try {
-      await this.ask(request.groupId, GroupRequest.heartbeat, { groupId: request.groupId, memberId: request.memberId, generation: request.generationId }, GATEWAY_ASK_TIMEOUT_MS)
+      await this.askCoordinator(request.groupId, GroupRequest.heartbeat, { groupId: request.groupId, memberId: request.memberId, generation: request.generationId }, GATEWAY_ASK_TIMEOUT_MS)
       return { throttleTimeMs: 0, errorCode: 0 }
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: kafkaErrorCode(err) }
@@ -85,7 +85,7 @@ export class GroupGateway {
     const results = await Promise.all(
       memberIds.map(async (memberId) => {
         try {
-          await this.ask(request.groupId, GroupRequest.leaveGroup, { groupId: request.groupId, memberId }, GATEWAY_ASK_TIMEOUT_MS)
+          await this.askCoordinator(request.groupId, GroupRequest.leaveGroup, { groupId: request.groupId, memberId }, GATEWAY_ASK_TIMEOUT_MS)
           return { memberId, groupInstanceId: null, errorCode: 0 }
         } catch (err) {
           return { memberId, groupInstanceId: null, errorCode: kafkaErrorCode(err) }
@@ -102,7 +102,7 @@ export class GroupGateway {
     )
     let errorCode = 0
     try {
-      await this.ask(request.groupId, GroupRequest.commitOffsets, { groupId: request.groupId, memberId: request.memberId, generation: request.generationId, offsets }, GATEWAY_ASK_TIMEOUT_MS)
+      await this.askCoordinator(request.groupId, GroupRequest.commitOffsets, { groupId: request.groupId, memberId: request.memberId, generation: request.generationId, offsets }, GATEWAY_ASK_TIMEOUT_MS)
     } catch (err) {
       errorCode = kafkaErrorCode(err)
     }
@@ -113,7 +113,7 @@ export class GroupGateway {
   async fetchOffsets(request: OffsetFetchRequest): Promise<OffsetFetchResponse> {
     const partitions = request.topics === null ? undefined : request.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition })))
     try {
-      const answer = await this.ask<FetchOffsetsResponse>(request.groupId, GroupRequest.fetchOffsets, { groupId: request.groupId, ...(partitions === undefined ? {} : { partitions }) }, GATEWAY_ASK_TIMEOUT_MS)
+      const answer = await this.askCoordinator<FetchOffsetsResponse>(request.groupId, GroupRequest.fetchOffsets, { groupId: request.groupId, ...(partitions === undefined ? {} : { partitions }) }, GATEWAY_ASK_TIMEOUT_MS)
       const committed = new Map(answer.offsets.map((o) => [`${o.topic}/${o.partition}`, o]))
       const wanted = partitions ?? answer.offsets.map((o) => ({ topic: o.topic, partition: o.partition }))
       const byTopic = new Map<string, OffsetFetchResponse['topics'][number]['partitions'][number][]>()
@@ -129,13 +129,11 @@ export class GroupGateway {
     }
   }
 
-  /** A request to the group's coordinator, found and remembered as for the member APIs (DescribeGroups uses it). */
-  askCoordinator<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
-    return this.ask<T>(groupId, kind, payload, timeoutMs)
-  }
-
-  /** Asks the group's coordinator; a retriable failure forgets where it is (found again next time). */
-  private async ask<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
+  /**
+   * Asks the group's coordinator (the member APIs here, DescribeGroups in admin.ts); a
+   * retriable failure forgets where it is (found again next time).
+   */
+  async askCoordinator<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
     let coordinator = this.coordinators.get(groupId)
     if (coordinator === undefined) {
       const found = await this.node.ask<NativeFindCoordinatorResponse>(brokerActorId(this.node.nodeId), BrokerRequest.findCoordinator, { groupId }, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
