@@ -54,6 +54,9 @@ describe('frames', () => {
   })
 
   it('round-trips arbitrary envelopes in a batch (property)', () => {
+    // msgpackr drops a '__proto__' key on decode (a prototype-pollution guard we want), so
+    // that key cannot round-trip; fast-check generates it now and then (seed 1876075431).
+    const payloadKey = fc.string().filter((key) => key !== '__proto__')
     const arbEnvelope = fc.record({
       from: fc.string({ maxLength: 40 }),
       origin: fc.string({ minLength: 1, maxLength: 40 }),
@@ -62,7 +65,7 @@ describe('frames', () => {
       corr: fc.nat(),
       ttlMs: fc.nat(),
       hops: fc.nat({ max: 10 }),
-      payload: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.dictionary(fc.string(), fc.integer())),
+      payload: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.dictionary(payloadKey, fc.integer())),
     })
     fc.assert(
       fc.property(fc.array(arbEnvelope, { maxLength: 50 }), (envelopes) => {

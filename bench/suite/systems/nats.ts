@@ -39,7 +39,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { connect, type ConsumerMessages, createInbox, type NatsConnection, StorageType } from 'nats'
 import type { BenchConsumer, BenchProducer, BenchSystem, ConsumerOptions, DeployOptions, Deployment, ProducerOptions, StreamOptions } from '../system.js'
-import { findBinary, freePorts, makeTempDir, type PeerProcess, removeTempDir, retryUntil, runCommand, spawnPeer, stopAll, TurnBatcher, waitForPort } from './peer-process.js'
+import { findBinary, freePorts, makeTempDir, type PeerProcess, removeTempDir, retryUntil, runCommand, spawnPeer, stopAll, TurnBatcher, waitForPort, requireReplicationFits } from './peer-process.js'
 
 /** How long a nats-server may take to accept client connections. */
 const startTimeoutMs = 15_000
@@ -165,7 +165,7 @@ async function deployNats(options: DeployOptions, mode: NatsPublishMode): Promis
   return {
     pids: () => servers.map((server) => server.pid),
     async createStream(name: string, stream: StreamOptions) {
-      if (stream.replication > options.nodes) throw new Error(`replication ${stream.replication} needs ${stream.replication} nodes, have ${options.nodes}`)
+      requireReplicationFits(stream.replication, options.nodes)
       const admin = await connectNats(clientUrls, connections)
       try {
         const jsm = await admin.jetstreamManager({ timeout: apiTimeoutMs })
@@ -326,7 +326,6 @@ function natsConsumer(nc: NatsConnection, stream: string, partitions: number, ba
     async run(onRecords) {
       if (closed) return
       const done = new Promise<void>((resolve) => (finish = resolve))
-      if (closed) return
       const batcher = new TurnBatcher<Uint8Array>(batchRecordsMax, onRecords, () => finish?.())
       for (let partition = 0; partition < partitions && !closed; partition++) {
         const consumer = await js.consumers.get(streamName(stream, partition))

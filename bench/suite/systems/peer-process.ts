@@ -411,3 +411,8 @@ export class TurnBatcher<T> {
     }
   }
 }
+
+/** A stream cannot have more replicas than the deployment has servers. */
+export function requireReplicationFits(replication: number, nodes: number): void {
+  if (replication > nodes) throw new Error(`replication ${replication} needs ${replication} nodes, have ${nodes}`)
+}

@@ -43,7 +43,7 @@ import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { type Channel, type ConfirmChannel, connect, type ConsumeMessage, type ChannelModel } from 'amqplib'
 import type { BenchConsumer, BenchProducer, BenchSystem, ConsumerOptions, DeployOptions, Deployment, ProducerOptions, StreamOptions } from '../system.js'
-import { asBuffer, findBinary, findBinaryReal, findInTree, freePorts, makeTempDir, type PeerProcess, retryUntil, runCommand, spawnPeer, stopAll, TurnBatcher, waitForLogLine, waitForPort } from './peer-process.js'
+import { asBuffer, findBinary, findBinaryReal, findInTree, freePorts, makeTempDir, type PeerProcess, retryUntil, runCommand, spawnPeer, stopAll, TurnBatcher, waitForLogLine, waitForPort, requireReplicationFits } from './peer-process.js'
 
 /** How long one node may take to boot (2 cores, 3 nodes booting at once, can take 30 s and more). */
 const startTimeoutMs = 120_000
@@ -145,7 +145,7 @@ async function deployRabbitmq(options: DeployOptions): Promise<Deployment> {
   return {
     pids: () => [...beamPids],
     async createStream(name: string, stream: StreamOptions) {
-      if (stream.replication > options.nodes) throw new Error(`replication ${stream.replication} needs ${stream.replication} nodes, have ${options.nodes}`)
+      requireReplicationFits(stream.replication, options.nodes)
       const connection = await connectAmqp((nodes[0] as RabbitNode).amqpPort, connections)
       try {
         const channel = await connection.createChannel()

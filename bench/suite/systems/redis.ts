@@ -38,7 +38,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { BenchConsumer, BenchProducer, BenchSystem, ConsumerOptions, DeployOptions, Deployment, ProducerOptions, StreamOptions } from '../system.js'
-import { asBuffer, findBinary, freePorts, makeTempDir, type PeerProcess, retryUntil, spawnPeer, stopAll, waitForPort } from './peer-process.js'
+import { asBuffer, findBinary, freePorts, makeTempDir, type PeerProcess, retryUntil, spawnPeer, stopAll, waitForPort, requireReplicationFits } from './peer-process.js'
 
 /** How long a redis-server may take to accept connections. */
 const startTimeoutMs = 15_000
@@ -124,7 +124,7 @@ async function deployRedis(options: DeployOptions): Promise<Deployment> {
   return {
     pids: () => servers.map((server) => server.pid),
     async createStream(name: string, stream: StreamOptions) {
-      if (stream.replication > options.nodes) throw new Error(`replication ${stream.replication} needs ${stream.replication} nodes, have ${options.nodes}`)
+      requireReplicationFits(stream.replication, options.nodes)
       // Replication is per server in Redis: every key goes to every replica there is.
       const admin = connectRedis(primaryPort, clients)
       await admin.del(name)
