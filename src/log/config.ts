@@ -35,6 +35,11 @@ export interface LogConfig {
   readonly retentionBytes: number | undefined
   /** Check each batch's CRC as it is read (one pass over the bytes; catches bit rot at rest). */
   readonly verifyReadCrc: boolean
+  /**
+   * Bytes of the newest writes kept in memory per log, so reads at the tail (followers,
+   * consumers at the high watermark) need no file read (tail-cache.ts). 0 turns it off.
+   */
+  readonly tailCacheBytesMax: number
   /** Stamp batches with the append time instead of the producer's time (Kafka: message.timestamp.type=LogAppendTime). */
   readonly logAppendTime: boolean
 }
@@ -56,6 +61,8 @@ export const LOG_CONFIG_DEFAULT: LogConfig = {
   retentionMs: 7 * 24 * 3_600_000,
   retentionBytes: undefined,
   verifyReadCrc: true,
+  // A few of a busy partition's newest writes: what followers and tailing consumers read.
+  tailCacheBytesMax: 256 * KIB,
   logAppendTime: false,
 }
 
@@ -86,6 +93,9 @@ export function resolveLogConfig(overrides: Partial<LogConfig> = {}): LogConfig 
     positiveInteger('flush.intervalBytes', config.flush.intervalBytes)
   } else if (config.flush.mode !== 'always' && config.flush.mode !== 'never') {
     throw invalidConfig(`flush.mode must be always, interval or never, got ${String((config.flush as { mode: unknown }).mode)}`)
+  }
+  if (!Number.isSafeInteger(config.tailCacheBytesMax) || config.tailCacheBytesMax < 0) {
+    throw invalidConfig(`tailCacheBytesMax must be an integer >= 0, got ${config.tailCacheBytesMax}`)
   }
   if (config.retentionMs !== undefined) positiveInteger('retentionMs', config.retentionMs)
   if (config.retentionBytes !== undefined) positiveInteger('retentionBytes', config.retentionBytes)

@@ -22,6 +22,7 @@ import { FileCache } from './file-cache.js'
 import { cutIndexFile, firstBatchMaxTimestamp, loadClosedSegmentIndex, recoverActiveSegment } from './recovery.js'
 import { NO_TIMESTAMP, parseSegmentFileName, RELATIVE_OFFSET_MAX, SEGMENT_SUFFIX, Segment, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX } from './segment.js'
 import { DurabilityTracker } from './durability.js'
+import { TailCache } from './tail-cache.js'
 import { decodeRecordBatch } from './record-batch.js'
 import { OFFSET_INDEX_ENTRY_BYTES, SegmentIndex } from './segment-index.js'
 
@@ -159,6 +160,8 @@ export class PartitionLog {
   private advancedStartOffset = 0
   private readonly loadedClosedIndexes: Segment[] = []
   private readonly indexLoads = new Map<Segment, Promise<void>>()
+  /** The newest written bytes, for reads at the tail without a file read. */
+  private readonly tail: TailCache
   private writes = 0
 
   private constructor(
@@ -179,6 +182,7 @@ export class PartitionLog {
     this.writtenEnd = active.nextOffset
     this.lastWrittenSegment = active
     this.durability = new DurabilityTracker(active.nextOffset, config.flush.mode !== 'always')
+    this.tail = new TailCache(config.tailCacheBytesMax)
   }
 
   /**
@@ -539,6 +543,7 @@ export class PartitionLog {
       } finally {
         this.closed = true
         this.flushTimer?.cancel()
+        this.tail.clear()
         this.durability.rejectAll(new SkeinError(ErrorCode.SHUTTING_DOWN, `log ${this.dir} closed`))
         await this.files.forgetAll(`${this.dir}/`)
       }
@@ -663,10 +668,12 @@ export class PartitionLog {
 
   private async write(op: Extract<WriteOp, { kind: 'data' }>): Promise<void> {
     const segment = op.segment
+    const position = segment.writtenBytes
     await this.files.use(segment.logPath, true, (file) => {
-      assert.equal(file.size(), segment.writtenBytes, `${segment.logPath}: file size and written bytes agree`)
+      assert.equal(file.size(), position, `${segment.logPath}: file size and written bytes agree`)
       return op.chunks.length === 1 ? file.append(op.chunks[0] as Uint8Array) : file.appendAll(op.chunks)
     })
+    this.tail.wrote(segment, position, op.chunks, op.bytes)
     segment.writtenBytes += op.bytes
     this.pendingWriteBytes -= op.bytes
     this.writes++
@@ -753,6 +760,7 @@ export class PartitionLog {
   }
 
   private async truncateNow(offset: number): Promise<number> {
+    this.tail.clear()
     // Delete whole segments above the cut first, newest first, so a crash part-way leaves
     // a contiguous prefix of segments (whose tail the next truncation cuts again).
     while (this.segments.length > 1 && this.active.baseOffset >= offset) {
@@ -922,6 +930,8 @@ export class PartitionLog {
   }
 
   private async readSegmentBytes(segment: Segment, position: number, byteCount: number, expectedOffset: number): Promise<Uint8Array> {
+    const cached = this.tail.read(segment, position, byteCount)
+    if (cached !== undefined) return cached
     const bytes = await this.files.use(segment.logPath, false, (file) => file.read(position, byteCount))
     if (bytes.length < byteCount) throw this.corruptSegment(segment, position + bytes.length, expectedOffset, `the file is shorter than the ${segment.writtenBytes} bytes written`)
     return bytes
@@ -999,6 +1009,7 @@ export class PartitionLog {
     this.env.log.error({ log: this.dir, error: message, code: (error as { code?: unknown }).code }, 'log taken offline by a disk error')
     this.durability.rejectAll(failure)
     this.ops.length = 0
+    this.tail.clear()
     return failure
   }
 }

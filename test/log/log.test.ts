@@ -725,6 +725,56 @@ class ReadCountingDisk extends PassThroughDisk {
   }
 }
 
+describe('PartitionLog.read at the tail', () => {
+  it('read_ofTheNewestWrites_isServedFromMemory_olderOnesFromTheFile', async () => {
+    let counting: ReadCountingDisk | undefined
+    const sim = makeSim({ wrap: (disk) => (counting = new ReadCountingDisk(disk)) })
+    await run(sim, async () => {
+      // An index entry per batch, so a read starts at its batch (with the default 4 KiB
+      // interval it starts up to 4 KiB earlier, which the default 256 KiB cache covers).
+      const log = await openLog(sim.env, { tailCacheBytesMax: 4 * makeBatch('b0').length, indexIntervalBytes: 1 })
+      for (let i = 0; i < 10; i++) await log.append(makeBatch(`b${i}`), 1)
+      const disk = counting as ReadCountingDisk
+      // A follower or consumer at the tail: the last batches, no file read.
+      expect(valuesOf((await readAll(log, 8)).records)).toEqual(['b8/0', 'b9/0'])
+      expect(disk.segmentBytesRead).toBe(0)
+      // Further back than the cache holds: the file.
+      expect(valuesOf((await readAll(log, 0)).records)).toHaveLength(10)
+      expect(disk.segmentBytesRead).toBeGreaterThan(0)
+      await log.close()
+    })
+  })
+
+  it('truncateTo_dropsTheCachedBytes_soReadsSeeTheNewTail', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await openLog(sim.env)
+      for (let i = 0; i < 5; i++) await log.append(makeBatch(`old${i}`), 1)
+      expect(await log.truncateTo(3)).toBe(3)
+      for (let i = 3; i < 5; i++) await log.append(makeBatch(`new${i}`), 2)
+      expect(valuesOf((await readAll(log, 0)).records)).toEqual(['old0/0', 'old1/0', 'old2/0', 'new3/0', 'new4/0'])
+      await log.close()
+    })
+  })
+
+  it('bitRotAtRestInTheNewestWrites_isServedAsWritten_thenCaughtOnceTheFileIsRead', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await openLog(sim.env)
+      for (let i = 0; i < 3; i++) await log.append(makeBatch(`b${i}`), 1)
+      sim.simDisk.corruptByte(segmentPath(0), makeBatch('b0').length + 30, 0x10)
+      // As with the page cache: what was written is what a tail reader gets.
+      expect(valuesOf((await readAll(log, 0)).records)).toEqual(['b0/0', 'b1/0', 'b2/0'])
+      await log.close()
+      // Reopening reads the file: the rotten batch is found and the log cut before it.
+      const reopened = await openLog(sim.env)
+      expect(reopened.damagedEndOffset).toBe(3)
+      expect(valuesOf((await readAll(reopened, 0)).records)).toEqual(['b0/0'])
+      await reopened.close()
+    })
+  })
+})
+
 describe('PartitionLog.scanHeaders', () => {
   it('scanHeaders_visitsEveryBatchOldestFirst_readingHeadersNotBodies', async () => {
     let counting: ReadCountingDisk | undefined
@@ -1625,7 +1675,9 @@ describe('PartitionLog.read: header fields the CRC leaves out', () => {
   const segmentPath = `${DIR}/00000000000000000000.log`
 
   async function fiveBatches(sim: Sim): Promise<PartitionLog> {
-    const log = await openLog(sim.env)
+    // The damage is made at rest after the writes: reads must go to the file, not to the
+    // in-memory copy of the newest writes.
+    const log = await openLog(sim.env, { tailCacheBytesMax: 0 })
     for (let i = 0; i < 5; i++) await log.append(makeBatch(`b${i}`), 7)
     return log
   }

@@ -18,6 +18,9 @@
  * Nodes start one, then the rest at once seeded by it; they stop with SIGKILL (their data is
  * thrown away, so a graceful leave would only cost a second a node), and their dirs are removed,
  * at exit too.
+ *
+ * BENCH_CPU_PROF=<dir> runs every node with `--cpu-prof` into <dir> (one .cpuprofile per node
+ * and deployment) and stops them with SIGTERM instead, since a killed process writes no profile.
  */
 import { existsSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -39,6 +42,9 @@ const FETCH_BYTES_MAX = 1024 * 1024
 const CLUSTER_READY_MS = 30_000
 /** Prefix of every node's data dir: how `ps` tells this suite's nodes from others. */
 export const SKEIN_DATA_DIR_PREFIX = 'skein-bench-suite-'
+
+/** Where nodes write CPU profiles (BENCH_CPU_PROF); undefined: no profiling. */
+const cpuProfDir = process.env['BENCH_CPU_PROF']
 
 /** Data dirs not yet removed: removed at exit too (on Ctrl-C the harness kills the nodes and exits). */
 const liveDirs = new Set<string>()
@@ -93,7 +99,8 @@ class SkeinDeployment implements Deployment {
     liveDirs.add(dir)
     const args = ['--data', dir, '--cluster-id', this.clusterId, '--controllers', ids.join(',')]
     if (seed !== undefined) args.push('--seeds', seed)
-    const node = await spawnNode(id, args, { SKEIN_CLUSTER_SECRET: CLUSTER_SECRET })
+    const nodeFlags = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
+    const node = await spawnNode(id, args, { SKEIN_CLUSTER_SECRET: CLUSTER_SECRET }, nodeFlags)
     this.nodes.push(node)
     return node
   }
@@ -152,8 +159,9 @@ class SkeinDeployment implements Deployment {
   private async stopOnce(): Promise<void> {
     await Promise.all([...this.clients].map((client) => client.close().catch(() => undefined)))
     this.clients.clear()
-    // The data is thrown away: no need for a graceful leave (SIGTERM takes a second a node).
-    await Promise.all(this.nodes.splice(0).map((node) => kill(node)))
+    // The data is thrown away: no need for a graceful leave (SIGTERM takes a second a node),
+    // unless the node must write its CPU profile on the way out.
+    await Promise.all(this.nodes.splice(0).map((node) => (cpuProfDir === undefined ? kill(node) : node.stop())))
     await Promise.all(this.dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true }).then(() => liveDirs.delete(dir))))
   }
 
