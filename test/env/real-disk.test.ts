@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DiskError } from '../../src/env/disk.js'
-import { RealDisk } from '../../src/env/real/disk.js'
+import { INLINE_WRITE_BYTES_MAX, RealDisk } from '../../src/env/real/disk.js'
+import { concatBytes } from '../log/helpers.js'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -49,6 +50,20 @@ describe('RealDisk files', () => {
     await reopened.append(bytes('!'))
     expect(text(await reopened.read(0, 100))).toBe('hello world!')
     await reopened.close()
+  })
+
+  it('append_smallInlineAndLargePooled_landBackToBackInCallOrder', async () => {
+    // Appends up to INLINE_WRITE_BYTES_MAX are written on the calling thread, larger ones in the
+    // pool: mixed, they still land in call order at the tracked size.
+    const file = await disk.open('mixed.log', { create: true })
+    const parts = [1, INLINE_WRITE_BYTES_MAX, INLINE_WRITE_BYTES_MAX + 1, 7, 3 * INLINE_WRITE_BYTES_MAX].map((size, i) => new Uint8Array(size).fill(i + 1))
+    const chunked = [new Uint8Array(10).fill(9), new Uint8Array(INLINE_WRITE_BYTES_MAX).fill(10)] // appendAll over the limit
+    const small = [new Uint8Array(3).fill(11), new Uint8Array(4).fill(12)] // appendAll under it
+    await Promise.all([...parts.map((part) => file.append(part)), file.appendAll(chunked), file.appendAll(small)])
+    const expected = concatBytes([...parts, ...chunked, ...small])
+    expect(file.size()).toBe(expected.length)
+    expect(await file.read(0, expected.length)).toEqual(expected)
+    await file.close()
   })
 
   it('read_pastEndOfFile_returnsShorterOrEmpty', async () => {
