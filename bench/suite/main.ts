@@ -6,6 +6,12 @@
  * skein/peer ratio and durability tables (Markdown); writes the raw figures to
  * bench/results/suite-<time>.json and a chart to bench/results/suite-<time>.svg.
  *
+ * The npm scripts run it with `--max-semi-space-size=32`: every system's client runs in this
+ * process, and with V8's default young generation a client reading a million records a second
+ * promotes short-lived records to the old generation in some runs and not others (workload d
+ * was bimodal, 1.0-1.3 M vs 1.6-2.0 M records/s; with the flag 2.2-2.4 M). The report's
+ * machine line names the flags.
+ *
  * Options (after `--`):
  *   --systems skein,redis,nats,rabbitmq   which systems (default all; quick: skein)
  *   --peers                               quick profile with every peer too

@@ -172,7 +172,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     suite: 'suite',
     startedAt,
     profile,
-    machine: { platform: `${process.platform}/${process.arch}`, node: process.version, cpus: cpus().length, memoryMB: Math.round(totalmem() / 1e6) },
+    machine: { platform: `${process.platform}/${process.arch}`, node: process.execArgv.length > 0 ? `${process.version} ${process.execArgv.join(' ')}` : process.version, cpus: cpus().length, memoryMB: Math.round(totalmem() / 1e6) },
     systems: statuses,
     workloads: options.workloads,
     cells,
