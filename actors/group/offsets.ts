@@ -1,6 +1,7 @@
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
 import type { TopicPartition } from '../../src/client/assignors.js'
 import type { GroupSnapshot } from './group-core.js'
+import { parseVersioned, versioned } from '../../src/log/versioned-json.js'
 
 /**
  * The records of the internal offsets topic (as Kafka's __consumer_offsets) and the offset
@@ -48,8 +49,6 @@ export const OFFSET_METADATA_CHARS_MAX = 4096
 
 const KEY_VERSION = 0
 const VALUE_VERSION = 0
-const utf8 = new TextEncoder()
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 export function offsetRecord(group: string, commit: OffsetCommit, commitTimestampMs: number): OffsetRecord {
   const value: CommittedOffset = { offset: commit.offset, metadata: commit.metadata ?? '', commitTimestampMs }
@@ -76,13 +75,13 @@ export type DecodedOffsetsRecord =
 
 /** Sorts a record of the offsets topic by kind (offset records are decoded by OffsetTable.apply). Throws CORRUPT_MESSAGE. */
 export function decodeOffsetsRecord(record: OffsetRecord): DecodedOffsetsRecord {
-  const key = parseVersioned(record.key, KEY_VERSION, 'key')
+  const key = parseVersioned(record.key, KEY_VERSION, 'offset record key')
   if (!Array.isArray(key)) throw corrupt('offsets topic record key is not an array')
   if (key[0] === 'offset') return { kind: 'offset', record }
   if (key[0] === 'load') return { kind: 'load' }
   if (key[0] !== 'group' || key.length !== 2 || typeof key[1] !== 'string') throw corrupt(`offsets topic record key ${JSON.stringify(key).slice(0, 100)} is of no known kind`)
   if (record.value === null) throw corrupt('group record without a value')
-  const snapshot = parseVersioned(record.value, VALUE_VERSION, 'value') as GroupSnapshot
+  const snapshot = parseVersioned(record.value, VALUE_VERSION, 'offset record value') as GroupSnapshot
   if (typeof snapshot !== 'object' || snapshot === null || !Number.isSafeInteger(snapshot.generation) || !Array.isArray(snapshot.members)) throw corrupt('group record value is not a group snapshot')
   return { kind: 'group', group: key[1], snapshot }
 }
@@ -166,16 +165,9 @@ function keyBytes(group: string, topic: string, partition: number): Uint8Array {
   return versioned(KEY_VERSION, JSON.stringify(['offset', group, topic, partition]))
 }
 
-function versioned(version: number, json: string): Uint8Array {
-  const body = utf8.encode(json)
-  const bytes = new Uint8Array(1 + body.length)
-  bytes[0] = version
-  bytes.set(body, 1)
-  return bytes
-}
 
 function decodeKey(bytes: Uint8Array): { group: string; topic: string; partition: number } {
-  const parsed = parseVersioned(bytes, KEY_VERSION, 'key')
+  const parsed = parseVersioned(bytes, KEY_VERSION, 'offset record key')
   if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== 'offset') throw corrupt('offset record key is not [\'offset\', group, topic, partition]')
   const [, group, topic, partition] = parsed as unknown[]
   if (typeof group !== 'string' || typeof topic !== 'string' || !Number.isSafeInteger(partition) || (partition as number) < 0) throw corrupt('offset record key has bad fields')
@@ -183,21 +175,13 @@ function decodeKey(bytes: Uint8Array): { group: string; topic: string; partition
 }
 
 function decodeValue(bytes: Uint8Array): CommittedOffset {
-  const parsed = parseVersioned(bytes, VALUE_VERSION, 'value') as Partial<CommittedOffset> | null
+  const parsed = parseVersioned(bytes, VALUE_VERSION, 'offset record value') as Partial<CommittedOffset> | null
   if (typeof parsed !== 'object' || parsed === null) throw corrupt('offset record value is not an object')
   const { offset, metadata, commitTimestampMs } = parsed
   if (!Number.isSafeInteger(offset) || (offset as number) < 0 || typeof metadata !== 'string' || !Number.isSafeInteger(commitTimestampMs)) throw corrupt('offset record value has bad fields')
   return { offset: offset as number, metadata, commitTimestampMs: commitTimestampMs as number }
 }
 
-function parseVersioned(bytes: Uint8Array, version: number, what: string): unknown {
-  if (bytes.length < 2 || bytes[0] !== version) throw corrupt(`offset record ${what} has version ${bytes[0] ?? 'none'}, expected ${version}`)
-  try {
-    return JSON.parse(utf8Decoder.decode(bytes.subarray(1)))
-  } catch (error) {
-    throw new SkeinError(ErrorCode.CORRUPT_MESSAGE, `offset record ${what} is not UTF-8 JSON`, { cause: error })
-  }
-}
 
 function corrupt(message: string): SkeinError {
   return new SkeinError(ErrorCode.CORRUPT_MESSAGE, message)
