@@ -81,6 +81,16 @@ interface ProducerEntry {
   batches: RetainedBatch[]
   /** True while `batches` is every batch of this producer in the log: forgetting them forgets nothing more. */
   complete: boolean
+  /** The coordinator epoch of the last transaction marker seen for this producer (-1: none); Kafka's ProducerStateEntry.coordinatorEpoch. */
+  coordinatorEpoch: number
+}
+
+/** A transaction marker's producer facts (its batch carries no sequence). */
+export interface ProducerMarker {
+  readonly producerId: number
+  readonly producerEpoch: number
+  /** undefined when the marker's value could not be read. */
+  readonly coordinatorEpoch: number | undefined
 }
 
 /**
@@ -176,7 +186,7 @@ export class ProducerStateTable {
     if (!(batch.producerId >= 0)) return
     let entry = this.producers.get(batch.producerId)
     if (entry === undefined) {
-      entry = { epoch: batch.producerEpoch, batches: [], complete: true }
+      entry = { epoch: batch.producerEpoch, batches: [], complete: true, coordinatorEpoch: -1 }
       this.evictIfFull()
     } else {
       this.producers.delete(batch.producerId)
@@ -194,6 +204,55 @@ export class ProducerStateTable {
       entry.batches.shift()
       entry.complete = false
     }
+  }
+
+  /**
+   * Judges a transaction marker before it is appended (Kafka's ProducerAppendInfo.appendEndTxnMarker):
+   * an epoch older than the producer's is INVALID_PRODUCER_EPOCH; a coordinator epoch older
+   * than the last marker's for this producer is TRANSACTION_COORDINATOR_FENCED.
+   */
+  checkMarker(marker: ProducerMarker): SkeinError | undefined {
+    const entry = this.producers.get(marker.producerId)
+    if (entry === undefined) return undefined
+    if (marker.producerEpoch < entry.epoch) {
+      return new SkeinError(ErrorCode.INVALID_PRODUCER_EPOCH, `a marker for producer ${marker.producerId} names epoch ${marker.producerEpoch}, older than its current epoch ${entry.epoch}`)
+    }
+    if (marker.coordinatorEpoch !== undefined && marker.coordinatorEpoch < entry.coordinatorEpoch) {
+      return new SkeinError(
+        ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+        `a marker for producer ${marker.producerId} comes from coordinator epoch ${marker.coordinatorEpoch}, older than the ${entry.coordinatorEpoch} of its last marker here`,
+      )
+    }
+    return undefined
+  }
+
+  /**
+   * Records a transaction marker the log took: a newer producer epoch starts a new sequence (as
+   * a batch of that epoch would), and the coordinator epoch is remembered. No batch is retained:
+   * a marker has no sequence.
+   */
+  applyMarker(marker: ProducerMarker): void {
+    if (!(marker.producerId >= 0)) return
+    let entry = this.producers.get(marker.producerId)
+    if (entry === undefined) {
+      entry = { epoch: marker.producerEpoch, batches: [], complete: true, coordinatorEpoch: -1 }
+      this.evictIfFull()
+    } else {
+      this.producers.delete(marker.producerId)
+    }
+    this.producers.set(marker.producerId, entry)
+    if (marker.producerEpoch > entry.epoch) {
+      if (entry.batches.length > 0) entry.complete = false
+      entry.epoch = marker.producerEpoch
+      entry.batches = []
+    }
+    if (marker.coordinatorEpoch !== undefined) entry.coordinatorEpoch = Math.max(entry.coordinatorEpoch, marker.coordinatorEpoch)
+  }
+
+  /** A producer's epoch and last marker's coordinator epoch (tests, status). */
+  markerState(producerId: number): { epoch: number; coordinatorEpoch: number } | undefined {
+    const entry = this.producers.get(producerId)
+    return entry === undefined ? undefined : { epoch: entry.epoch, coordinatorEpoch: entry.coordinatorEpoch }
   }
 
   /**
@@ -260,6 +319,10 @@ export class ProducerStateTable {
     const known = pending ?? (entry === undefined || entry.batches.length === 0 ? undefined : { epoch: entry.epoch, lastSequence: (entry.batches.at(-1) as RetainedBatch).lastSequence })
     const where = `batch ${index} of producer ${batch.producerId} (epoch ${batch.producerEpoch}, sequences ${batch.firstSequence}..${batch.lastSequence})`
     if (known === undefined) {
+      // Known only from a marker (no batch retained): its epoch still fences older ones.
+      if (entry !== undefined && batch.producerEpoch < entry.epoch) {
+        return new SkeinError(ErrorCode.INVALID_PRODUCER_EPOCH, `${where}: epoch ${batch.producerEpoch} is older than the producer's current epoch ${entry.epoch}`)
+      }
       if (batch.firstSequence === 0 || this.forgotten) return undefined
       return new SkeinError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `${where}: this partition has no batch of that producer, so its first batch must have sequence 0`)
     }

@@ -2,9 +2,11 @@ import { strict as assert } from 'node:assert'
 import type { Clock, TimerHandle } from '../../src/env/clock.js'
 import type { Disk } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
-import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt32, readInt64 } from '../../src/log/batch-header.js'
+import { BatchAttribute, BatchField, type BatchInfo, checkBatches, readInt16, readInt32, readInt64 } from '../../src/log/batch-header.js'
+import { controlBatchFacts, encodeTxnMarkerBatch } from '../../src/log/control-record.js'
 import { FileCache } from '../../src/log/file-cache.js'
-import { type AppendResult, CorruptLogError, type LogConfig, PartitionLog, isStorageError } from '../../src/log/index.js'
+import { type AppendResult, CorruptLogError, type LogConfig, PartitionLog, type ReadResult, isStorageError } from '../../src/log/index.js'
+import type { FetchAbortedTxn } from '../../src/log/read-committed.js'
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/log/record-batch.js'
 import {
   type EpochEntry,
@@ -18,7 +20,8 @@ import {
   RaftStateFile,
 } from '../../src/raft/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { type BatchOffsets, ProducerStateTable, type RequestBatch, carriesProducerId, producerBatchHeader, producerBatchesIn } from './producer-state.js'
+import { type BatchOffsets, type ProducerBatchHeader, ProducerStateTable, type RequestBatch, carriesProducerId, producerBatchHeader, producerBatchesIn } from './producer-state.js'
+import { type AbortedTxn, type OngoingTxn, TransactionIndex } from './transaction-index.js'
 
 /** How many bytes of records a leader returns per follower fetch. */
 export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024
@@ -45,6 +48,21 @@ export type Acks = 0 | 1 | 'all'
 export interface ProduceResult extends AppendResult {
   /** True when every batch was a duplicate of one already in the log: nothing was appended. */
   readonly duplicate: boolean
+}
+
+/** A transaction marker to append (the transaction coordinator's WriteTxnMarkers, for one partition). */
+export interface TxnMarkerRequest {
+  readonly producerId: number
+  readonly producerEpoch: number
+  /** True: COMMIT; false: ABORT. */
+  readonly commit: boolean
+  readonly coordinatorEpoch: number
+}
+
+/** A read_committed read: committed batches below the last stable offset, and the aborted transactions among them. */
+export interface ReadCommittedResult extends ReadResult {
+  readonly lastStableOffset: number
+  readonly abortedTransactions: FetchAbortedTxn[]
 }
 
 export interface ReplicaEnv {
@@ -100,6 +118,7 @@ interface OpenedParts {
   readonly stateFile: RaftStateFile
   readonly log: PartitionLog
   readonly producers: ProducerStateTable
+  readonly txns: TransactionIndex
   readonly init: { hardState: { epoch: number; votedFor: string | undefined }; epochs: readonly EpochEntry[]; memberships: readonly MembershipEntry[]; catchUpEnd: number | undefined }
 }
 
@@ -120,6 +139,10 @@ export class PartitionReplica {
   private stateFile: RaftStateFile
   /** Idempotent producers' epochs and last batches, kept in step with every batch the log takes. */
   private producers: ProducerStateTable
+  /** Transactions (open, not yet settled, aborted), kept in step with the log exactly as `producers` is. */
+  private txns: TransactionIndex
+  /** The highest high watermark given to `txns` (its truncations may not go below it). */
+  private txnHighWatermark = 0
   private chain: Promise<void> = Promise.resolve()
   private timer: TimerHandle | undefined
   /** Closed for good (close()). */
@@ -153,6 +176,7 @@ export class PartitionReplica {
     this.partitionLog = parts.log
     this.stateFile = parts.stateFile
     this.producers = parts.producers
+    this.txns = parts.txns
     this.core = this.newCore(parts)
     this.stopWrittenListener = this.listenForWrites()
   }
@@ -213,6 +237,27 @@ export class PartitionReplica {
   get logStartOffset(): number {
     return this.partitionLog.logStartOffset
   }
+  /**
+   * Kafka's last stable offset: the high watermark, or the first offset of the oldest
+   * transaction still open or whose marker is not committed yet, whichever is lower. A
+   * read_committed fetch reads below it.
+   */
+  get lastStableOffset(): number {
+    const highWatermark = this.core.highWatermark
+    return Math.min(highWatermark, this.txns.lastStableOffset(Math.max(highWatermark, this.txnHighWatermark)))
+  }
+  /** The open transactions, oldest first (status, tests). */
+  ongoingTransactions(): OngoingTxn[] {
+    return this.txns.ongoingTransactions()
+  }
+  /** The aborted transactions overlapping [fromOffset, toOffsetExclusive) (tests; fetches use readCommitted). */
+  abortedTransactions(fromOffset: number, toOffsetExclusive: number): AbortedTxn[] {
+    return this.txns.abortedTransactions(fromOffset, toOffsetExclusive)
+  }
+  /** A producer's epoch and the coordinator epoch of its last marker here (tests, status). */
+  producerMarkerState(producerId: number): { epoch: number; coordinatorEpoch: number } | undefined {
+    return this.producers.markerState(producerId)
+  }
   /** Closed for good, or stopped by a disk error (see isStopped): either way it serves nothing now. */
   get isClosed(): boolean {
     return this.closed || this.stopped !== undefined
@@ -251,6 +296,7 @@ export class PartitionReplica {
     if (this.closed) return
     await this.partitionLog.enforceRetention()
     this.producers.onLogStartOffset(this.partitionLog.logStartOffset)
+    this.txns.advanceLogStart(this.partitionLog.logStartOffset)
   }
   get membership(): RaftMembership {
     return this.core.membership
@@ -294,10 +340,7 @@ export class PartitionReplica {
    * appended again; a sequence gap or a fenced epoch refuses the request (producer-state.ts).
    */
   async produce(batch: Uint8Array, acks: Acks, expectedEpoch?: number): Promise<ProduceResult> {
-    if (this.isClosed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`)
-    if (this.core.role !== 'leader' || this.core.transferring) {
-      throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
-    }
+    this.requireLeader()
     if (expectedEpoch !== undefined && expectedEpoch >= 0 && expectedEpoch !== this.core.epoch) {
       throw expectedEpoch < this.core.epoch
         ? new SkeinError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than the current ${this.core.epoch}`)
@@ -308,7 +351,7 @@ export class PartitionReplica {
       // a client record must not reach the log before it (nor before the LeaderChange record).
       throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is starting leader epoch ${this.core.epoch}`)
     }
-    if (!this.producerStateReady) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is rebuilding its producer state after a truncation`)
+    this.requireProducerState()
     if (acks === 'all' && this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
     const requestBatches = carriesProducerId(batch) ? producerBatchesIn(batch) : undefined
     const duplicates = requestBatches !== undefined ? this.judgeProducers(requestBatches) : []
@@ -329,6 +372,46 @@ export class PartitionReplica {
     if (acks !== 'all') return result
     await this.whenCommitted(result.lastOffset + 1, epoch)
     return result
+  }
+
+  /** NOT_LEADER_OR_FOLLOWER unless this replica is open and leads without handing over. */
+  private requireLeader(): void {
+    if (this.isClosed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`)
+    if (this.core.role !== 'leader' || this.core.transferring) {
+      throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is not the leader (leader: ${this.core.leader ?? 'unknown'}${this.core.transferring ? ', handing over' : ''})`)
+    }
+  }
+
+  /** LEADER_NOT_AVAILABLE (retriable) while the producer and transaction state are rebuilt after a truncation. */
+  private requireProducerState(): void {
+    if (!this.producerStateReady) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is rebuilding its producer state after a truncation`)
+  }
+
+  /**
+   * Leader: appends a transaction marker (COMMIT or ABORT) for `producerId`, as Kafka's
+   * WriteTxnMarkers, and resolves with its offset once committed (acks=all). Refused with
+   * NOT_LEADER_OR_FOLLOWER elsewhere; INVALID_PRODUCER_EPOCH for an epoch older than the
+   * producer's here; TRANSACTION_COORDINATOR_FENCED for a coordinator epoch older than that of
+   * the producer's last marker here; INVALID_RECORD for fields out of range.
+   */
+  async writeTxnMarker(marker: TxnMarkerRequest): Promise<{ offset: number }> {
+    this.requireLeader()
+    if (this.openedEpoch !== this.core.epoch) throw new SkeinError(ErrorCode.LEADER_NOT_AVAILABLE, `replica ${this.options.id} is starting leader epoch ${this.core.epoch}`)
+    this.requireProducerState()
+    if (this.waiters.length >= PRODUCE_WAITERS_MAX) throw new SkeinError(ErrorCode.OVERLOADED, 'too many produce requests waiting for replication')
+    const batch = encodeTxnMarkerBatch({ ...marker, timestampMs: Math.floor(this.env.clock.wallMs()) })
+    const refusal = this.producers.checkMarker(marker)
+    if (refusal !== undefined) throw refusal
+    const epoch = this.core.epoch
+    const appended = this.partitionLog.append(batch, epoch, 'internal')
+    this.applyProducerBatches(batch, [{ position: 0, header: producerBatchHeader(batch, 0) }])
+    this.core.appended(this.partitionLog.logEndOffset)
+    this.drain()
+    const result = await appended.catch((error: unknown) => this.storageFailed(error))
+    this.core.persisted(this.partitionLog.storedEndOffset)
+    this.drain()
+    await this.whenCommitted(result.lastOffset + 1, epoch)
+    return { offset: result.baseOffset }
   }
 
   /** The duplicates leading the request (a retry), or throws the producer-state refusal. */
@@ -356,12 +439,12 @@ export class PartitionReplica {
     return result
   }
 
-  /** Records appended batches (stamped in `bytes` in place) in the producer state. */
+  /** Records appended batches (stamped in `bytes` in place) in the producer state and the transaction index. */
   private applyProducerBatches(bytes: Uint8Array, batches: readonly RequestBatch[]): void {
     for (const { position, header } of batches) {
       const baseOffset = readInt64(bytes, position + BatchField.baseOffset)
       const lastOffset = baseOffset + readInt32(bytes, position + BatchField.lastOffsetDelta)
-      this.producers.apply({ ...header, baseOffset, lastOffset })
+      applyBatchFacts(this.producers, this.txns, bytes, position, header, baseOffset, lastOffset)
     }
   }
 
@@ -419,6 +502,27 @@ export class PartitionReplica {
       }
     }
     this.leadershipWaiters = still
+  }
+
+  /**
+   * read_committed (KIP-98): committed records below the last stable offset, with the last
+   * stable offset and the aborted transactions overlapping what was read (the reader drops
+   * their batches, src/log/read-committed.ts). OFFSET_OUT_OF_RANGE below the transaction
+   * index's complete range (TransactionIndex.indexedFromOffset).
+   */
+  async readCommitted(fromOffset: number, maxBytes: number): Promise<ReadCommittedResult> {
+    if (this.isClosed) throw new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} is ${this.closed ? 'closed' : 'stopped after a disk error'}`)
+    this.requireProducerState()
+    const txns = this.txns
+    if (fromOffset < txns.indexedFromOffset) txns.abortedTransactions(fromOffset, fromOffset) // throws OFFSET_OUT_OF_RANGE
+    const lastStableOffset = this.lastStableOffset
+    const core = this.core
+    const read = await this.partitionLog
+      .read(fromOffset, maxBytes, { maxOffsetExclusive: lastStableOffset, epochOf: (offset) => core.epochAt(offset) })
+      .catch((error: unknown) => this.storageFailed(error))
+    // Transactions aborted after the read end at or past the LSO it read below: none overlaps.
+    const aborted = read.nextOffset > fromOffset && txns === this.txns ? txns.abortedTransactions(fromOffset, read.nextOffset) : []
+    return { ...read, lastStableOffset, abortedTransactions: aborted.map(({ producerId, firstOffset }) => ({ producerId, firstOffset })) }
   }
 
   /** Committed records only (below the high watermark), for consumers. */
@@ -497,6 +601,8 @@ export class PartitionReplica {
     this.partitionLog = parts.log
     this.stateFile = parts.stateFile
     this.producers = parts.producers
+    this.txns = parts.txns
+    this.txnHighWatermark = 0
     this.core = this.newCore(parts, this.core.highWatermark)
     this.stopWrittenListener = this.listenForWrites()
     this.fetchedRecords.clear()
@@ -591,12 +697,13 @@ export class PartitionReplica {
       }
       case 'truncate': {
         // The producer state first: from now on it must not vouch for batches being cut.
-        const intact = this.producers.truncateTo(effect.offset)
-        if (!intact) this.producerStateReady = false
+        const producersIntact = this.producers.truncateTo(effect.offset)
+        const txnsIntact = this.truncateTransactions(effect.offset)
+        if (!producersIntact || !txnsIntact) this.producerStateReady = false
         await this.partitionLog.truncateTo(effect.offset)
-        if (!intact) {
-          this.producers.clear()
-          await rebuildProducerState(this.env, this.options, this.partitionLog, this.producers)
+        if (!producersIntact || !txnsIntact) {
+          if (!producersIntact) this.producers.clear()
+          await rebuildProducerState(this.env, this.options, this.partitionLog, { producers: producersIntact ? undefined : this.producers, txns: txnsIntact ? undefined : this.txns })
           this.producerStateReady = true
         }
         await this.saveState()
@@ -615,6 +722,8 @@ export class PartitionReplica {
         this.rejectWaiters(new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `replica ${this.options.id} lost leadership in epoch ${effect.epoch}`))
         return
       case 'highWatermark':
+        this.txns.onHighWatermark(effect.offset)
+        this.txnHighWatermark = Math.max(this.txnHighWatermark, effect.offset)
         this.resolveWaiters(effect.offset)
         for (const listener of this.commitListeners) listener(effect.offset)
         return
@@ -622,6 +731,22 @@ export class PartitionReplica {
         await this.appendMembership(effect.membership)
         return
     }
+  }
+
+  /**
+   * Cuts the transaction index at `offset`; false when it must be rebuilt from the log (it is
+   * then empty). A cut below a high watermark it heard (never expected: the committed prefix
+   * is not cut) starts a new index rather than trip its assertion.
+   */
+  private truncateTransactions(offset: number): boolean {
+    if (offset < this.txnHighWatermark) {
+      this.txns = new TransactionIndex()
+      this.txnHighWatermark = 0
+      return false
+    }
+    if (this.txns.truncateTo(offset)) return true
+    this.txns.clear()
+    return false
   }
 
   /** Logs the core's role, epoch and leader when any of them changed since last logged (called after every core input). */
@@ -744,8 +869,10 @@ async function openParts(env: ReplicaEnv, options: ReplicaOptions, repair: Repai
     const epochs = state.epochs.filter((entry) => entry.startOffset < log.logEndOffset)
     const memberships = (state.memberships ?? []).filter((entry) => entry.offset < log.logEndOffset)
     const producers = new ProducerStateTable()
-    await rebuildProducerState(env, options, log, producers)
-    return { stateFile, log, producers, init: { hardState: state.hardState, epochs, memberships, catchUpEnd } }
+    const txns = new TransactionIndex()
+    await rebuildProducerState(env, options, log, { producers, txns })
+    txns.advanceLogStart(log.logStartOffset)
+    return { stateFile, log, producers, txns, init: { hardState: state.hardState, epochs, memberships, catchUpEnd } }
   } catch (error) {
     await log.close().catch(() => undefined)
     throw error
@@ -753,22 +880,64 @@ async function openParts(env: ReplicaEnv, options: ReplicaOptions, repair: Repai
 }
 
 /**
- * Fills `producers` from the batch headers of the whole log (PartitionLog.scanHeaders: no
- * record bytes read), so a restarted replica, or one that becomes leader later, dedupes
- * retries of batches any earlier leader appended.
+ * Feeds one batch the log took to the producer state and the transaction index (either may be
+ * left out): a transaction marker (a control batch with a producer id, whole in `bytes`) is
+ * decoded for its type and coordinator epoch; any other batch is read by its header alone.
+ * Batches without a producer id change neither, and are not fed.
  */
-async function rebuildProducerState(env: ReplicaEnv, options: ReplicaOptions, log: PartitionLog, producers: ProducerStateTable): Promise<void> {
+function applyBatchFacts(
+  producers: ProducerStateTable | undefined,
+  txns: TransactionIndex | undefined,
+  bytes: Uint8Array,
+  position: number,
+  header: ProducerBatchHeader,
+  baseOffset: number,
+  lastOffset: number,
+): void {
+  if (!(header.producerId >= 0)) return
+  const attributes = readInt16(bytes, position + BatchField.attributes)
+  const isControl = (attributes & BatchAttribute.control) !== 0
+  const isTransactional = (attributes & BatchAttribute.transactional) !== 0
+  if (!isControl) {
+    producers?.apply({ ...header, baseOffset, lastOffset })
+    txns?.apply({ baseOffset, lastOffset, producerId: header.producerId, producerEpoch: header.producerEpoch, isTransactional, isControl })
+    return
+  }
+  const marker = controlBatchFacts(bytes, position)
+  producers?.applyMarker({ producerId: header.producerId, producerEpoch: header.producerEpoch, coordinatorEpoch: marker.coordinatorEpoch })
+  txns?.apply({ baseOffset, lastOffset, producerId: header.producerId, producerEpoch: header.producerEpoch, isTransactional, isControl, controlType: marker.type })
+}
+
+/**
+ * Fills `producers` and `txns` (either may be left out) from the batch headers of the whole
+ * log (PartitionLog.scanHeaders: no record bytes read but those of control batches, which are
+ * small), so a restarted replica, or one that becomes leader later, dedupes retries of
+ * batches any earlier leader appended and knows the transactions the log holds.
+ */
+async function rebuildProducerState(
+  env: ReplicaEnv,
+  options: ReplicaOptions,
+  log: PartitionLog,
+  targets: { readonly producers?: ProducerStateTable | undefined; readonly txns?: TransactionIndex | undefined },
+): Promise<void> {
+  const { producers, txns } = targets
   let batches = 0
-  const stoppedAt = await log.scanHeaders((batch, bytes, at) => {
-    producers.apply({ ...producerBatchHeader(bytes, at), baseOffset: batch.baseOffset, lastOffset: batch.baseOffset + batch.lastOffsetDelta })
-    batches++
-  })
-  producers.onLogStartOffset(log.logStartOffset)
+  const stoppedAt = await log.scanHeaders(
+    (batch, bytes, at) => {
+      applyBatchFacts(producers, txns, bytes, at, producerBatchHeader(bytes, at), batch.baseOffset, batch.baseOffset + batch.lastOffsetDelta)
+      batches++
+    },
+    { wholeControlBatches: true },
+  )
+  producers?.onLogStartOffset(log.logStartOffset)
   if (stoppedAt !== undefined) {
-    producers.markIncomplete()
+    producers?.markIncomplete()
     env.log.warn({ replica: options.id, ...stoppedAt }, 'producer state scan met bytes that are not a batch; state past them is unknown')
   }
-  if (producers.size > 0) env.log.info({ replica: options.id, producers: producers.size, batches }, 'producer state rebuilt from the log')
+  if ((producers?.size ?? 0) > 0) env.log.info({ replica: options.id, producers: producers?.size, batches }, 'producer state rebuilt from the log')
+  if ((txns?.ongoingTransactions().length ?? 0) > 0 || (txns?.abortedCount ?? 0) > 0) {
+    env.log.info({ replica: options.id, ongoing: txns?.ongoingTransactions().length, aborted: txns?.abortedCount }, 'transaction index rebuilt from the log')
+  }
 }
 
 /** Membership changes carried in fetched records: control batches of type Voters. */

@@ -137,6 +137,33 @@ export function controlTypeOfBatch(bytes: Uint8Array, position = 0): number | un
   return record === undefined ? undefined : controlTypeOf(record.key)
 }
 
+/** What the control batch of a transaction marker says: its type, and for ABORT or COMMIT its coordinator epoch. */
+export interface ControlBatchFacts {
+  /** undefined when the key names no type. */
+  readonly type: number | undefined
+  /** Of an ABORT or COMMIT marker whose value decodes; else undefined. */
+  readonly coordinatorEpoch: number | undefined
+}
+
+/**
+ * As controlTypeOfBatch, and the coordinator epoch of a marker (one decode of the batch). A
+ * marker value that does not decode gives an undefined epoch rather than throwing: the type
+ * alone decides what a reader skips.
+ */
+export function controlBatchFacts(bytes: Uint8Array, position = 0): ControlBatchFacts {
+  const batch = decodeRecordBatch(bytes, position)
+  if (!batch.isControl) throw invalid(`the batch at byte ${position} is not a control batch`)
+  const record = batch.records[0]
+  const type = record === undefined ? undefined : controlTypeOf(record.key)
+  if (record === undefined || (type !== ControlType.ABORT && type !== ControlType.COMMIT)) return { type, coordinatorEpoch: undefined }
+  try {
+    return { type, coordinatorEpoch: decodeTxnMarker(record.value).coordinatorEpoch }
+  } catch (error) {
+    if (error instanceof SkeinError) return { type, coordinatorEpoch: undefined }
+    throw error
+  }
+}
+
 function writeInt16(bytes: Uint8Array, at: number, value: number): void {
   bytes[at] = value >>> 8
   bytes[at + 1] = value

@@ -117,6 +117,8 @@ type WriteOp =
 const INDEX_PERSIST_BATCH_ENTRIES = 64
 /** For scans whose visitor reads header facts only: bodies are skipped, not read. */
 const HEADERS_ONLY = { verifyCrc: false, headersOnly: true } as const
+/** As HEADERS_ONLY, but control batches (small, rare) are read whole. */
+const HEADERS_AND_CONTROL_BATCHES = { verifyCrc: false, headersOnly: true, wholeControlBatches: true } as const
 
 /** Closed segments whose index stays in memory after use; older ones are reloaded on demand. */
 const LOADED_CLOSED_INDEXES_MAX = 8
@@ -302,6 +304,10 @@ export class PartitionLog {
         if ((info.attributes & BatchAttribute.control) !== 0) {
           throw this.refuse(new SkeinError(ErrorCode.INVALID_RECORD, `batch at byte ${info.position} is a control batch; only the broker writes those`))
         }
+        // A transaction is an idempotent producer's (KIP-98): without a producer id no marker can end it.
+        if ((info.attributes & BatchAttribute.transactional) !== 0 && !(info.producerId >= 0)) {
+          throw this.refuse(new SkeinError(ErrorCode.INVALID_RECORD, `batch at byte ${info.position} is transactional without a producer id; a transactional batch needs an idempotent producer`))
+        }
       }
     }
     const appendTimeMs = this.config.logAppendTime ? Math.floor(this.env.clock.wallMs()) : -1
@@ -406,10 +412,16 @@ export class PartitionLog {
    * are skipped; CRCs were checked when the log opened). `visit` gets the header facts and
    * the bytes holding the header, at `at`. For state rebuilt from batch headers (a replica's
    * idempotent-producer table). Answers where it stopped if it met bytes that are not a batch.
+   * With `wholeControlBatches`, `bytes` holds every control batch whole from `at` (they are
+   * one small record each), so its record can be read (a transaction marker's type).
    */
-  async scanHeaders(visit: (batch: BatchInfo, bytes: Uint8Array, at: number) => void): Promise<{ segmentBaseOffset: number; position: number; reason: string } | undefined> {
+  async scanHeaders(
+    visit: (batch: BatchInfo, bytes: Uint8Array, at: number) => void,
+    options: { readonly wholeControlBatches?: boolean } = {},
+  ): Promise<{ segmentBaseOffset: number; position: number; reason: string } | undefined> {
+    const scanOptions = options.wholeControlBatches === true ? HEADERS_AND_CONTROL_BATCHES : HEADERS_ONLY
     for (const segment of [...this.segments]) {
-      const outcome = await segment.scan(this.files, 0, HEADERS_ONLY, (batch, chunk, chunkStart) => {
+      const outcome = await segment.scan(this.files, 0, scanOptions, (batch, chunk, chunkStart) => {
         visit(batch, chunk, batch.position - chunkStart)
         return true
       })

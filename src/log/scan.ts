@@ -1,6 +1,6 @@
 import type { FileHandle } from '../env/disk.js'
 import { SkeinError } from '../wire/errors.js'
-import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, BatchField, type BatchInfo, checkBatch, checkBatchHeader, checkBatchHeaderOnly, readInt32 } from './batch-header.js'
+import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, BatchAttribute, BatchField, type BatchInfo, checkBatch, checkBatchHeader, checkBatchHeaderOnly, readInt16, readInt32 } from './batch-header.js'
 
 /** Bytes read per disk read while scanning a segment: large enough that a scan runs at disk speed. */
 export const SCAN_CHUNK_BYTES = 1024 * 1024
@@ -21,6 +21,12 @@ export interface ScanOptions {
    * gets may end inside the batch. Only without verifyCrc (a CRC needs the body).
    */
   readonly headersOnly?: boolean
+  /**
+   * With headersOnly: control batches (markers, LeaderChange, Voters: one small record each)
+   * are still handed over whole, so a visitor can read their record (a transaction marker's
+   * type). Data batches stay unread.
+   */
+  readonly wholeControlBatches?: boolean
 }
 
 /** Why a scan stopped before `endPosition`. */
@@ -66,7 +72,8 @@ export async function scanBatches(
     const sizeBytes = readInt32(chunk, position - chunkStart + BatchField.batchLength) + BATCH_LOG_OVERHEAD_BYTES
     if (sizeBytes < BATCH_HEADER_BYTES) return stopped(position, `a batch header declares ${sizeBytes} bytes`)
     if (sizeBytes > remaining) return stopped(position, `a batch of ${sizeBytes} bytes runs past the end (${remaining} bytes left)`)
-    if (options.headersOnly !== true && position + sizeBytes > chunkStart + chunk.length) {
+    const whole = options.headersOnly !== true || (options.wholeControlBatches === true && (readInt16(chunk, position - chunkStart + BatchField.attributes) & BatchAttribute.control) !== 0)
+    if (whole && position + sizeBytes > chunkStart + chunk.length) {
       chunkStart = position
       chunk = await file.read(position, Math.min(remaining, Math.max(sizeBytes, SCAN_CHUNK_BYTES)))
       if (chunk.length < sizeBytes) return stopped(position, 'the file ended inside a batch')

@@ -12,9 +12,11 @@ import type { Disk, FileHandle, OpenOptions } from '../../src/env/disk.js'
 import type { Logger } from '../../src/env/logger.js'
 import { RealClock } from '../../src/env/real/clock.js'
 import { RealDisk } from '../../src/env/real/disk.js'
-import { BatchField, readInt32, writeInt32 } from '../../src/log/batch-header.js'
+import { BATCH_HEADER_BYTES, BatchField, readInt32, writeInt32 } from '../../src/log/batch-header.js'
 import type { LogConfig } from '../../src/log/config.js'
+import { ControlType, controlBatchFacts, encodeTxnMarkerBatch } from '../../src/log/control-record.js'
 import { FileCache } from '../../src/log/file-cache.js'
+import { HEADERS_SCAN_CHUNK_BYTES } from '../../src/log/scan.js'
 import { CorruptLogError, type LogEnv, PartitionLog, isStorageError } from '../../src/log/log.js'
 import { type DecodedBatch, decodeRecordBatches, encodeRecordBatch, type RecordBatchSpec } from '../../src/log/record-batch.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
@@ -801,6 +803,37 @@ describe('PartitionLog.scanHeaders', () => {
       const read = (counting as ReadCountingDisk).segmentBytesRead - before
       // Bodies are skipped: far less than the stored bytes is read.
       expect(read).toBeLessThan(storedBytes / 4)
+      await log.close()
+    })
+  })
+})
+
+describe('PartitionLog.scanHeaders with wholeControlBatches', () => {
+  it('scanHeaders_wholeControlBatches_handsEveryMarkerOverWhole_evenAcrossAHeadersChunk', async () => {
+    const sim = makeSim()
+    await run(sim, async () => {
+      const log = await openLog(sim.env)
+      // A data batch sized so that the first marker's header ends inside the first 16 KiB
+      // headers-scan chunk and its record does not; then more pairs.
+      const firstSizeBytes = HEADERS_SCAN_CHUNK_BYTES - BATCH_HEADER_BYTES - 5
+      let valueBytes = 1
+      while (makeBatch('d0', 1, { valueBytes }).length < firstSizeBytes) valueBytes++
+      expect(makeBatch('d0', 1, { valueBytes }).length).toBe(firstSizeBytes)
+      for (let i = 0; i < 60; i++) {
+        await log.append(makeBatch(`d${i}`, 1, { valueBytes: i === 0 ? valueBytes : 700 + 13 * i }), 1)
+        await log.append(encodeTxnMarkerBatch({ producerId: 9, producerEpoch: 0, commit: true, coordinatorEpoch: i, timestampMs: 1 }), 1)
+      }
+      const epochs: number[] = []
+      await log.scanHeaders(
+        (batch, bytes, at) => {
+          if (batch.producerId < 0) return
+          const facts = controlBatchFacts(bytes, at)
+          expect(facts.type).toBe(ControlType.COMMIT)
+          epochs.push(facts.coordinatorEpoch as number)
+        },
+        { wholeControlBatches: true },
+      )
+      expect(epochs).toEqual(Array.from({ length: 60 }, (_, i) => i))
       await log.close()
     })
   })

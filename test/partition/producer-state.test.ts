@@ -248,3 +248,32 @@ describe('producer facts from batch bytes', () => {
     expect(carriesProducerId(new Uint8Array(10))).toBe(false)
   })
 })
+
+describe('ProducerStateTable transaction markers', () => {
+  it('checkMarker_olderCoordinatorEpochThanTheLastMarker_isCoordinatorFenced', () => {
+    const table = new ProducerStateTable()
+    appended(table, header(0), 0)
+    expect(table.checkMarker({ producerId: PID, producerEpoch: 0, coordinatorEpoch: 0 })).toBeUndefined()
+    table.applyMarker({ producerId: PID, producerEpoch: 0, coordinatorEpoch: 4 })
+    expect(table.checkMarker({ producerId: PID, producerEpoch: 0, coordinatorEpoch: 3 })?.errorName).toBe('TRANSACTION_COORDINATOR_FENCED')
+    expect(table.checkMarker({ producerId: PID, producerEpoch: 0, coordinatorEpoch: 4 })).toBeUndefined()
+  })
+
+  it('checkMarker_olderProducerEpoch_isInvalidProducerEpoch', () => {
+    const table = new ProducerStateTable()
+    appended(table, header(0, 1, 2), 0)
+    expect(table.checkMarker({ producerId: PID, producerEpoch: 1, coordinatorEpoch: 0 })?.errorName).toBe('INVALID_PRODUCER_EPOCH')
+  })
+
+  it('applyMarker_keepsTheSequence_aNewerEpochRestartsIt_andFencesOlderBatches', () => {
+    const table = new ProducerStateTable()
+    appended(table, header(0), 0)
+    table.applyMarker({ producerId: PID, producerEpoch: 0, coordinatorEpoch: 0 })
+    // A marker carries no sequence: the next batch follows the last data batch.
+    expect(table.validate([header(1)]).kind).toBe('accept')
+    table.applyMarker({ producerId: PID, producerEpoch: 1, coordinatorEpoch: 0 })
+    expect(errorName(table.validate([header(1, 1, 0)]))).toBe('INVALID_PRODUCER_EPOCH')
+    expect(table.validate([header(0, 1, 1)]).kind).toBe('accept')
+    expect(table.markerState(PID)).toEqual({ epoch: 1, coordinatorEpoch: 0 })
+  })
+})
