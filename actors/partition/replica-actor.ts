@@ -2,10 +2,11 @@ import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
 import { replyLater } from '../../src/actor/index.js'
 import type { Disk, Logger, TimerHandle } from '../../src/env/index.js'
 import { loadDurableJson, saveDurableJson } from '../../src/log/durable-json.js'
-import { isStorageError } from '../../src/log/index.js'
+import { type ReadResult, isStorageError } from '../../src/log/index.js'
 import type { RaftMessage } from '../../src/raft/index.js'
 import {
   BrokerRequest,
+  type FetchAbortedTransaction,
   type FetchRequest,
   type FetchResponse,
   type ListOffsetsRequest,
@@ -52,6 +53,13 @@ const DESCRIPTOR_FILE = 'partition.json'
 
 /** Largest fetch answer: what fits a link frame with room for the envelope around it. */
 export const FETCH_BYTES_MAX = FRAME_BYTES_MAX - 64 * 1024
+/**
+ * Most record bytes a read_committed fetch reads: half a frame, so the aborted-transaction list
+ * fits beside them. Each listed transaction either starts inside the bytes read (at least one
+ * batch of 70+ bytes per entry of ~45 msgpack bytes) or was open at the fetch offset (one per
+ * producer with an open transaction there).
+ */
+export const FETCH_COMMITTED_BYTES_MAX = Math.floor(FETCH_BYTES_MAX / 2)
 /** Longest a consumer fetch may wait for new records. */
 export const FETCH_WAIT_MS_MAX = 30_000
 /** Fetches one replica holds waiting for records; more are answered at once, empty. */
@@ -265,23 +273,32 @@ export class PartitionReplicaActor implements Actor {
     if (offset < replica.logStartOffset || offset > replica.logEndOffset) {
       throw new SkeinError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${offset} is outside ${this.topic}/${this.partition}'s log [${replica.logStartOffset}, ${replica.logEndOffset}]`)
     }
+    const isolation = request.isolation ?? 'read_uncommitted'
+    if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
+      throw new SkeinError(ErrorCode.INVALID_REQUEST, `fetch isolation must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(isolation)}`)
+    }
+    const committed = isolation === 'read_committed'
     const waitMs = Math.min(FETCH_WAIT_MS_MAX, Math.max(0, Number(request.maxWaitMs ?? 0) || 0))
-    const readBytes = Math.min(maxBytes, FETCH_BYTES_MAX)
+    const readBytes = Math.min(maxBytes, committed ? FETCH_COMMITTED_BYTES_MAX : FETCH_BYTES_MAX)
     const minBytes = Math.min(readBytes, Math.max(1, Math.floor(Number(request.minBytes ?? 1)) || 1))
+    // read_committed reads below the last stable offset, read_uncommitted below the high watermark.
+    const limit = committed ? () => replica.lastStableOffset : () => replica.highWatermark
+    const readAt = (): Promise<ReadResult & { abortedTransactions?: FetchAbortedTransaction[] }> => (committed ? replica.readCommitted(offset, readBytes) : replica.read(offset, readBytes))
     const clock = this.context.env.clock
     const deadlineMs = clock.nowMs() + waitMs
-    let read = offset < replica.highWatermark ? await replica.read(offset, readBytes) : undefined
+    let read = offset < limit() ? await readAt() : undefined
     // Held until minBytes of committed batches are there, or maxWaitMs: each commit re-reads,
     // and what is re-read is less than minBytes plus what the commit added, so it stays cheap.
     while ((read?.bytes.length ?? 0) < minBytes && clock.nowMs() < deadlineMs && this.fetchWaiters < FETCH_WAITERS_MAX && replica.role === 'leader') {
-      await this.waitForCommit(replica, replica.highWatermark, deadlineMs - clock.nowMs())
-      if (offset < replica.highWatermark) read = await replica.read(offset, readBytes)
+      await this.waitForCommit(replica, limit, limit(), deadlineMs - clock.nowMs())
+      if (offset < limit()) read = await readAt()
     }
     // Leadership may have moved while the fetch was held (or the replica stopped and reopened
     // on a repaired, shorter log): only the leader of the epoch the fetch began in answers it.
     if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notLeader(replica)
-    read ??= await replica.read(offset, readBytes)
-    return { records: read.bytes, highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset }
+    read ??= await readAt()
+    const answer = { records: read.bytes, highWatermark: replica.highWatermark, lastStableOffset: replica.lastStableOffset, logStartOffset: replica.logStartOffset }
+    return committed ? { ...answer, abortedTransactions: read.abortedTransactions ?? [] } : answer
   }
 
   private async listOffsets(request: ListOffsetsRequest): Promise<ListOffsetsResponse> {
@@ -311,8 +328,12 @@ export class PartitionReplicaActor implements Actor {
     return new SkeinError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `${this.context.nodeId} does not lead ${this.topic}/${this.partition} (leader: ${leader ?? 'unknown'})`, { leader: hint })
   }
 
-  /** Resolves once the high watermark passes `offset`, or after `waitMs`. */
-  private waitForCommit(replica: PartitionReplica, offset: number, waitMs: number): Promise<void> {
+  /**
+   * Resolves once `limit()` (the high watermark, or the last stable offset) passes `offset`, or
+   * after `waitMs`. Both move only when the high watermark does (a marker settles once it is
+   * committed), so each commit is when to look.
+   */
+  private waitForCommit(replica: PartitionReplica, limit: () => number, offset: number, waitMs: number): Promise<void> {
     this.fetchWaiters++
     return new Promise((resolve) => {
       let timer: TimerHandle | undefined
@@ -325,8 +346,8 @@ export class PartitionReplicaActor implements Actor {
         this.fetchWaiters--
         resolve()
       }
-      const unsubscribe = replica.onCommit((highWatermark) => {
-        if (highWatermark > offset) done()
+      const unsubscribe = replica.onCommit(() => {
+        if (limit() > offset) done()
       })
       timer = this.context.env.clock.setTimer(waitMs, done)
     })

@@ -10,6 +10,7 @@ import {
   ErrorCode,
   type FetchOffsetsRequest,
   type FetchOffsetsResponse,
+  type FetchIsolation,
   type FetchResponse,
   type FindCoordinatorResponse,
   GroupRequest,
@@ -272,9 +273,13 @@ export class BrokerClient {
     return this.askLeader<ProduceResponse>(topic, partition, BrokerRequest.produce, request)
   }
 
-  /** Committed batches from `offset`, waiting up to `maxWaitMs` until there are `minBytes` of them. */
-  fetch(topic: string, partition: number, offset: number, maxBytes = 1024 * 1024, maxWaitMs = 0, minBytes = 1): Promise<FetchResponse> {
-    const request = minBytes > 1 ? { offset, maxBytes, maxWaitMs, minBytes } : { offset, maxBytes, maxWaitMs }
+  /**
+   * Committed batches from `offset`, waiting up to `maxWaitMs` until there are `minBytes` of
+   * them; read_committed stops at the last stable offset and lists the aborted transactions.
+   */
+  fetch(topic: string, partition: number, offset: number, maxBytes = 1024 * 1024, maxWaitMs = 0, minBytes = 1, isolation: FetchIsolation = 'read_uncommitted'): Promise<FetchResponse> {
+    const base = minBytes > 1 ? { offset, maxBytes, maxWaitMs, minBytes } : { offset, maxBytes, maxWaitMs }
+    const request = isolation === 'read_committed' ? { ...base, isolation } : base
     return this.askLeader<FetchResponse>(topic, partition, BrokerRequest.fetch, request, maxWaitMs)
   }
 

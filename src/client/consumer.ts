@@ -1,8 +1,9 @@
 import type { TimerHandle } from '../env/index.js'
 import { batchLastOffset, checkBatchHeader } from '../log/batch-header.js'
+import { readCommitted } from '../log/read-committed.js'
 import { DECODE_LIMITS_DEFAULT, decodeRecordBatches } from '../log/record-batch.js'
 import { ASSIGNOR_NAMES } from './assignors.js'
-import { ErrorCode, type FetchResponse, GROUP_ID_CHARS_MAX, type GroupAssignorName, type OffsetCommitEntry, SkeinError } from '../wire/index.js'
+import { ErrorCode, type FetchIsolation, type FetchResponse, GROUP_ID_CHARS_MAX, type GroupAssignorName, type OffsetCommitEntry, SkeinError } from '../wire/index.js'
 import { validateTopicName } from './admin.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
@@ -36,7 +37,9 @@ import { asBuffer, fromRecordHeaders } from './records.js'
  * the garbage collector) instead of ageing in the prefetch buffer. The broker holds a fetch up to `maxWaitMs` when there is nothing new, so an
  * idle consumer costs one request per partition per maxWaitMs. Only committed records (at or
  * below the high watermark) are ever returned; control batches are skipped; compressed batches
- * are inflated by the batch decoder.
+ * are inflated by the batch decoder. With `isolation: 'read_committed'` only records of
+ * committed transactions (and non-transactional ones) are returned: fetches stop at the last
+ * stable offset, and the batches of aborted transactions are dropped (never refetched).
  *
  * Retries: each fetch is one BrokerClient call, which retries retriable errors (leader moves,
  * elections) until its deadline; if it still fails with a retriable error the partition
@@ -87,6 +90,14 @@ export interface ConsumerConfig {
   minBytes?: number
   /** Undelivered bytes buffered per partition before its fetching waits for the application. Default 2 x maxBytes. */
   prefetchBytesMax?: number
+  /**
+   * Kafka's isolation.level. 'read_uncommitted' (default): every record below the high
+   * watermark, transactional or not, whatever its transaction's outcome. 'read_committed':
+   * fetches stop at the last stable offset (the first record of a transaction still open or
+   * not yet committed), and records of aborted transactions are never returned; so a
+   * partition's reading waits behind an open transaction.
+   */
+  isolation?: FetchIsolation
 }
 
 export interface TopicPartition {
@@ -243,6 +254,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   private readonly maxWaitMs: number
   private readonly minBytes: number
   private readonly prefetchBytesMax: number
+  private readonly isolation: FetchIsolation
   private readonly partitions = new Map<string, PartitionState>()
   /** Round-robin cursor over partitions, so one busy partition does not starve the rest. */
   private nextPartitionIndex = 0
@@ -272,6 +284,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     requirePositiveInteger('prefetchBytesMax', this.prefetchBytesMax)
     this.minBytes = config.minBytes ?? 1
     requirePositiveInteger('minBytes', this.minBytes)
+    this.isolation = config.isolation ?? 'read_uncommitted'
+    if (this.isolation !== 'read_uncommitted' && this.isolation !== 'read_committed') {
+      throw invalidArgument(`isolation must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(config.isolation)}`)
+    }
   }
 
   /**
@@ -636,7 +652,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     }
     const { topic, partition } = state
     const offset = state.fetchOffset
-    const response = await this.context.call(`fetch ${topic}/${partition}@${offset}`, (broker) => broker.fetch(topic, partition, offset, this.maxBytes, this.maxWaitMs, this.minBytes), this.maxWaitMs)
+    const response = await this.context.call(`fetch ${topic}/${partition}@${offset}`, (broker) => broker.fetch(topic, partition, offset, this.maxBytes, this.maxWaitMs, this.minBytes, this.isolation), this.maxWaitMs)
     if (state.epoch !== epoch || this.closed) return
     const delivered = this.buffer(state, response)
     if (!delivered && this.maxWaitMs === 0) await new Promise<void>((resolve) => this.context.env.clock.setTimer(EMPTY_FETCH_PAUSE_MS, resolve))
@@ -662,14 +678,19 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   /**
    * Buffers a fetch answer as it came and moves the fetch offset past it (from the batch
-   * headers alone); true if it held any batch.
+   * headers alone); true if it held any batch. read_committed keeps only the batches its
+   * reader may see (readCommitted, headers only), but the fetch offset still moves past all
+   * that came: aborted batches are skipped, not fetched again.
    */
   private buffer(state: PartitionState, response: FetchResponse): boolean {
     const records = response.records
     if (records.length === 0) return false
     const nextOffset = nextOffsetAfter(records, state.fetchOffset)
-    state.buffered.push({ records, fromOffset: state.fetchOffset, highWatermark: response.highWatermark, epoch: state.epoch })
-    state.bufferedBytes += records.length
+    const kept = this.isolation === 'read_committed' ? readCommitted(records, response.abortedTransactions ?? []).views : [records]
+    for (const view of kept) {
+      state.buffered.push({ records: view, fromOffset: state.fetchOffset, highWatermark: response.highWatermark, epoch: state.epoch })
+      state.bufferedBytes += view.length
+    }
     state.fetchOffset = nextOffset
     this.wake()
     return true

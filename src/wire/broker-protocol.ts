@@ -157,6 +157,19 @@ export interface InitProducerIdResponse {
   readonly producerEpoch: number
 }
 
+/**
+ * Kafka's isolation level. read_uncommitted (the default) reads up to the high watermark;
+ * read_committed reads below the last stable offset, and its answer lists the aborted
+ * transactions of the range, whose batches the reader drops (src/log/read-committed.ts).
+ */
+export type FetchIsolation = 'read_uncommitted' | 'read_committed'
+
+/** An aborted transaction overlapping a read_committed fetch's range (Kafka's FetchResponse AbortedTransaction). */
+export interface FetchAbortedTransaction {
+  readonly producerId: number
+  readonly firstOffset: number
+}
+
 /** To any replica; followers answer NOT_LEADER_OR_FOLLOWER naming the leader. */
 export interface FetchRequest {
   readonly offset: number
@@ -169,13 +182,19 @@ export interface FetchRequest {
    */
   readonly minBytes?: number
   readonly leaderEpoch?: number
+  /** Default read_uncommitted. */
+  readonly isolation?: FetchIsolation
 }
 
 export interface FetchResponse {
   /** Whole batches, as stored; may be empty. */
   readonly records: Uint8Array
   readonly highWatermark: number
+  /** Kafka's last stable offset: below it every transaction has its outcome committed (the high watermark when none is open). */
+  readonly lastStableOffset: number
   readonly logStartOffset: number
+  /** read_committed only: the aborted transactions overlapping the returned batches. */
+  readonly abortedTransactions?: readonly FetchAbortedTransaction[]
 }
 
 /** timestamp -1: the latest offset (the high watermark); -2: the earliest; else the first record at or after it. */

@@ -25,7 +25,7 @@ class ScriptedBroker {
   async fetch(_topic: string, _partition: number, offset: number): Promise<FetchResponse> {
     // The answer after the corrupt batch arrives late: it is still in flight when the corrupt one is decoded.
     if (offset === 4) await new Promise((resolve) => setTimeout(resolve, 50))
-    return { records: this.chunks.get(offset) ?? new Uint8Array(0), highWatermark: this.highWatermark, logStartOffset: 0 }
+    return { records: this.chunks.get(offset) ?? new Uint8Array(0), highWatermark: this.highWatermark, lastStableOffset: this.highWatermark, logStartOffset: 0 }
   }
 
   async close(): Promise<void> {}

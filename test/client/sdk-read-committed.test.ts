@@ -1,0 +1,109 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { PartitionReplica } from '../../actors/partition/replica.js'
+import { BrokerClient } from '../../src/client/broker-client.js'
+import { silentLogger } from '../../src/env/index.js'
+import { createRealEnv } from '../../src/env/real/index.js'
+import { Client, type Consumer, type ConsumerMessage } from '../../src/index.js'
+import { encodeRecordBatch } from '../../src/log/record-batch.js'
+import type { SkeinNode } from '../../src/node.js'
+import { InProcessNodes } from '../helpers/in-process-nodes.js'
+
+/**
+ * read_committed end to end: the SDK consumer against a real node in this process, with
+ * transaction markers written on the partition leader as the transaction coordinator will.
+ */
+
+const CLUSTER = { clusterId: 'txn-read-test', clusterSecret: 'txn-read-test-secret-0123456789' }
+const TOPIC = 'tx'
+const nodes = new InProcessNodes(CLUSTER, 'skein-txn-read')
+const closers: Array<() => Promise<void>> = []
+
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+  await nodes.cleanup()
+})
+
+function batch(values: string[], txn?: { producerId: number; sequence: number }): Uint8Array {
+  const records = values.map((value) => ({ key: null, value: new TextEncoder().encode(value), timestamp: 1_700_000_000_000 }))
+  if (txn === undefined) return encodeRecordBatch({ records })
+  return encodeRecordBatch({ producerId: txn.producerId, producerEpoch: 0, baseSequence: txn.sequence, isTransactional: true, records })
+}
+
+function replicaOf(node: SkeinNode): PartitionReplica {
+  const hosted = [...(node.services?.hostedReplicas.values() ?? [])].find((entry) => entry.topic === TOPIC && entry.partition === 0)
+  if (hosted === undefined) throw new Error(`${TOPIC}/0 is not hosted`)
+  return hosted.replica
+}
+
+/** Collects what `consumer` reads, in the background, until it is closed. */
+function collect(consumer: Consumer): string[] {
+  const values: string[] = []
+  void (async () => {
+    for await (const message of consumer as AsyncIterable<ConsumerMessage>) values.push(String(message.value))
+  })().catch(() => undefined)
+  return values
+}
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe('SDK consumer isolation', () => {
+  it('readCommitted_seesCommittedTransactionsOnly_waitsBehindAnOpenOne; readUncommitted_seesAll', async () => {
+    const [node] = await nodes.startCluster(['n1'])
+    const broker = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [node!.address], ...CLUSTER, retryBackoffMs: 20 })
+    closers.push(() => broker.close())
+    await broker.createTopic({ name: TOPIC, partitions: 1, replicationFactor: 1 })
+    await broker.waitForLeaders(TOPIC)
+    const a = (await broker.initProducerId()).producerId
+    const b = (await broker.initProducerId()).producerId
+    const replica = replicaOf(node!)
+    const marker = (producerId: number, commit: boolean) => replica.writeTxnMarker({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 0 })
+
+    await broker.produce(TOPIC, 0, batch(['p0']), -1)
+    await broker.produce(TOPIC, 0, batch(['a0', 'a1'], { producerId: a, sequence: 0 }), -1)
+    const b0 = await broker.produce(TOPIC, 0, batch(['b0'], { producerId: b, sequence: 0 }), -1)
+    await broker.produce(TOPIC, 0, batch(['p1']), -1)
+    await marker(a, true)
+    await marker(b, false)
+    await broker.produce(TOPIC, 0, batch(['a2'], { producerId: a, sequence: 2 }), -1)
+    await marker(a, true)
+    await broker.produce(TOPIC, 0, batch(['p2']), -1)
+
+    const client = new Client({ seeds: [node!.address], clientId: 'txn-read', ...CLUSTER })
+    closers.push(() => client.close())
+    expect(() => client.consumer({ isolation: 'serializable' as never })).toThrow(/isolation must be/)
+    const committed = client.consumer({ fromBeginning: true, maxWaitMs: 100, isolation: 'read_committed' })
+    const uncommitted = client.consumer({ fromBeginning: true, maxWaitMs: 100 })
+    closers.push(() => committed.close(), () => uncommitted.close())
+    committed.assign([{ topic: TOPIC, partition: 0 }])
+    uncommitted.assign([{ topic: TOPIC, partition: 0 }])
+    const seenCommitted = collect(committed)
+    const seenAll = collect(uncommitted)
+    await until(() => seenCommitted.length >= 6 && seenAll.length >= 7)
+    expect(seenCommitted).toEqual(['p0', 'a0', 'a1', 'p1', 'a2', 'p2'])
+    expect(seenAll).toEqual(['p0', 'a0', 'a1', 'b0', 'p1', 'a2', 'p2'])
+
+    // An open transaction holds read_committed back (p3 too, behind it) until its marker commits.
+    const b1 = await broker.produce(TOPIC, 0, batch(['b1'], { producerId: b, sequence: 1 }), -1)
+    await broker.produce(TOPIC, 0, batch(['p3']), -1)
+    // The fetch answers: both carry the LSO; read_committed stops there and lists the aborted transaction.
+    const plain = await broker.fetch(TOPIC, 0, 0)
+    expect(plain).toMatchObject({ lastStableOffset: b1.baseOffset })
+    expect(plain.abortedTransactions).toBeUndefined()
+    expect(plain.highWatermark).toBeGreaterThan(b1.baseOffset)
+    const isolated = await broker.fetch(TOPIC, 0, 0, 1024 * 1024, 0, 1, 'read_committed')
+    expect(isolated).toMatchObject({ lastStableOffset: b1.baseOffset, abortedTransactions: [{ producerId: b, firstOffset: b0.baseOffset }] })
+    expect(isolated.records.length).toBeLessThan(plain.records.length)
+    await until(() => seenAll.length >= 9)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(seenCommitted).toHaveLength(6)
+    await marker(b, true)
+    await until(() => seenCommitted.length >= 8)
+    expect(seenCommitted.slice(6)).toEqual(['b1', 'p3'])
+  }, 60_000)
+})
