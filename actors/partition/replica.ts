@@ -403,8 +403,10 @@ export class PartitionReplica {
     const refusal = this.producers.checkMarker(marker)
     if (refusal !== undefined) throw refusal
     const epoch = this.core.epoch
+    const endBefore = this.partitionLog.logEndOffset
     const appended = this.partitionLog.append(batch, epoch, 'internal')
-    this.applyProducerBatches(batch, [{ position: 0, header: producerBatchHeader(batch, 0) }])
+    // Offsets are assigned by append itself (unless it refused): the state learns the marker now.
+    if (this.partitionLog.logEndOffset > endBefore) this.applyProducerBatches(batch, [{ position: 0, header: producerBatchHeader(batch, 0) }])
     this.core.appended(this.partitionLog.logEndOffset)
     this.drain()
     const result = await appended.catch((error: unknown) => this.storageFailed(error))
@@ -704,6 +706,7 @@ export class PartitionReplica {
         if (!producersIntact || !txnsIntact) {
           if (!producersIntact) this.producers.clear()
           await rebuildProducerState(this.env, this.options, this.partitionLog, { producers: producersIntact ? undefined : this.producers, txns: txnsIntact ? undefined : this.txns })
+          this.txns.advanceLogStart(this.partitionLog.logStartOffset)
           this.producerStateReady = true
         }
         await this.saveState()
