@@ -1,6 +1,8 @@
 import {
   BrokerRequest,
   ErrorCode,
+  type FetchIsolation,
+  type FetchRequest as NativeFetchRequest,
   type FetchResponse as NativeFetchResponse,
   type ListOffsetsResponse as NativeListOffsetsResponse,
   type ProduceAcks,
@@ -67,12 +69,16 @@ function produceError(request: ProduceRequest, errorCode: number): ProduceRespon
 
 type FetchPartitionResponse = FetchResponse['responses'][number]['partitions'][number]
 
-interface FetchTarget {
+export interface FetchTarget {
   readonly topic: string
   readonly partition: number
   readonly fetchOffset: number
   readonly maxBytes: number
+  readonly isolation: FetchIsolation
 }
+
+/** Kafka's isolation_level (Fetch v4+): 1 is read_committed; 0, or a version without the field, read_uncommitted. */
+const ISOLATION_READ_COMMITTED = 1
 
 /**
  * Every partition is read at once without waiting; if that gives fewer than minBytes and the
@@ -82,8 +88,9 @@ interface FetchTarget {
  */
 export async function handleFetch(node: GatewayNode, request: FetchRequest): Promise<FetchResponse> {
   const responseMaxBytes = Math.max(1, request.maxBytes)
+  const isolation: FetchIsolation = request.isolationLevel === ISOLATION_READ_COMMITTED ? 'read_committed' : 'read_uncommitted'
   const targets: FetchTarget[] = request.topics.flatMap((topic) =>
-    topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, Math.min(p.partitionMaxBytes, responseMaxBytes)) })),
+    topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, Math.min(p.partitionMaxBytes, responseMaxBytes)), isolation })),
   )
   let answers = await Promise.all(targets.map((target) => fetchOne(node, target, 0)))
   const bytes = answers.reduce((sum, answer) => sum + (answer.records?.byteLength ?? 0), 0)
@@ -145,15 +152,29 @@ async function fetchWaiting(node: GatewayNode, targets: readonly FetchTarget[], 
   return answers
 }
 
-async function fetchOne(node: GatewayNode, target: FetchTarget, maxWaitMs: number): Promise<FetchPartitionResponse> {
+/**
+ * One partition's fetch from its replica actor. read_committed reads below the last stable
+ * offset and answers the aborted transactions among the records (the Kafka client drops their
+ * batches); read_uncommitted answers none (null), as Kafka does.
+ */
+export async function fetchOne(node: GatewayNode, target: FetchTarget, maxWaitMs: number): Promise<FetchPartitionResponse> {
   const base = { partitionIndex: target.partition, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1 }
   try {
-    const payload = { offset: target.fetchOffset, maxBytes: target.maxBytes, maxWaitMs }
+    const payload: NativeFetchRequest = { offset: target.fetchOffset, maxBytes: target.maxBytes, maxWaitMs, isolation: target.isolation }
     const answer = await node.ask<NativeFetchResponse>(replicaActorId(target.topic, target.partition, node.nodeId), BrokerRequest.fetch, payload, {
       timeoutMs: maxWaitMs + GATEWAY_ASK_TIMEOUT_MS,
     })
-    const highWatermark = BigInt(answer.highWatermark)
-    return { ...base, errorCode: 0, highWatermark, lastStableOffset: highWatermark, logStartOffset: BigInt(answer.logStartOffset), records: answer.records }
+    const abortedTransactions =
+      target.isolation === 'read_committed' ? (answer.abortedTransactions ?? []).map((txn) => ({ producerId: BigInt(txn.producerId), firstOffset: BigInt(txn.firstOffset) })) : null
+    return {
+      ...base,
+      errorCode: 0,
+      highWatermark: BigInt(answer.highWatermark),
+      lastStableOffset: BigInt(answer.lastStableOffset),
+      logStartOffset: BigInt(answer.logStartOffset),
+      abortedTransactions,
+      records: answer.records,
+    }
   } catch (err) {
     return { ...base, errorCode: kafkaErrorCode(err), highWatermark: -1n, records: null }
   }
