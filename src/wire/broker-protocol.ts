@@ -10,6 +10,8 @@
  *                                   changes the topic through the metadata controller
  *   coordinator/<p>/<node>          group coordinator of the groups whose id hashes to partition p
  *                                   of the offsets topic, pinned to that partition's leader node
+ *   txn/<p>/<node>                  transaction coordinator of the transactional ids hashing to
+ *                                   partition p of the transaction-state topic, on its leader node
  */
 
 export const BROKER_KIND = 'broker'
@@ -17,6 +19,7 @@ export const REPLICA_KIND = 'replica'
 export const CONTROLLER_KIND = 'controller'
 export const TOPIC_KIND = 'topic'
 export const COORDINATOR_KIND = 'coordinator'
+export const TXN_COORDINATOR_KIND = 'txn'
 export const DIAG_KIND_PREFIX = 'diag'
 /** `kafka/<node>`: one per node, pinned; says where the node's Kafka listener is (src/kafka/endpoint-actor.ts). */
 export const KAFKA_ENDPOINT_KIND = 'kafka'
@@ -26,6 +29,16 @@ export const KAFKA_ENDPOINT_KIND = 'kafka'
  * Kafka tools recognise it). The coordinator of a group is the leader of its partition.
  */
 export const OFFSETS_TOPIC = '__consumer_offsets'
+
+/**
+ * The internal topic holding each transactional id's producer id, epoch and transaction state
+ * (Kafka's name). The transaction coordinator of an id is the leader of its partition, found
+ * with the same hash as a group's (offsetsPartitionFor).
+ */
+export const TXN_STATE_TOPIC = '__transaction_state'
+
+/** The internal topics: created by the cluster on first use, shown as internal to Kafka clients. */
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, TXN_STATE_TOPIC])
 
 export function brokerActorId(nodeId: string): string {
   return `${BROKER_KIND}/${nodeId}`
@@ -46,6 +59,11 @@ export function replicaActorId(topic: string, partition: number, nodeId: string)
 /** The coordinator actor for the groups of offsets-topic partition `partition`, on the node leading it. */
 export function coordinatorActorId(partition: number, nodeId: string): string {
   return `${COORDINATOR_KIND}/${partition}/${nodeId}`
+}
+
+/** The transaction coordinator actor for the transactional ids of transaction-state partition `partition`, on the node leading it. */
+export function txnCoordinatorActorId(partition: number, nodeId: string): string {
+  return `${TXN_COORDINATOR_KIND}/${partition}/${nodeId}`
 }
 
 /**
@@ -91,7 +109,7 @@ export function pinnedNodeOf(actorId: string): string | undefined {
     const end = actorId.indexOf('/', slash + 1)
     return actorId.slice(slash + 1, end < 0 ? undefined : end)
   }
-  if (kind === REPLICA_KIND || kind === COORDINATOR_KIND) return actorId.slice(actorId.lastIndexOf('/') + 1)
+  if (kind === REPLICA_KIND || kind === COORDINATOR_KIND || kind === TXN_COORDINATOR_KIND) return actorId.slice(actorId.lastIndexOf('/') + 1)
   return undefined
 }
 
@@ -110,6 +128,8 @@ export const BrokerRequest = {
   initProducerId: 'initProducerId',
   findCoordinator: 'findCoordinator',
   describeConfigs: 'describeConfigs',
+  /** To the leader replica of a partition, from a transaction coordinator (WriteTxnMarkersRequest). */
+  writeTxnMarker: 'writeTxnMarker',
 } as const
 
 /** Message kinds a group coordinator (`coordinator/<p>/<node>`) answers; every payload names its groupId. */
@@ -122,6 +142,27 @@ export const GroupRequest = {
   fetchOffsets: 'fetchOffsets',
   describeGroup: 'describeGroup',
   listGroups: 'listGroups',
+  /** From a transactional producer: offsets that take effect when its transaction commits. */
+  txnOffsetCommit: 'txnOffsetCommit',
+  /** From a transaction coordinator: a transaction that committed offsets here is over (WriteTxnMarkersRequest for a group). */
+  txnMarker: 'txnMarker',
+} as const
+
+/**
+ * Message kinds a transaction coordinator (`txn/<p>/<node>`) answers; every payload names its
+ * transactionalId. Found with findCoordinator { transactionalId }. Like a group coordinator, one
+ * that no longer leads its partition answers NOT_COORDINATOR (find it again), and
+ * CONCURRENT_TRANSACTIONS (retriable) while the id's previous commit or abort is being written.
+ */
+export const TxnRequest = {
+  initProducerId: 'initProducerId',
+  addPartitions: 'addPartitions',
+  addOffsets: 'addOffsets',
+  endTxn: 'endTxn',
+  /** The transaction's state as the coordinator has committed it (DescribeTransactions). */
+  describeTxn: 'describeTxn',
+  /** From a group coordinator: is this group part of the producer's open transaction? (TxnOffsetCommit's check). */
+  verifyGroup: 'verifyGroup',
 } as const
 
 /** acks as Kafka numbers them: 0 none, 1 the leader, -1 all in-sync (here: a Raft majority). */
@@ -325,14 +366,17 @@ export interface TopicPartitionRef {
   readonly partition: number
 }
 
-/** To `broker/<any node>`. Creates the offsets topic on first use. */
-export interface FindCoordinatorRequest {
-  readonly groupId: string
-}
+/**
+ * To `broker/<any node>`: names either a group (its group coordinator) or a transactional id
+ * (its transaction coordinator). Creates the internal topic on first use.
+ */
+export type FindCoordinatorRequest = { readonly groupId: string; readonly transactionalId?: undefined } | { readonly transactionalId: string; readonly groupId?: undefined }
 
 export interface FindCoordinatorResponse {
-  readonly groupId: string
-  /** The offsets-topic partition holding the group. */
+  /** Echoed: whichever key the request named. */
+  readonly groupId?: string
+  readonly transactionalId?: string
+  /** The partition of the offsets topic (a group) or the transaction-state topic (a transactional id) holding the key. */
   readonly partition: number
   readonly nodeId: string
   readonly address: string
@@ -463,4 +507,94 @@ export type ListGroupsRequest = Record<string, never>
 
 export interface ListGroupsResponse {
   readonly groups: readonly { readonly groupId: string; readonly state: DescribeGroupResponse['state']; readonly members: number }[]
+}
+
+// ---- transactions ----
+//
+// A transactional producer finds its transaction coordinator (findCoordinator { transactionalId }),
+// takes its producer id and epoch from it (initProducerId: a new epoch fences every older
+// instance with the same id, and aborts the transaction it left open), then per transaction:
+// addPartitions before its first batch to a partition, addOffsets (to the transaction
+// coordinator) then txnOffsetCommit (to the group's coordinator) to commit consumed offsets in
+// the transaction, and endTxn to commit or abort. Batches are produced as usual with the
+// transactional attribute set. The coordinator's rules: actors/txn/txn-core.ts.
+
+/** To `txn/<p>/<node>`. */
+export interface TxnInitProducerIdRequest {
+  readonly transactionalId: string
+  /** Aborted by the coordinator if open longer than this (at most its transaction.max.timeout.ms). */
+  readonly transactionTimeoutMs: number
+}
+
+/** The producer id and epoch a transactional request names. */
+export interface TxnProducerRef {
+  readonly transactionalId: string
+  readonly producerId: number
+  readonly producerEpoch: number
+}
+
+export interface TxnAddPartitionsRequest extends TxnProducerRef {
+  readonly partitions: readonly TopicPartitionRef[]
+}
+
+export interface TxnAddOffsetsRequest extends TxnProducerRef {
+  readonly groupId: string
+}
+
+export interface EndTxnRequest extends TxnProducerRef {
+  /** True commits, false aborts. */
+  readonly commit: boolean
+}
+
+export interface DescribeTxnRequest {
+  readonly transactionalId: string
+}
+
+export interface DescribeTxnResponse {
+  readonly transactionalId: string
+  readonly producerId: number
+  readonly producerEpoch: number
+  readonly timeoutMs: number
+  /** Kafka's state names: Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort. */
+  readonly state: string
+  readonly partitions: readonly TopicPartitionRef[]
+  readonly groups: readonly string[]
+  /** When the open transaction began, or -1. */
+  readonly txnStartMs: number
+}
+
+/** To `txn/<p>/<node>`, from a group coordinator; answers {} or INVALID_TXN_STATE / PRODUCER_FENCED / INVALID_PRODUCER_ID_MAPPING. */
+export interface VerifyGroupRequest extends TxnProducerRef {
+  readonly groupId: string
+}
+
+/**
+ * To the group's coordinator: offsets committed in the producer's transaction. The group must
+ * have been added to the transaction (addOffsets) first, else INVALID_TXN_STATE. They are
+ * invisible (fetchOffsets answers UNSTABLE_OFFSET_COMMIT for their partitions) until the
+ * transaction ends, then take effect on commit or vanish on abort. memberId/generation, when
+ * given, fence a member that lost its partitions in a rebalance, as for commitOffsets (KIP-447).
+ */
+export interface TxnOffsetCommitRequest extends TxnProducerRef {
+  readonly groupId: string
+  readonly memberId?: string
+  readonly generation?: number
+  readonly offsets: readonly OffsetCommitEntry[]
+}
+
+/** To `coordinator/<p>/<node>` from a transaction coordinator: the producer's transaction ended. */
+export interface TxnMarkerRequest {
+  readonly groupId: string
+  readonly producerId: number
+  readonly producerEpoch: number
+  readonly commit: boolean
+  readonly coordinatorEpoch: number
+}
+
+/** To `replica/<topic>/<p>/<leader>` from a transaction coordinator: write the COMMIT or ABORT marker (acks=all). */
+export interface WriteTxnMarkerRequest {
+  readonly producerId: number
+  readonly producerEpoch: number
+  readonly commit: boolean
+  readonly coordinatorEpoch: number
 }

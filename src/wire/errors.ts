@@ -66,6 +66,7 @@ export const ErrorCode = {
   FENCED_LEADER_EPOCH: spec(74, 'FENCED_LEADER_EPOCH', true, 'The request names an older leader epoch than the replica has; refresh metadata.'),
   UNKNOWN_LEADER_EPOCH: spec(75, 'UNKNOWN_LEADER_EPOCH', true, 'The request names a newer leader epoch than the replica knows; retry shortly.'),
   UNSUPPORTED_COMPRESSION_TYPE: spec(76, 'UNSUPPORTED_COMPRESSION_TYPE', false, 'The batch names a compression codec this server does not support.'),
+  UNSTABLE_OFFSET_COMMIT: spec(88, 'UNSTABLE_OFFSET_COMMIT', true, 'A transaction that commits offsets of this partition is being completed; retry shortly so the read does not go behind it.'),
   INVALID_RECORD: spec(87, 'INVALID_RECORD', false, 'A batch failed validation (its header disagrees with itself).'),
   PRODUCER_FENCED: spec(90, 'PRODUCER_FENCED', false, 'A newer producer with the same id (a higher epoch) exists; this one is fenced and must stop.'),
 
