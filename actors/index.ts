@@ -1,5 +1,5 @@
 import type { ActorSystem } from '../src/actor/index.js'
-import { BROKER_KIND, CONTROLLER_KIND, COORDINATOR_KIND, REPLICA_KIND, TOPIC_KIND } from '../src/wire/broker-protocol.js'
+import { BROKER_KIND, CONTROLLER_KIND, COORDINATOR_KIND, REPLICA_KIND, TOPIC_KIND, TXN_COORDINATOR_KIND } from '../src/wire/broker-protocol.js'
 import { BrokerActor } from './broker/broker.js'
 import { DIAG_KIND, DiagActor } from './diag.js'
 import { GroupCoordinatorActor } from './group/coordinator.js'
@@ -7,6 +7,7 @@ import { MetadataControllerActor } from './metadata/controller.js'
 import { PartitionReplicaActor } from './partition/replica-actor.js'
 import type { NodeServices } from './services.js'
 import { TopicControllerActor } from './topic/topic-controller.js'
+import { TxnCoordinatorActor } from './txn/coordinator.js'
 
 export { DIAG_KIND, DiagActor, diagActorId, diagNodeOf } from './diag.js'
 export { BrokerActor, BrokerControl } from './broker/broker.js'
@@ -30,6 +31,8 @@ export function registerDomainActors(system: ActorSystem, services: NodeServices
   system.registerKind(CONTROLLER_KIND, (context) => new MetadataControllerActor(context, services), { passivateAfterIdleMs: 0 })
   // Coordinators hold group sessions and tick them while they lead: never passivate.
   system.registerKind(COORDINATOR_KIND, (context) => new GroupCoordinatorActor(context, services), { passivateAfterIdleMs: 0 })
+  // Transaction coordinators tick timeouts and retry markers while they lead: never passivate.
+  system.registerKind(TXN_COORDINATOR_KIND, (context) => new TxnCoordinatorActor(context, services), { passivateAfterIdleMs: 0 })
   // Topic controllers hold no state: let idle ones go.
   system.registerKind(TOPIC_KIND, (context) => new TopicControllerActor(context, services), { passivateAfterIdleMs: 60_000 })
 }

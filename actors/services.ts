@@ -1,5 +1,6 @@
 import type { FileCache, LogConfig } from '../src/log/index.js'
 import type { RaftSettings } from '../src/raft/index.js'
+import { TXN_LIMITS_DEFAULT, type TxnLimits } from './txn/txn-core.js'
 import type { NodeDescription } from '../src/wire/broker-protocol.js'
 import { GROUP_LIMITS_DEFAULT, type GroupLimits } from './group/group-core.js'
 import type { ControllerMembership, ObservedMembership } from './metadata/voters.js'
@@ -56,6 +57,16 @@ export interface BrokerSettings {
   readonly groupLimits: GroupLimits
   /** How often a coordinator looks for offsets of deleted topics (a topic must be missing from two looks in a row). */
   readonly offsetsCleanupIntervalMs: number
+  /**
+   * Partitions of the transaction-state topic, fixed when it is created (on the first
+   * transactional producer). As for the offsets topic, each is a Raft group whose leader
+   * coordinates the transactional ids hashing to it. Kafka's default is 50.
+   */
+  readonly txnStateTopicPartitions: number
+  /** Replicas of each transaction-state partition (fewer if fewer nodes are alive when it is created). */
+  readonly txnStateTopicReplicationFactor: number
+  /** Limits every transaction coordinator applies (timeouts, id expiry, ids held). */
+  readonly txnLimits: TxnLimits
 }
 
 export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
@@ -75,6 +86,9 @@ export const BROKER_SETTINGS_DEFAULT: BrokerSettings = {
   offsetsTopicReplicationFactor: 3,
   groupLimits: GROUP_LIMITS_DEFAULT,
   offsetsCleanupIntervalMs: 60_000,
+  txnStateTopicPartitions: 10,
+  txnStateTopicReplicationFactor: 3,
+  txnLimits: TXN_LIMITS_DEFAULT,
 }
 
 /** What the domain actors of a node may use beyond their ActorContext. */

@@ -8,6 +8,7 @@ import {
   type FindCoordinatorResponse,
   GROUP_ID_CHARS_MAX,
   OFFSETS_TOPIC,
+  TXN_STATE_TOPIC,
   type InitProducerIdResponse,
   type MetadataRequest,
   type MetadataResponse,
@@ -31,6 +32,7 @@ import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../
 import { TopicControl } from '../topic/topic-controller.js'
 import { BROKER_SETTINGS_DEFAULT, type BrokerSettings, type NodeServices } from '../services.js'
 import { DownSince } from '../down-since.js'
+import { TRANSACTIONAL_ID_CHARS_MAX } from '../txn/txn-log.js'
 
 /** Broker-internal message kinds. */
 export const BrokerControl = {
@@ -97,8 +99,8 @@ export class BrokerActor implements Actor {
   private producerIds: { next: number; end: number } | undefined
   /** The block allocation under way, shared by every initProducerId waiting for it. */
   private producerIdAllocation: Promise<void> | undefined
-  /** The offsets topic's creation under way, shared by every findCoordinator waiting for it. */
-  private offsetsTopicCreation: Promise<void> | undefined
+  /** Internal topics being created, by name, each shared by every findCoordinator waiting for it. */
+  private readonly internalTopicCreations = new Map<string, Promise<void>>()
   /** When the metadata controller last answered this node's read (undefined: not since start). */
   private metadataReadAtMs: number | undefined
 
@@ -131,7 +133,7 @@ export class BrokerActor implements Actor {
       case BrokerRequest.initProducerId:
         return replyLater(this.initProducerId())
       case BrokerRequest.findCoordinator:
-        return replyLater(this.findCoordinator((message.payload as { groupId?: unknown } | null)?.groupId))
+        return replyLater(this.findCoordinator(message.payload as { groupId?: unknown; transactionalId?: unknown } | null))
       case BrokerRequest.describeConfigs:
         return { topicDefaults: topicConfigEntries(TOPIC_CONFIGS_DEFAULT), broker: brokerConfigEntries(this.services.settings) } satisfies DescribeConfigsResponse
       default:
@@ -356,39 +358,51 @@ export class BrokerActor implements Actor {
   }
 
   /**
-   * The node coordinating a group: the leader of its offsets-topic partition. The first call
-   * in a cluster creates the offsets topic and answers COORDINATOR_NOT_AVAILABLE (retriable)
-   * until the topic's metadata arrives here and its partition has a leader.
+   * The node coordinating a group (the leader of its offsets-topic partition) or a
+   * transactional id (the leader of its transaction-state partition). The first call for
+   * either kind in a cluster creates the internal topic and answers COORDINATOR_NOT_AVAILABLE
+   * (retriable) until the topic's metadata arrives here and its partition has a leader.
    */
-  private async findCoordinator(groupId: unknown): Promise<FindCoordinatorResponse> {
-    if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > GROUP_ID_CHARS_MAX) {
-      throw new SkeinError(ErrorCode.INVALID_GROUP_ID, `group id must be 1 to ${GROUP_ID_CHARS_MAX} characters, got ${JSON.stringify(groupId)?.slice(0, 80)}`)
+  private async findCoordinator(request: { groupId?: unknown; transactionalId?: unknown } | null): Promise<FindCoordinatorResponse> {
+    const transactional = request?.transactionalId !== undefined && request.transactionalId !== null
+    const key = transactional ? request?.transactionalId : request?.groupId
+    const keyCharsMax = transactional ? TRANSACTIONAL_ID_CHARS_MAX : GROUP_ID_CHARS_MAX
+    if (typeof key !== 'string' || key.length === 0 || key.length > keyCharsMax) {
+      const what = transactional ? 'transactional id' : 'group id'
+      throw new SkeinError(transactional ? ErrorCode.INVALID_REQUEST : ErrorCode.INVALID_GROUP_ID, `${what} must be 1 to ${keyCharsMax} characters, got ${JSON.stringify(key)?.slice(0, 80)}`)
     }
-    const topic = this.metadata.topics.get(OFFSETS_TOPIC)
+    const topicName = transactional ? TXN_STATE_TOPIC : OFFSETS_TOPIC
+    const topic = this.metadata.topics.get(topicName)
     if (topic === undefined) {
-      this.offsetsTopicCreation ??= this.createOffsetsTopic().finally(() => {
-        this.offsetsTopicCreation = undefined
-      })
-      await this.offsetsTopicCreation
-      throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `the offsets topic is being created; retry`)
+      let creation = this.internalTopicCreations.get(topicName)
+      if (creation === undefined) {
+        creation = this.createInternalTopic(topicName).finally(() => this.internalTopicCreations.delete(topicName))
+        this.internalTopicCreations.set(topicName, creation)
+      }
+      await creation
+      throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${topicName} is being created; retry`)
     }
-    const partition = offsetsPartitionFor(groupId, topic.partitions.length)
-    const { leader } = await this.describePartition(OFFSETS_TOPIC, partition, topic.partitions[partition] as string[], false)
+    const partition = offsetsPartitionFor(key, topic.partitions.length)
+    const { leader } = await this.describePartition(topicName, partition, topic.partitions[partition] as string[], false)
     const address = leader === undefined ? undefined : this.services.addressOf(leader)
-    if (leader === undefined || address === undefined) throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${OFFSETS_TOPIC}/${partition} has no leader right now`)
-    return { groupId, partition, nodeId: leader, address }
+    if (leader === undefined || address === undefined) throw new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${topicName}/${partition} has no leader right now`)
+    return { ...(transactional ? { transactionalId: key } : { groupId: key }), partition, nodeId: leader, address }
   }
 
-  private async createOffsetsTopic(): Promise<void> {
+  /** Creates an internal topic (offsets or transaction state) with the settings' partitions and replication, kept forever. */
+  private async createInternalTopic(name: string): Promise<void> {
     const settings = this.services.settings
-    const replicationFactor = Math.max(1, Math.min(settings.offsetsTopicReplicationFactor, this.services.liveMembers().length))
-    if (replicationFactor < settings.offsetsTopicReplicationFactor) {
-      this.context.log.warn({ replicationFactor, wanted: settings.offsetsTopicReplicationFactor }, 'fewer live nodes than the offsets topic replication factor: creating it with fewer replicas')
+    const [partitions, wanted] = name === TXN_STATE_TOPIC
+      ? [settings.txnStateTopicPartitions, settings.txnStateTopicReplicationFactor]
+      : [settings.offsetsTopicPartitions, settings.offsetsTopicReplicationFactor]
+    const replicationFactor = Math.max(1, Math.min(wanted, this.services.liveMembers().length))
+    if (replicationFactor < wanted) {
+      this.context.log.warn({ topic: name, replicationFactor, wanted }, 'fewer live nodes than the internal topic replication factor: creating it with fewer replicas')
     }
-    const request = { name: OFFSETS_TOPIC, partitions: settings.offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': -1 } }
+    const request = { name, partitions, replicationFactor, configs: { 'retention.ms': -1 } }
     try {
-      await this.context.ask(topicActorId(OFFSETS_TOPIC), TopicControl.createInternal, request, { timeoutMs: ADMIN_TIMEOUT_MS })
-      this.context.log.info({ partitions: request.partitions, replicationFactor }, 'offsets topic created')
+      await this.context.ask(topicActorId(name), TopicControl.createInternal, request, { timeoutMs: ADMIN_TIMEOUT_MS })
+      this.context.log.info({ topic: name, partitions, replicationFactor }, 'internal topic created')
     } catch (error) {
       if (!(error instanceof SkeinError && error.code === ErrorCode.TOPIC_ALREADY_EXISTS.code)) throw error
     }
@@ -496,12 +510,16 @@ export function brokerConfigEntries(settings: BrokerSettings): ConfigEntryDescri
   const entry = (name: string, value: number, defaultValue: number): ConfigEntryDescription => ({ name, value: String(value), isDefault: value === defaultValue })
   return [
     entry('offsets.topic.num.partitions', settings.offsetsTopicPartitions, defaults.offsetsTopicPartitions),
-    // Kafka refuses to create the offsets topic with fewer live brokers; skein creates it with fewer replicas (createOffsetsTopic).
+    // Kafka refuses to create the offsets topic with fewer live brokers; skein creates it with fewer replicas (createInternalTopic).
     entry('offsets.topic.replication.factor', settings.offsetsTopicReplicationFactor, defaults.offsetsTopicReplicationFactor),
     entry('group.min.session.timeout.ms', settings.groupLimits.sessionTimeoutMsMin, defaults.groupLimits.sessionTimeoutMsMin),
     entry('group.max.session.timeout.ms', settings.groupLimits.sessionTimeoutMsMax, defaults.groupLimits.sessionTimeoutMsMax),
     entry('group.max.size', settings.groupLimits.membersMax, defaults.groupLimits.membersMax),
     entry('group.initial.rebalance.delay.ms', settings.groupLimits.initialRebalanceDelayMs, defaults.groupLimits.initialRebalanceDelayMs),
     entry('log.retention.check.interval.ms', settings.retentionCheckIntervalMs, defaults.retentionCheckIntervalMs),
+    entry('transaction.state.log.num.partitions', settings.txnStateTopicPartitions, defaults.txnStateTopicPartitions),
+    entry('transaction.state.log.replication.factor', settings.txnStateTopicReplicationFactor, defaults.txnStateTopicReplicationFactor),
+    entry('transaction.max.timeout.ms', settings.txnLimits.transactionTimeoutMsMax, defaults.txnLimits.transactionTimeoutMsMax),
+    entry('transactional.id.expiration.ms', settings.txnLimits.transactionalIdExpirationMs, defaults.txnLimits.transactionalIdExpirationMs),
   ]
 }

@@ -16,7 +16,7 @@ import { MEMBER_ID_LENGTH_MAX } from '../../src/membership/index.js'
 import { ErrorCode, type ErrorSpec, SkeinError } from '../../src/wire/index.js'
 import { validateTopicConfigs, type TopicConfigs } from './topic-configs.js'
 import { validateTopicName } from './topic-name.js'
-import { OFFSETS_TOPIC } from '../../src/wire/broker-protocol.js'
+import { INTERNAL_TOPICS, OFFSETS_TOPIC } from '../../src/wire/broker-protocol.js'
 
 /** Most partitions one topic may have, in partitions: each is a Raft group with its own log on every replica. */
 export const PARTITIONS_PER_TOPIC_MAX = 10_000
@@ -221,7 +221,7 @@ function decodeCommand(raw: unknown): MetadataCommand {
 
 function topicName(value: unknown): string {
   const name = text(value, 'name')
-  return validateTopicName(name, { internal: name === CONSUMER_OFFSETS_TOPIC })
+  return validateTopicName(name, { internal: INTERNAL_TOPICS.has(name) })
 }
 
 function topicId(value: unknown): string {

@@ -14,6 +14,7 @@ import {
   type ProduceRequest,
   type ProduceResponse,
   type ReplicaStatus,
+  type WriteTxnMarkerRequest,
   parseReplicaActorId,
   replicaActorId,
 } from '../../src/wire/broker-protocol.js'
@@ -133,6 +134,8 @@ export class PartitionReplicaActor implements Actor {
         return replyLater(this.fetch(message.payload as FetchRequest))
       case BrokerRequest.listOffsets:
         return replyLater(this.listOffsets(message.payload as ListOffsetsRequest))
+      case BrokerRequest.writeTxnMarker:
+        return replyLater(this.writeTxnMarker(message.payload as WriteTxnMarkerRequest | null))
       case BrokerRequest.replicaStatus:
         return this.status()
       case ReplicaControl.changeMembership: {
@@ -309,6 +312,17 @@ export class PartitionReplicaActor implements Actor {
     if (timestamp === -2) return { offset: replica.logStartOffset, timestamp: -1 }
     const found = await replica.offsetForTimestamp(timestamp)
     return found === undefined ? { offset: -1, timestamp: -1 } : found
+  }
+
+  /** From a transaction coordinator: the COMMIT or ABORT marker of a producer's transaction, answered once committed. */
+  private async writeTxnMarker(request: WriteTxnMarkerRequest | null): Promise<{ offset: number }> {
+    const replica = this.opened()
+    if (replica.role !== 'leader') throw this.notLeader(replica)
+    const { producerId, producerEpoch, commit, coordinatorEpoch } = request ?? ({} as Partial<WriteTxnMarkerRequest>)
+    if (!Number.isSafeInteger(producerId) || !Number.isInteger(producerEpoch) || typeof commit !== 'boolean' || !Number.isInteger(coordinatorEpoch)) {
+      throw new SkeinError(ErrorCode.INVALID_REQUEST, 'writeTxnMarker needs { producerId, producerEpoch, commit: boolean, coordinatorEpoch }')
+    }
+    return replica.writeTxnMarker({ producerId: producerId as number, producerEpoch: producerEpoch as number, commit, coordinatorEpoch: coordinatorEpoch as number })
   }
 
   /** Reads are served by the leader, which alone knows the high watermark for sure. */

@@ -20,6 +20,7 @@ import {
   RaftStateFile,
 } from '../../src/raft/index.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
+import type { WriteTxnMarkerRequest } from '../../src/wire/broker-protocol.js'
 import { type BatchOffsets, type ProducerBatchHeader, ProducerStateTable, type RequestBatch, carriesProducerId, producerBatchHeader, producerBatchesIn } from './producer-state.js'
 import { type AbortedTxn, type OngoingTxn, TransactionIndex } from './transaction-index.js'
 
@@ -51,13 +52,7 @@ export interface ProduceResult extends AppendResult {
 }
 
 /** A transaction marker to append (the transaction coordinator's WriteTxnMarkers, for one partition). */
-export interface TxnMarkerRequest {
-  readonly producerId: number
-  readonly producerEpoch: number
-  /** True: COMMIT; false: ABORT. */
-  readonly commit: boolean
-  readonly coordinatorEpoch: number
-}
+export type TxnMarkerRequest = WriteTxnMarkerRequest
 
 /** A read_committed read: committed batches below the last stable offset, and the aborted transactions among them. */
 export interface ReadCommittedResult extends ReadResult {

@@ -4,7 +4,7 @@ import {
   BrokerRequest,
   type CreateTopicRequest,
   type DeleteTopicRequest,
-  OFFSETS_TOPIC,
+  INTERNAL_TOPICS,
   type ReplicaStatus,
   replicaActorId,
   TOPIC_KIND,
@@ -72,7 +72,7 @@ export class TopicControllerActor implements Actor {
       case BrokerRequest.createTopic:
         return this.create(message.payload as CreateTopicRequest)
       case TopicControl.createInternal:
-        return this.create(message.payload as CreateTopicRequest, (message.payload as CreateTopicRequest | null)?.name === OFFSETS_TOPIC)
+        return this.create(message.payload as CreateTopicRequest, INTERNAL_TOPICS.has(String((message.payload as CreateTopicRequest | null)?.name)))
       case BrokerRequest.deleteTopic:
         return this.delete(message.payload as DeleteTopicRequest)
       case BrokerRequest.addPartitions:

@@ -1,0 +1,80 @@
+import { decodeRecordBatches, encodeRecordBatch } from '../src/log/record-batch.js'
+import { type Clock, sleep } from '../src/env/index.js'
+import { ErrorCode, SkeinError } from '../src/wire/index.js'
+import type { PartitionReplica } from './partition/replica.js'
+
+/**
+ * What the coordinators over an internal topic (group coordinators over the offsets topic,
+ * transaction coordinators over the transaction-state topic) share: they serve while this
+ * node's replica of their partition leads it, write every record through that replica under
+ * the leader epoch they loaded in (so a coordinator deposed without knowing it can commit
+ * nothing), and load by appending a marker and replaying the partition up to it.
+ */
+
+/** Bytes read from an internal partition at a time while replaying it. */
+export const LOAD_READ_BYTES_MAX = 1024 * 1024
+/** How long a coordinator waits for its replica to open its leader epoch before it gives up the load. */
+export const LOAD_WAIT_MS_MAX = 5_000
+/** Pause between tries at appending the load marker while the leader epoch is still opening. */
+export const LOAD_RETRY_MS = 50
+
+/** Errors of the partition that mean this node no longer coordinates it: drop the state, clients find the new coordinator. */
+export const LEADERSHIP_LOST_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER.code,
+  ErrorCode.FENCED_LEADER_EPOCH.code,
+  ErrorCode.UNKNOWN_LEADER_EPOCH.code,
+  ErrorCode.LEADER_NOT_AVAILABLE.code,
+  ErrorCode.LOG_TRUNCATED.code,
+])
+
+export function isLeadershipLost(error: unknown): error is SkeinError {
+  return error instanceof SkeinError && LEADERSHIP_LOST_CODES.has(error.code)
+}
+
+export interface InternalRecord {
+  readonly key: Uint8Array
+  readonly value: Uint8Array | null
+}
+
+/** Appends records as one batch under `epoch` and resolves once a majority has it (acks=all): all of them or none. */
+export async function appendInternal(replica: PartitionReplica, epoch: number, records: readonly InternalRecord[], wallMs: number): Promise<void> {
+  const timestamp = Math.floor(wallMs)
+  const batch = encodeRecordBatch({ records: records.map((record) => ({ key: record.key, value: record.value, timestamp })) })
+  await replica.produce(batch, 'all', epoch)
+}
+
+/**
+ * Appends the load marker under the replica's current epoch, retrying while the epoch is still
+ * opening (LEADER_NOT_AVAILABLE), and returns its offset: once it is committed, every record
+ * before it is, so the replay below it sees all the state earlier coordinators acknowledged.
+ * Throws the last error when the epoch is gone or LOAD_WAIT_MS_MAX passes.
+ */
+export async function appendLoadMarker(replica: PartitionReplica, epoch: number, marker: InternalRecord, clock: Clock): Promise<number> {
+  const startedMs = clock.nowMs()
+  for (;;) {
+    try {
+      const batch = encodeRecordBatch({ records: [{ key: marker.key, value: marker.value, timestamp: Math.floor(clock.wallMs()) }] })
+      return (await replica.produce(batch, 'all', epoch)).baseOffset
+    } catch (error) {
+      const opening = error instanceof SkeinError && error.code === ErrorCode.LEADER_NOT_AVAILABLE.code && replica.role === 'leader' && replica.epoch === epoch
+      if (!opening || clock.nowMs() - startedMs > LOAD_WAIT_MS_MAX) throw error
+      await sleep(clock, LOAD_RETRY_MS)
+    }
+  }
+}
+
+/** Feeds `onRecord` every data record of the partition from its log start up to (not including) `endOffset`, in log order. */
+export async function replayInternal(replica: PartitionReplica, endOffset: number, onRecord: (record: InternalRecord, offset: number) => void): Promise<void> {
+  for (let offset = replica.logStartOffset; offset < endOffset; ) {
+    const read = await replica.read(offset, LOAD_READ_BYTES_MAX)
+    if (read.bytes.length === 0) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `the partition ended at ${offset} before the load marker at ${endOffset}`)
+    for (const batch of decodeRecordBatches(read.bytes)) {
+      offset = Math.max(offset, batch.baseOffset + batch.lastOffsetDelta + 1)
+      if (batch.isControl) continue
+      for (const record of batch.records) {
+        if (record.offset >= endOffset) break
+        onRecord({ key: record.key ?? new Uint8Array(0), value: record.value }, record.offset)
+      }
+    }
+  }
+}

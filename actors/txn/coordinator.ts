@@ -1,0 +1,399 @@
+import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
+import { replyLater } from '../../src/actor/index.js'
+import type { TimerHandle } from '../../src/env/index.js'
+import {
+  BrokerRequest,
+  type DescribeTxnResponse,
+  type FindCoordinatorResponse,
+  GroupRequest,
+  type InitProducerIdResponse,
+  type MetadataResponse,
+  TXN_STATE_TOPIC,
+  type TopicPartitionRef,
+  TxnRequest,
+  type TxnMarkerRequest,
+  type VerifyGroupRequest,
+  type WriteTxnMarkerRequest,
+  brokerActorId,
+  coordinatorActorId,
+  replicaActorId,
+} from '../../src/wire/broker-protocol.js'
+import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import { appendInternal, appendLoadMarker, isLeadershipLost, replayInternal } from '../internal-partition.js'
+import type { PartitionReplica } from '../partition/replica.js'
+import type { NodeServices } from '../services.js'
+import { type MarkerOutcome, type MarkerTarget, TxnCore, type TxnEffect } from './txn-core.js'
+import { type TxnMetadata, decodeTxnRecord, txnLoadMarkerRecord } from './txn-log.js'
+
+/** How often timeouts, expiries and marker retries are looked at, and leadership of the partition re-read. */
+export const TXN_COORDINATOR_TICK_MS = 100
+/** Bound on one marker request (to a partition leader or a group coordinator); no answer by then is retriable. */
+export const MARKER_TIMEOUT_MS = 10_000
+/** Bound on asking this node's broker for metadata, a coordinator or a producer id. */
+const BROKER_ASK_TIMEOUT_MS = 10_000
+
+type Effect = TxnEffect<number>
+
+/** The state of one leader epoch of the transaction-state partition. */
+interface Loaded {
+  readonly epoch: number
+  readonly replica: PartitionReplica
+  readonly core: TxnCore<number>
+  readonly tick: TimerHandle
+}
+
+interface PendingRequest {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * The transaction coordinator for the transactional ids hashing to one partition of the
+ * transaction-state topic (`txn/<p>/<node>`, pinned), serving while this node's replica of that
+ * partition leads it: placed and fenced exactly as a group coordinator is (see
+ * actors/group/coordinator.ts). The rules are TxnCore's; this shell runs its effects:
+ *
+ * - persist: one record appended under the loaded leader epoch (acks=all), then `persisted`.
+ *   Any failure unloads the core, since whether the record committed is unknown; the next
+ *   request reloads from the partition, where a decided commit or abort is found and finished.
+ * - writeMarkers: a WriteTxnMarker to each partition's leader replica, a txnMarker to each
+ *   group's coordinator; every answer (or its absence by MARKER_TIMEOUT_MS) is a markerOutcome.
+ * - allocateProducerId: a fresh producer id from this node's broker (the cluster-wide blocks).
+ *
+ * The coordinator epoch written into markers is the partition's leader epoch, so a marker from
+ * a deposed coordinator is refused by any partition that has seen its successor's.
+ */
+export class TxnCoordinatorActor implements Actor {
+  private readonly partition: number
+  private readonly valid: boolean
+  private loaded: Loaded | undefined
+  private loading: Promise<Loaded> | undefined
+  private readonly pending = new Map<number, PendingRequest>()
+  private nextRequestId = 1
+
+  constructor(
+    private readonly context: ActorContext,
+    private readonly services: NodeServices,
+  ) {
+    const parts = context.self.split('/')
+    const partition = Number(parts[1])
+    this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
+    this.partition = this.valid ? partition : -1
+  }
+
+  receive(message: Message): unknown {
+    if (!this.valid) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self} is not a transaction coordinator id of ${this.context.nodeId}`)
+    const payload = (message.payload ?? {}) as Record<string, unknown>
+    // The core checks every field's range; here they are only given their types' shapes.
+    const producer = { transactionalId: payload.transactionalId as string, producerId: payload.producerId as number, producerEpoch: payload.producerEpoch as number }
+    switch (message.kind) {
+      case TxnRequest.initProducerId: {
+        const request = { transactionalId: payload.transactionalId as string, transactionTimeoutMs: payload.transactionTimeoutMs as number }
+        return replyLater(this.submit<InitProducerIdResponse>((core, id, nowMs) => core.initProducerId(id, request, nowMs)))
+      }
+      case TxnRequest.addPartitions: {
+        const request = { ...producer, partitions: payload.partitions as TopicPartitionRef[] }
+        return replyLater(this.submit((core, id, nowMs) => core.addPartitions(id, request, nowMs)))
+      }
+      case TxnRequest.addOffsets: {
+        const request = { ...producer, groupId: payload.groupId as string }
+        return replyLater(this.submit((core, id, nowMs) => core.addOffsets(id, request, nowMs)))
+      }
+      case TxnRequest.endTxn: {
+        if (typeof payload.commit !== 'boolean') throw new SkeinError(ErrorCode.INVALID_REQUEST, 'endTxn needs commit: true or false')
+        const request = { ...producer, commit: payload.commit }
+        return replyLater(this.submit((core, id, nowMs) => core.endTxn(id, request, nowMs)))
+      }
+      case TxnRequest.describeTxn:
+        return replyLater(this.withConfirmed((loaded) => this.describe(loaded, payload.transactionalId)))
+      case TxnRequest.verifyGroup:
+        return replyLater(this.withConfirmed((loaded) => this.verifyGroup(loaded, payload as unknown as VerifyGroupRequest)))
+      default:
+        throw new SkeinError(ErrorCode.INVALID_REQUEST, `a transaction coordinator does not handle '${message.kind}'`)
+    }
+  }
+
+  stop(): void {
+    this.unload('the transaction coordinator actor stopped')
+  }
+
+  // ---- requests ----
+
+  /** Feeds one request to the core and waits for the reply its effects give (now, or once its record commits). */
+  private submit<T = Record<string, never>>(feed: (core: TxnCore<number>, requestId: number, nowMs: number) => Effect[]): Promise<T> {
+    return this.withLoaded((loaded) => {
+      const requestId = this.nextRequestId++
+      const answer = new Promise<T>((resolve, reject) => {
+        this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject })
+      })
+      this.dispatch(loaded, feed(loaded.core, requestId, this.nowMs()))
+      return answer
+    })
+  }
+
+  private describe(loaded: Loaded, transactionalId: unknown): DescribeTxnResponse {
+    const description = typeof transactionalId === 'string' ? loaded.core.describe(transactionalId) : undefined
+    if (description === undefined) throw new SkeinError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `transactional id ${JSON.stringify(transactionalId)?.slice(0, 80)} is not known here`)
+    const { producerId, producerEpoch, timeoutMs, state, partitions, groups, txnStartMs } = description
+    return { transactionalId: description.transactionalId, producerId, producerEpoch, timeoutMs, state, partitions, groups, txnStartMs }
+  }
+
+  /**
+   * A group coordinator's check before it takes transactional offsets: the group must be in
+   * the producer's open transaction (addOffsets committed). Answered after a majority confirmed
+   * this node still leads, so a deposed coordinator cannot vouch for a transaction its
+   * successor has aborted.
+   */
+  private verifyGroup(loaded: Loaded, request: VerifyGroupRequest): Record<string, never> {
+    const id = String(request.transactionalId)
+    const meta = loaded.core.describe(id)
+    if (meta === undefined || meta.producerId !== request.producerId) {
+      throw new SkeinError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `transactional id ${id} does not belong to producer id ${String(request.producerId)}`)
+    }
+    if (request.producerEpoch < meta.producerEpoch) throw new SkeinError(ErrorCode.PRODUCER_FENCED, `producer ${meta.producerId} epoch ${String(request.producerEpoch)} is fenced by epoch ${meta.producerEpoch}`)
+    if (request.producerEpoch !== meta.producerEpoch) throw new SkeinError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${meta.producerId} has epoch ${meta.producerEpoch}, not ${String(request.producerEpoch)}`)
+    if (meta.state !== 'Ongoing' || !meta.groups.includes(String(request.groupId))) {
+      throw new SkeinError(ErrorCode.INVALID_TXN_STATE, `group ${JSON.stringify(request.groupId)?.slice(0, 80)} is not in an open transaction of ${id} (state ${meta.state}); call addOffsets first`)
+    }
+    return {}
+  }
+
+  // ---- effects ----
+
+  private dispatch(loaded: Loaded, effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      if (this.loaded !== loaded) return // unloaded meanwhile: the next load redoes what is left
+      switch (effect.type) {
+        case 'reply':
+          this.reply(effect)
+          break
+        case 'persist':
+          this.persist(loaded, effect)
+          break
+        case 'writeMarkers':
+          this.writeMarkers(loaded, effect)
+          break
+        case 'allocateProducerId':
+          this.allocateProducerId(loaded, effect.requestId)
+          break
+      }
+    }
+  }
+
+  private reply(effect: Extract<Effect, { type: 'reply' }>): void {
+    const waiter = this.pending.get(effect.requestId)
+    if (waiter === undefined) return
+    this.pending.delete(effect.requestId)
+    if (effect.error !== undefined) waiter.reject(effect.error)
+    else waiter.resolve(effect.producer ?? {})
+  }
+
+  private persist(loaded: Loaded, effect: Extract<Effect, { type: 'persist' }>): void {
+    appendInternal(loaded.replica, loaded.epoch, [effect.record], this.context.env.clock.wallMs()).then(
+      () => {
+        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.persisted(effect.persistId, this.nowMs()))
+      },
+      (error: unknown) => {
+        // Refused or unknown: either way this core's view may be ahead of or behind the log.
+        this.context.log.warn({ transactionalId: effect.transactionalId, error: String(error) }, 'transaction state write failed; reloading the partition')
+        if (this.loaded === loaded) this.unload(`writing ${TXN_STATE_TOPIC}/${this.partition} failed: ${String(error)}`)
+      },
+    )
+  }
+
+  private allocateProducerId(loaded: Loaded, requestId: number): void {
+    this.context.ask<InitProducerIdResponse>(brokerActorId(this.context.nodeId), BrokerRequest.initProducerId, {}, { timeoutMs: BROKER_ASK_TIMEOUT_MS }).then(
+      (answer) => {
+        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocated(requestId, answer.producerId, this.nowMs()))
+      },
+      (error: unknown) => {
+        const cause = error instanceof SkeinError ? error : new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `no producer id: ${String(error)}`)
+        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocationFailed(requestId, cause))
+      },
+    )
+  }
+
+  private writeMarkers(loaded: Loaded, effect: Extract<Effect, { type: 'writeMarkers' }>): void {
+    const report = (target: MarkerTarget, outcome: MarkerOutcome): void => {
+      if (this.loaded !== loaded) return
+      if (outcome === 'fenced') {
+        this.context.log.warn({ transactionalId: effect.transactionalId, target, coordinatorEpoch: effect.coordinatorEpoch }, 'a partition knows a newer transaction coordinator; unloading')
+      }
+      this.dispatch(loaded, loaded.core.markerOutcome({ transactionalId: effect.transactionalId, round: effect.round, target, outcome }, this.nowMs()))
+      if (outcome === 'fenced' && this.loaded === loaded) this.unload('fenced by a newer transaction coordinator')
+    }
+    const marker: WriteTxnMarkerRequest = { producerId: effect.producerId, producerEpoch: effect.producerEpoch, commit: effect.commit, coordinatorEpoch: effect.coordinatorEpoch }
+    if (effect.partitions.length > 0) {
+      void this.partitionLeaders(effect.partitions.map((tp) => tp.topic)).then((leaders) => {
+        for (const { topic, partition } of effect.partitions) {
+          const target: MarkerTarget = { kind: 'partition', topic, partition }
+          const leader = leaders?.get(topic)
+          if (leaders !== undefined && leader === undefined) {
+            report(target, 'gone') // the topic was deleted: Kafka counts such a marker as written
+            continue
+          }
+          const leaderNode = leader?.[partition]
+          if (leaderNode === undefined) {
+            report(target, 'retriable')
+            continue
+          }
+          this.context.ask(replicaActorId(topic, partition, leaderNode), BrokerRequest.writeTxnMarker, marker, { timeoutMs: MARKER_TIMEOUT_MS }).then(
+            () => report(target, 'written'),
+            (error: unknown) => report(target, markerOutcomeOf(error)),
+          )
+        }
+      })
+    }
+    for (const groupId of effect.groups) {
+      const target: MarkerTarget = { kind: 'group', groupId }
+      const request: TxnMarkerRequest = { groupId, ...marker }
+      this.context
+        .ask<FindCoordinatorResponse>(brokerActorId(this.context.nodeId), BrokerRequest.findCoordinator, { groupId }, { timeoutMs: BROKER_ASK_TIMEOUT_MS })
+        .then((found) => this.context.ask(coordinatorActorId(found.partition, found.nodeId), GroupRequest.txnMarker, request, { timeoutMs: MARKER_TIMEOUT_MS }))
+        .then(
+          () => report(target, 'written'),
+          (error: unknown) => report(target, markerOutcomeOf(error)),
+        )
+    }
+  }
+
+  /**
+   * Each topic's leader per partition as this node's broker knows it; a topic missing from the
+   * answer is deleted. undefined when the broker could not answer (every marker is retried).
+   */
+  private async partitionLeaders(topics: readonly string[]): Promise<Map<string, (string | undefined)[]> | undefined> {
+    try {
+      const metadata = await this.context.ask<MetadataResponse>(brokerActorId(this.context.nodeId), BrokerRequest.metadata, { topics: [...new Set(topics)] }, { timeoutMs: BROKER_ASK_TIMEOUT_MS })
+      return new Map(metadata.topics.map((topic) => [topic.name, topic.partitions.map((p) => p.leader)]))
+    } catch (error) {
+      this.context.log.warn({ error: String(error) }, 'no metadata for transaction markers; retrying them')
+      return undefined
+    }
+  }
+
+  // ---- the transaction-state partition ----
+
+  /** For reads answered from memory: runs `read` only once a majority confirmed this node still leads, in the loaded epoch. */
+  private async withConfirmed<T>(read: (loaded: Loaded) => T): Promise<T> {
+    return this.withLoaded(async (loaded) => {
+      try {
+        await loaded.replica.confirmLeadership()
+      } catch (error) {
+        if (!isLeadershipLost(error)) throw error
+        if (this.loaded === loaded) this.unload(`leadership not confirmed: ${error.message}`)
+        throw this.notCoordinator(error.message)
+      }
+      if (this.loaded !== loaded || loaded.replica.epoch !== loaded.epoch) throw this.notCoordinator('the partition changed leader while the read waited')
+      return read(loaded)
+    })
+  }
+
+  /** Runs `handle` on the state of the current leader epoch, loading it first if needed. */
+  private async withLoaded<T>(handle: (loaded: Loaded) => T | Promise<T>): Promise<T> {
+    const replica = this.services.hostedReplicas.get(replicaActorId(TXN_STATE_TOPIC, this.partition, this.context.nodeId))?.replica
+    if (replica === undefined || replica.isClosed || replica.role !== 'leader') {
+      this.unload('the transaction-state partition is not led here')
+      throw this.notCoordinator(`${this.context.nodeId} does not lead ${TXN_STATE_TOPIC}/${this.partition}`)
+    }
+    let loaded = this.loaded
+    if (loaded === undefined || loaded.epoch !== replica.epoch || loaded.replica !== replica) {
+      if (loaded !== undefined) this.unload(`leader epoch ${replica.epoch} replaced ${loaded.epoch}`)
+      this.loading ??= this.load(replica).finally(() => {
+        this.loading = undefined
+      })
+      loaded = await this.loading
+    }
+    return handle(loaded)
+  }
+
+  /**
+   * Rebuilds every transactional id of the partition: a load marker under the current epoch,
+   * then the replay below it. Transactions found in PrepareCommit/PrepareAbort had their
+   * outcome decided by an earlier coordinator; the core writes their markers again.
+   */
+  private async load(replica: PartitionReplica): Promise<Loaded> {
+    const epoch = replica.epoch
+    const startedMs = this.monotonicMs()
+    let markerOffset: number
+    try {
+      markerOffset = await appendLoadMarker(replica, epoch, txnLoadMarkerRecord(this.context.nodeId), this.context.env.clock)
+    } catch (error) {
+      throw this.notCoordinator(`loading ${TXN_STATE_TOPIC}/${this.partition} failed: ${String(error)}`)
+    }
+    const table = new Map<string, TxnMetadata>()
+    let skipped = 0
+    await replayInternal(replica, markerOffset, (record, offset) => {
+      try {
+        const decoded = decodeTxnRecord(record)
+        if (decoded.kind !== 'txn') return
+        if (decoded.metadata === null) table.delete(decoded.transactionalId)
+        else table.set(decoded.transactionalId, decoded.metadata)
+      } catch (error) {
+        skipped++
+        this.context.log.error({ offset, error: String(error) }, 'transaction-state record skipped: it does not decode')
+      }
+    })
+    if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notCoordinator(`leadership of ${TXN_STATE_TOPIC}/${this.partition} moved while loading`)
+    const core = new TxnCore<number>(epoch, this.services.settings.txnLimits)
+    const loaded: Loaded = { epoch, replica, core, tick: this.scheduleTick() }
+    this.loaded = loaded
+    const resumed = [...table.values()].filter((meta) => meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort').length
+    this.context.log.info({ partition: this.partition, epoch, transactionalIds: table.size, resumed, replayedTo: markerOffset, skipped, tookMs: this.monotonicMs() - startedMs }, 'transaction coordinator loaded')
+    this.dispatch(loaded, core.load(table, this.nowMs()))
+    return loaded
+  }
+
+  /** Drops the loaded state: every waiting request is told to find the coordinator again. */
+  private unload(reason: string): void {
+    const loaded = this.loaded
+    if (loaded === undefined) return
+    this.loaded = undefined
+    loaded.tick.cancel()
+    for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
+    this.pending.clear()
+    this.context.log.info({ partition: this.partition, epoch: loaded.epoch, reason }, 'transaction coordinator unloaded')
+  }
+
+  private scheduleTick(): TimerHandle {
+    return this.context.env.clock.setTimer(TXN_COORDINATOR_TICK_MS, () => this.onTick())
+  }
+
+  private onTick(): void {
+    const loaded = this.loaded
+    if (loaded === undefined) return
+    const replica = loaded.replica
+    if (replica.isClosed || replica.role !== 'leader' || replica.epoch !== loaded.epoch) {
+      this.unload('the transaction-state partition is no longer led here in the loaded epoch')
+      return
+    }
+    ;(loaded as { tick: TimerHandle }).tick = this.scheduleTick()
+    this.dispatch(loaded, loaded.core.tick(this.nowMs()))
+  }
+
+  private notCoordinator(reason: string): SkeinError {
+    return new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self}: ${reason}`)
+  }
+
+  /**
+   * The core's time is wall-clock milliseconds, as Kafka's: it is stored (a transaction's start,
+   * an id's last update) and read by the next coordinator, on another node, whose monotonic
+   * clock has another origin. A wall clock stepped back only delays a timeout or an expiry.
+   */
+  private nowMs(): number {
+    return Math.floor(this.context.env.clock.wallMs())
+  }
+
+  private monotonicMs(): number {
+    return this.context.env.clock.nowMs()
+  }
+}
+
+/**
+ * A marker request's failure as the core counts it: a partition that knows a newer coordinator
+ * (or a newer producer epoch: the producer moved on under a newer coordinator) is `fenced`;
+ * everything else (no leader, a timeout, an unreachable node) is tried again.
+ */
+function markerOutcomeOf(error: unknown): MarkerOutcome {
+  if (error instanceof SkeinError && (error.code === ErrorCode.TRANSACTION_COORDINATOR_FENCED.code || error.code === ErrorCode.INVALID_PRODUCER_EPOCH.code)) return 'fenced'
+  return 'retriable'
+}
