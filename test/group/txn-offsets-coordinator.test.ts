@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GroupCoordinatorActor } from '../../actors/group/coordinator.js'
+import type { NodeServices } from '../../actors/services.js'
+import type { ActorContext } from '../../src/actor/index.js'
+import { type Env, silentLogger } from '../../src/env/index.js'
 import type { SkeinNode } from '../../src/node.js'
-import { type DescribeGroupResponse, type FetchOffsetsResponse, type FindCoordinatorResponse, GroupRequest, type JoinGroupResponse, type ListGroupsResponse, type VerifyGroupRequest, coordinatorActorId } from '../../src/wire/broker-protocol.js'
+import { BrokerRequest, TxnRequest, type DescribeGroupResponse, type FetchOffsetsResponse, type FindCoordinatorResponse, GroupRequest, type JoinGroupResponse, type ListGroupsResponse, type VerifyGroupRequest, coordinatorActorId } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { ASK_TIMEOUT_MS, BROKER, TestMember, codeOf, coordinatorNodes, joinRequest } from './coordinator-harness.js'
 
@@ -110,6 +113,26 @@ describe('transactional offsets at the group coordinator', () => {
     expect(await fetched(member)).toEqual(offsets([0, 10], [1, 3]))
   }, 120_000)
 
+  it('markerArrivingWhileACommitIsVerified_waitsForIt_andSettlesItsOffsets', async () => {
+    const member = await singleNode('txn-race')
+    let release: () => void = () => undefined
+    vi.mocked(GroupCoordinatorActor.prototype.verifyTxnGroup).mockImplementationOnce(async (request) => {
+      verified.push(request)
+      await new Promise<void>((resolve) => (release = resolve))
+    })
+    const committing = member.ask(GroupRequest.txnOffsetCommit, { ...PRODUCER, offsets: offsets([0, 10]) })
+    while (verified.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    // The transaction coordinator ends the transaction (say, it timed out) while the commit is being verified.
+    const marking = member.ask(GroupRequest.txnMarker, { producerId: 7, producerEpoch: 0, commit: false, coordinatorEpoch: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    release()
+    await committing
+    await marking
+    // Had the marker not waited, it would have found nothing pending and the commit's offsets
+    // would stay pending (unstable) for good.
+    expect(await fetched(member)).toEqual(offsets([0, 5]))
+  }, 60_000)
+
   it('badInput_getsStableCodes_andTheCoordinatorKeepsServing', async () => {
     const member = await singleNode('txn-strict')
     const bad = async (payload: object): Promise<number | undefined> => codeOf(member.ask(GroupRequest.txnOffsetCommit, { ...PRODUCER, offsets: offsets([0, 10]), ...payload }))
@@ -145,4 +168,43 @@ describe('transactional offsets at the group coordinator', () => {
     await member.ask(GroupRequest.txnMarker, { producerId: 7, producerEpoch: 0, commit: true, coordinatorEpoch: 1 })
     expect(await fetched(member)).toEqual(offsets([0, 10]))
   }, 60_000)
+})
+
+describe('verifyTxnGroup, the check with the transaction coordinator', () => {
+  function actorAsking(answer: (to: string, kind: string, payload: unknown) => unknown): { actor: GroupCoordinatorActor; asks: unknown[][] } {
+    const asks: unknown[][] = []
+    const context = {
+      self: 'coordinator/0/n1',
+      nodeId: 'n1',
+      env: { clock: { nowMs: () => 0 } } as unknown as Env,
+      log: silentLogger,
+      tell: () => true,
+      ask: async (to: string, kind: string, payload: unknown, options?: { timeoutMs?: number }) => {
+        asks.push([to, kind, payload, options?.timeoutMs])
+        return answer(to, kind, payload)
+      },
+    } as ActorContext
+    return { actor: new GroupCoordinatorActor(context, {} as NodeServices), asks }
+  }
+  const request = { ...PRODUCER, groupId: 'g' }
+
+  it('findsTheTransactionCoordinatorThroughTheBroker_thenAsksIt', async () => {
+    vi.restoreAllMocks()
+    const { actor, asks } = actorAsking((to) => (to === 'broker/n1' ? { transactionalId: 'tx-orders', partition: 4, nodeId: 'n2', address: '' } : {}))
+    await actor.verifyTxnGroup(request)
+    expect(asks).toEqual([
+      ['broker/n1', BrokerRequest.findCoordinator, { transactionalId: 'tx-orders' }, 5_000],
+      ['txn/4/n2', TxnRequest.verifyGroup, request, 5_000],
+    ])
+  })
+
+  it('passesTheTransactionCoordinatorsErrorThroughUnchanged', async () => {
+    vi.restoreAllMocks()
+    const fenced = new SkeinError(ErrorCode.PRODUCER_FENCED, 'epoch 1 is fenced')
+    const { actor } = actorAsking((to) => {
+      if (to === 'broker/n1') return { partition: 0, nodeId: 'n1', address: '' }
+      throw fenced
+    })
+    await expect(actor.verifyTxnGroup(request)).rejects.toBe(fenced)
+  })
 })
