@@ -4,9 +4,9 @@ import {
   type CreateTopicRequest,
   ErrorCode,
   type FindCoordinatorResponse as NativeFindCoordinatorResponse,
+  INTERNAL_TOPICS,
   type InitProducerIdResponse as NativeInitProducerIdResponse,
   type MetadataResponse as NativeMetadataResponse,
-  OFFSETS_TOPIC,
   SkeinError,
   brokerActorId,
 } from '../../wire/index.js'
@@ -79,7 +79,7 @@ export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoint
       const errorCode = leaderId === -1 ? ErrorCode.LEADER_NOT_AVAILABLE.kafkaCode : 0
       return { errorCode, partitionIndex: p.partition, leaderId, leaderEpoch: p.leaderEpoch, replicaNodes, isrNodes, offlineReplicas: [] }
     })
-    return { errorCode: 0, name, isInternal: name === OFFSETS_TOPIC, partitions, topicAuthorizedOperations: -2147483648 }
+    return { errorCode: 0, name, isInternal: INTERNAL_TOPICS.has(name), partitions, topicAuthorizedOperations: -2147483648 }
   })
   const controllerId = native.controller === undefined ? -1 : idOf(native.controller)
   return { throttleTimeMs: 0, brokers, clusterId: null, controllerId, topics, clusterAuthorizedOperations: -2147483648 }
