@@ -4,7 +4,6 @@ import { ErrorCode, type ErrorSpec, type ProduceAcks, type ProduceResponse, erro
 import { BrokerClient } from './broker-client.js'
 import { type Deferred, deferred } from './call-timeout.js'
 import { type ClientContext, requireNonNegativeInteger, requirePositiveInteger } from './client.js'
-import { validateGroupId } from './consumer.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { type MessageBytes, type MessageHeaders, toBytes, toRecordHeaders } from './records.js'
@@ -62,7 +61,7 @@ export interface ProducerConfig {
    * transactions (`transaction()`), and a newer producer with the same id fences this one.
    * Keep it stable across restarts of the same logical producer (say, one per input
    * partition set) so a restart fences its predecessor. Implies idempotent and acks 'all';
-   * contradicting either is refused. 1 to 255 characters, no control characters.
+   * contradicting either is refused. 1 to 1,024 characters.
    */
   transactionalId?: string
   /**
@@ -117,6 +116,12 @@ const RECORD_OVERHEAD_BYTES = 24
 const SEQUENCE_MAX = 0x7fff_ffff
 /** Kafka's transaction.timeout.ms default: long enough for a consume-transform-produce round with slow steps, short enough that a dead producer's open transaction does not hold read_committed readers for long. */
 const TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000
+/**
+ * Longest transactional id: the transaction coordinator's limit (TRANSACTIONAL_ID_CHARS_MAX in
+ * actors/txn/txn-log.ts, which src/ may not import), checked here so a bad id fails at
+ * creation rather than at the first transaction.
+ */
+const TRANSACTIONAL_ID_CHARS_MAX = 1_024
 
 interface ResolvedConfig {
   readonly acks: ProduceAcks
@@ -755,7 +760,9 @@ function resolveTransactional(config: ProducerConfig, acks: ProduceAcks): Transa
     if (transactionTimeoutMs !== undefined) throw invalidArgument('transactionTimeoutMs needs a transactionalId')
     return undefined
   }
-  validateGroupId('transactionalId', transactionalId) // the same rule: both key a hashed internal topic
+  if (typeof transactionalId !== 'string' || transactionalId.length === 0 || transactionalId.length > TRANSACTIONAL_ID_CHARS_MAX) {
+    throw invalidArgument(`transactionalId must be a string of 1 to ${TRANSACTIONAL_ID_CHARS_MAX} characters, got ${JSON.stringify(transactionalId)?.slice(0, 80)}`)
+  }
   if (config.idempotent === false) throw invalidArgument('transactionalId needs idempotence: leave idempotent unset or true')
   if (acks !== -1) throw invalidArgument("transactionalId needs acks 'all': a transaction commits only what a majority holds")
   const timeoutMs = transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT

@@ -75,8 +75,8 @@ export interface TransactionalProducerPort {
 
 /**
  * Partitions added per txnAddPartitions request, at most; more wait for the next request.
- * Bounds one request's size; Kafka's producer sends whatever is pending, which the buffer
- * limit bounds in the same way.
+ * The coordinator's own limit per request (TXN_PARTITIONS_MAX in actors/txn/txn-log.ts, which
+ * is also its limit per transaction).
  */
 const ADD_PARTITIONS_PER_REQUEST_MAX = 1_000
 

@@ -92,12 +92,14 @@ describe('transactional producer: configuration', () => {
       { transactionalId: 'tx', idempotent: false },
       { transactionalId: 'tx', acks: 1 as const },
       { transactionalId: '' },
+      { transactionalId: 'x'.repeat(1_025) },
       { transactionalId: 'tx', transactionTimeoutMs: 0 },
       { transactionTimeoutMs: 1_000 },
     ]) {
       expect(await reasonOf(() => client.producer(config)), JSON.stringify(config)).toBe(ClientErrorReason.INVALID_ARGUMENT)
     }
     expect(() => client.producer({ transactionalId: 'tx', idempotent: true, acks: 'all', transactionTimeoutMs: 5_000 })).not.toThrow()
+    expect(() => client.producer({ transactionalId: 'x'.repeat(1_024) })).not.toThrow()
   })
 
   it('transactionTimeoutMs_goesToInitProducerId_defaultSixtySeconds', async () => {
