@@ -11,6 +11,9 @@ import { FakeIdempotentBroker, clientOver, errorOf, tick } from '../helpers/fake
  * coordinator actor.
  */
 
+/** Bound on waiting for the producer to send a batch: generous, the wait ends as soon as it is sent. */
+const BATCH_WAIT_MS_MAX = 5_000
+
 type TxnCall = 'init' | 'add' | 'addOffsets' | 'offsetCommit' | 'end'
 
 class FakeTxnBroker extends FakeIdempotentBroker {
@@ -72,11 +75,20 @@ function txnProducer(broker: FakeTxnBroker, lingerMs = 1): Producer {
 
 const toPartition = (partition: number, value = `v${partition}`) => ({ topic: 'out', messages: [{ value, partition }] })
 
+/** Waits until the broker has been sent `count` batches (linger, the add and the produce take a few turns; more under load). */
+async function batchesSent(broker: FakeTxnBroker, count: number): Promise<void> {
+  for (let waitedMs = 0; broker.sent.length < count; waitedMs += 5) {
+    if (waitedMs >= BATCH_WAIT_MS_MAX) throw new Error(`${broker.sent.length} batches sent after ${BATCH_WAIT_MS_MAX} ms, expected ${count}`)
+    await tick(5)
+  }
+}
+
 /** A tx.send to partition 0 whose batch the broker fails with `error` (autoAnswer off); resolves with what the send rejected with. */
 async function failedSend(tx: Transaction, broker: FakeTxnBroker, error: SkeinError): Promise<SkeinError> {
+  const before = broker.sent.length
   const sending = tx.send(toPartition(0))
-  await tick(20)
-  broker.sent.at(-1)!.fail(error)
+  await batchesSent(broker, before + 1)
+  broker.sent[before]!.fail(error)
   return errorOf(sending)
 }
 
@@ -172,7 +184,7 @@ describe('transactional producer: a transaction', () => {
     const tx = await txnProducer(broker, 60_000).transaction()
     const sending = tx.send(toPartition(0))
     const committing = tx.commit()
-    await tick(20)
+    await batchesSent(broker, 1)
     expect(broker.calls).toEqual(['init', 'add out/0', 'produce out/0'])
     broker.sent[0]!.answer()
     await committing
@@ -242,7 +254,7 @@ describe('transactional producer: failures', () => {
     const producer = txnProducer(broker)
     const tx = await producer.transaction()
     const first = tx.send(toPartition(0))
-    await tick(20)
+    await batchesSent(broker, 1)
     broker.sent[0]!.answer()
     await first
     expect((await failedSend(tx, broker, new SkeinError(ErrorCode.REQUEST_TIMED_OUT, 'no answer'))).code).toBe(ErrorCode.REQUEST_TIMED_OUT.code)
