@@ -148,12 +148,17 @@ describe('transactional producer: configuration', () => {
 })
 
 describe('transactional producer: a transaction', () => {
-  it('send_addsEachPartitionOnce_inOneRequest_beforeItsFirstBatch', async () => {
+  it('batchesClosedTogether_addTheirPartitionsInOneRequest_beforeTheFirstBatch_andOncePerTransaction', async () => {
     const broker = new FakeTxnBroker({ out: 3 })
-    const tx = await txnProducer(broker).transaction()
-    await Promise.all([0, 1, 2].map((partition) => tx.send(toPartition(partition))))
-    await Promise.all([0, 1].map((partition) => tx.send(toPartition(partition, 'again'))))
+    const producer = txnProducer(broker, 60_000)
+    const tx = await producer.transaction()
+    // Lingering batches of three partitions, closed together by the flush.
+    const first = [0, 1, 2].map((partition) => tx.send(toPartition(partition)))
+    await producer.flush()
+    await Promise.all(first)
+    const again = [0, 1].map((partition) => tx.send(toPartition(partition, 'again')))
     await tx.commit()
+    await Promise.all(again)
     const adds = broker.calls.filter((call) => call.startsWith('add '))
     expect(adds).toEqual(['add out/0,out/1,out/2'])
     expect(broker.calls.indexOf('add out/0,out/1,out/2')).toBeLessThan(broker.calls.findIndex((call) => call.startsWith('produce')))
