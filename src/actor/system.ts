@@ -67,6 +67,8 @@ interface PendingAsk {
    * dies or cannot be dialed, the reply cannot come, so the ask fails then, not at its deadline.
    */
   sentToNodeId: string | undefined
+  /** The request as handed to the transport: marked abandoned when the ask fails, so a copy still queued is not sent. */
+  envelope: LocalEnvelope | undefined
 }
 
 interface KindSpec {
@@ -139,11 +141,14 @@ export class ActorSystem {
     const corr = this.nextCorr++
     return new Promise<T>((resolve, reject) => {
       const timer = this.env.clock.setTimer(timeoutMs, () => {
-        if (!this.pending.delete(corr)) return
+        const ask = this.pending.get(corr)
+        if (ask === undefined) return
+        this.pending.delete(corr)
+        if (ask.envelope !== undefined) ask.envelope.abandoned = true
         this.counters.asksTimedOut++
         reject(new SkeinError(ErrorCode.REQUEST_TIMED_OUT, `ask '${kind}' to ${to} got no reply within ${timeoutMs} ms`))
       })
-      this.pending.set(corr, { resolve: resolve as (value: unknown) => void, reject, timer, sentToNodeId: undefined })
+      this.pending.set(corr, { resolve: resolve as (value: unknown) => void, reject, timer, sentToNodeId: undefined, envelope: undefined })
       const deadlineAtMs = this.env.clock.nowMs() + timeoutMs
       this.route({ from, origin: this.nodeId, to, kind, corr, ttlMs: timeoutMs, hops: 0, payload, deadlineAtMs })
     })
@@ -255,7 +260,10 @@ export class ActorSystem {
     if (deadline > 0) envelope.ttlMs = Math.max(1, deadline - this.env.clock.nowMs())
     if (envelope.corr > 0 && envelope.origin === this.nodeId) {
       const ask = this.pending.get(envelope.corr)
-      if (ask !== undefined) ask.sentToNodeId = target
+      if (ask !== undefined) {
+        ask.sentToNodeId = target
+        ask.envelope = envelope
+      }
     }
     if (this.sender.send(target, envelope) === 'queued') return true
     return this.refuse(envelope, new SkeinError(ErrorCode.OVERLOADED, `queue to ${target} is full`))
@@ -272,6 +280,7 @@ export class ActorSystem {
       if (ask.sentToNodeId !== nodeId) continue
       this.pending.delete(corr)
       ask.timer.cancel()
+      if (ask.envelope !== undefined) ask.envelope.abandoned = true
       ask.reject(new SkeinError(spec, message))
       failed++
     }

@@ -52,6 +52,7 @@ export class Transport {
     linksRefused: 0,
     linksReplaced: 0,
     envelopesUndeliverable: 0,
+    envelopesAbandoned: 0,
   }
   private flushScheduled = false
   /** Peers this node refuses links with (fault injection); empty in normal operation. */
@@ -297,7 +298,8 @@ export class Transport {
   /**
    * Moves up to batchEnvelopesMax envelopes from the queue into `this.batch`. A deadline is
    * relative "as of sending", so time spent queued here is taken off it; an envelope whose
-   * deadline passed while queued is not sent at all.
+   * deadline passed while queued is not sent at all, nor is one its asker abandoned (the ask
+   * already failed, and may have been retried elsewhere: see Envelope.abandoned).
    */
   private takeBatch(peer: Peer, nowMs: number, expired: Envelope[] | undefined): Envelope[] | undefined {
     const batch = this.batch
@@ -306,6 +308,10 @@ export class Transport {
     while (batch.length < batchEnvelopesMax && queue.length > 0) {
       const waitedMs = Math.floor(nowMs - queue.peekQueuedAtMs())
       const envelope = queue.shift()
+      if (envelope.abandoned === true) {
+        this.counters.envelopesAbandoned++
+        continue
+      }
       if (envelope.ttlMs === 0 || waitedMs < 1) {
         batch.push(envelope)
       } else if (waitedMs >= envelope.ttlMs) {

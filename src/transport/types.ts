@@ -52,6 +52,8 @@ export interface TransportStats {
   /** Authenticated links closed because a newer one to the same peer took over. */
   linksReplaced: number
   envelopesUndeliverable: number
+  /** Queued envelopes not sent because their asker had already given up (Envelope.abandoned). */
+  envelopesAbandoned: number
   /** Links not yet closed, in any phase. */
   connectionCount: number
 }

@@ -25,6 +25,15 @@ export interface Envelope {
   /** How many times a node has forwarded this envelope because the actor is elsewhere. */
   hops: number
   payload: unknown
+  /**
+   * Local only, never encoded: set by the node that originated an ask once the ask has failed
+   * (its peer went down, or its deadline passed), so an envelope still queued for a link is
+   * not sent when the link comes back. The asker may have retried elsewhere; a late copy of a
+   * request that is not idempotent (a transaction's commit) must not arrive after the retry
+   * (txn-sim seed 521: a commit queued for a crashed node, sent once it was back, committed
+   * the producer's next transaction).
+   */
+  abandoned?: boolean
 }
 
 /** Reserved kinds for replies to an ask. */

@@ -45,6 +45,21 @@ describe('ActorSystem: asks fail when the link they went out on goes down', () =
     expect(system.stats()).toMatchObject({ asksPending: 0, asksFailedPeerDown: 1, asksTimedOut: 0 })
   })
 
+  it('aFailedAsk_marksItsEnvelopeAbandoned_soACopyStillQueuedIsNotSentLater', async () => {
+    const { world, system, sender } = node1()
+    const downed = system.ask('x/n2/a', 'commit', null, { timeoutMs: LONG_TIMEOUT_MS })
+    const timedOut = system.ask('x/n3/a', 'commit', null, { timeoutMs: 100 })
+    const waiting = system.ask('x/n3/b', 'get', null, { timeoutMs: LONG_TIMEOUT_MS })
+    system.peerDown('n2')
+    await settleError(world, downed)
+    await settleError(world, timedOut)
+    const envelopeTo = (to: string) => sender.sent.find((s) => s.envelope.to === to)?.envelope
+    expect(envelopeTo('x/n2/a')?.abandoned).toBe(true)
+    expect(envelopeTo('x/n3/a')?.abandoned).toBe(true)
+    expect(envelopeTo('x/n3/b')?.abandoned).toBeUndefined()
+    void waiting.catch(() => undefined)
+  })
+
   it('onPeerUnreachable_failsAsksWaitingOnThatPeer_withNodeUnreachable', async () => {
     const { world, system } = node1()
     const ask = system.ask('x/n2/a', 'get', null, { timeoutMs: LONG_TIMEOUT_MS })

@@ -211,6 +211,24 @@ describe('Transport between two nodes', () => {
     expect(a.peerEvents).toEqual(['up:b'])
   })
 
+  it('abandonedEnvelope_stillQueuedWhenThePeerComesBack_isNotSent', async () => {
+    const book = new AddressBook()
+    const a = await startNode(cleanup, 'a', book)
+    const gone = await startNode(cleanup, 'b', book)
+    await gone.transport.stop()
+
+    const abandoned = envelope(1)
+    a.transport.send('b', abandoned)
+    a.transport.send('b', envelope(2))
+    await waitFor(() => a.unreachable.length > 0, 'the refused dial to be reported')
+    // The asker gave up on the first (its ask failed as the peer was unreachable) and may have retried elsewhere.
+    abandoned.abandoned = true
+    const b = await startNode(cleanup, 'b', book, { port: gone.port })
+    await waitFor(() => b.receivedFrom('a').length === 1, 'the envelope still wanted at b')
+    expect(b.receivedFrom('a').map((e) => e.corr)).toEqual([2])
+    expect(a.transport.stats().envelopesAbandoned).toBe(1)
+  })
+
   it('dial_withWrongClusterSecret_isRefusedOnBothSides', async () => {
     const book = new AddressBook()
     const a = await startNode(cleanup, 'a', book, { secret: 'not the secret' })
