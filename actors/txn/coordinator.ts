@@ -29,6 +29,15 @@ import { type TxnMetadata, decodeTxnRecord, txnLoadMarkerRecord } from './txn-lo
 export const TXN_COORDINATOR_TICK_MS = 100
 /** Bound on one marker request (to a partition leader or a group coordinator); no answer by then is retriable. */
 export const MARKER_TIMEOUT_MS = 10_000
+/**
+ * How long a request refused with CONCURRENT_TRANSACTIONS (the id's previous commit or abort is
+ * still being finished) is held here and fed again once the id is free, before the refusal goes
+ * to the client after all. Holding saves the client's retry backoff between transactions: a
+ * producer's next addPartitions usually arrives while the previous commit's markers are out.
+ */
+export const CONCURRENT_HOLD_MS_MAX = 2_000
+/** Requests held at once (each is a promise and a closure); beyond it the refusal goes to the client. */
+export const HELD_REQUESTS_MAX = 10_000
 /** Bound on asking this node's broker for metadata, a coordinator or a producer id. */
 const BROKER_ASK_TIMEOUT_MS = 10_000
 
@@ -45,6 +54,16 @@ interface Loaded extends LoadedPartition {
 interface PendingRequest {
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
+  /** For client requests: what feeds the request to the core again, if it is held. */
+  readonly retry?: { readonly transactionalId: string; readonly feed: Feed; readonly heldUntilMs: number }
+}
+
+type Feed = (core: TxnCore<number>, requestId: number, nowMs: number) => Effect[]
+
+interface HeldRequest {
+  readonly requestId: number
+  readonly feed: Feed
+  readonly heldUntilMs: number
 }
 
 /**
@@ -68,6 +87,9 @@ export class TxnCoordinatorActor implements Actor {
   private readonly valid: boolean
   private readonly lease: PartitionLease<Loaded>
   private readonly pending = new Map<number, PendingRequest>()
+  /** Requests refused with CONCURRENT_TRANSACTIONS and held, by transactional id, to be fed again when it is free. */
+  private readonly held = new Map<string, HeldRequest[]>()
+  private heldCount = 0
   private nextRequestId = 1
 
   constructor(
@@ -96,20 +118,20 @@ export class TxnCoordinatorActor implements Actor {
     switch (message.kind) {
       case TxnRequest.initProducerId: {
         const request = { transactionalId: payload.transactionalId as string, transactionTimeoutMs: payload.transactionTimeoutMs as number }
-        return replyLater(this.submit<InitProducerIdResponse>((core, id, nowMs) => core.initProducerId(id, request, nowMs)))
+        return replyLater(this.submit<InitProducerIdResponse>(request.transactionalId, (core, id, nowMs) => core.initProducerId(id, request, nowMs)))
       }
       case TxnRequest.addPartitions: {
         const request = { ...producer, partitions: payload.partitions as TopicPartitionRef[] }
-        return replyLater(this.submit((core, id, nowMs) => core.addPartitions(id, request, nowMs)))
+        return replyLater(this.submit(request.transactionalId, (core, id, nowMs) => core.addPartitions(id, request, nowMs)))
       }
       case TxnRequest.addOffsets: {
         const request = { ...producer, groupId: payload.groupId as string }
-        return replyLater(this.submit((core, id, nowMs) => core.addOffsets(id, request, nowMs)))
+        return replyLater(this.submit(request.transactionalId, (core, id, nowMs) => core.addOffsets(id, request, nowMs)))
       }
       case TxnRequest.endTxn: {
         if (typeof payload.commit !== 'boolean') throw new SkeinError(ErrorCode.INVALID_REQUEST, 'endTxn needs commit: true or false')
         const request = { ...producer, commit: payload.commit }
-        return replyLater(this.submit((core, id, nowMs) => core.endTxn(id, request, nowMs)))
+        return replyLater(this.submit(request.transactionalId, (core, id, nowMs) => core.endTxn(id, request, nowMs)))
       }
       case TxnRequest.describeTxn:
         return replyLater(this.lease.withConfirmed((loaded) => this.describe(loaded, payload.transactionalId)))
@@ -126,12 +148,17 @@ export class TxnCoordinatorActor implements Actor {
 
   // ---- requests ----
 
-  /** Feeds one request to the core and waits for the reply its effects give (now, or once its record commits). */
-  private submit<T = Record<string, never>>(feed: (core: TxnCore<number>, requestId: number, nowMs: number) => Effect[]): Promise<T> {
+  /**
+   * Feeds one request to the core and waits for the reply its effects give (now, or once its
+   * record commits). A CONCURRENT_TRANSACTIONS refusal is held, and the request fed again once
+   * the id is free (within CONCURRENT_HOLD_MS_MAX), as the client's own retry would.
+   */
+  private submit<T = Record<string, never>>(transactionalId: unknown, feed: Feed): Promise<T> {
     return this.lease.withLoaded((loaded) => {
       const requestId = this.nextRequestId++
+      const retry = typeof transactionalId === 'string' ? { transactionalId, feed, heldUntilMs: this.monotonicMs() + CONCURRENT_HOLD_MS_MAX } : undefined
       const answer = new Promise<T>((resolve, reject) => {
-        this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject })
+        this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject, ...(retry === undefined ? {} : { retry }) })
       })
       this.dispatch(loaded, feed(loaded.core, requestId, this.nowMs()))
       return answer
@@ -190,6 +217,14 @@ export class TxnCoordinatorActor implements Actor {
   private reply(effect: Extract<Effect, { type: 'reply' }>): void {
     const waiter = this.pending.get(effect.requestId)
     if (waiter === undefined) return
+    const retry = waiter.retry
+    if (effect.error?.code === ErrorCode.CONCURRENT_TRANSACTIONS.code && retry !== undefined && this.heldCount < HELD_REQUESTS_MAX && this.monotonicMs() < retry.heldUntilMs) {
+      const list = this.held.get(retry.transactionalId) ?? []
+      list.push({ requestId: effect.requestId, feed: retry.feed, heldUntilMs: retry.heldUntilMs })
+      this.held.set(retry.transactionalId, list)
+      this.heldCount++
+      return
+    }
     this.pending.delete(effect.requestId)
     if (effect.error !== undefined) waiter.reject(effect.error)
     else waiter.resolve(effect.producer ?? {})
@@ -198,7 +233,9 @@ export class TxnCoordinatorActor implements Actor {
   private persist(loaded: Loaded, effect: Extract<Effect, { type: 'persist' }>): void {
     appendInternal(loaded.replica, loaded.epoch, [effect.record], this.context.env.clock.wallMs()).then(
       () => {
-        if (this.lease.loaded === loaded) this.dispatch(loaded, loaded.core.persisted(effect.persistId, this.nowMs()))
+        if (this.lease.loaded !== loaded) return
+        this.dispatch(loaded, loaded.core.persisted(effect.persistId, this.nowMs()))
+        this.feedHeld(loaded, effect.transactionalId)
       },
       (error: unknown) => {
         // Refused or unknown: either way this core's view may be ahead of or behind the log.
@@ -206,6 +243,42 @@ export class TxnCoordinatorActor implements Actor {
         if (this.lease.loaded === loaded) this.lease.unload(`writing ${TXN_STATE_TOPIC}/${this.partition} failed: ${String(error)}`)
       },
     )
+  }
+
+  /**
+   * Feeds the requests held for `transactionalId` again once it is free: no write or
+   * allocation under way and no commit or abort being finished (the conditions of the core's
+   * CONCURRENT_TRANSACTIONS). A fed request may be refused and held again, or answered.
+   */
+  private feedHeld(loaded: Loaded, transactionalId: string): void {
+    const list = this.held.get(transactionalId)
+    if (list === undefined || this.lease.loaded !== loaded) return
+    const description = loaded.core.describe(transactionalId)
+    if (description !== undefined && (description.busy || description.state === 'PrepareCommit' || description.state === 'PrepareAbort')) return
+    this.held.delete(transactionalId)
+    this.heldCount -= list.length
+    for (const { requestId, feed } of list) {
+      if (this.lease.loaded !== loaded) return // unloaded meanwhile: onUnloaded answered them
+      this.dispatch(loaded, feed(loaded.core, requestId, this.nowMs()))
+    }
+  }
+
+  /** Requests held past CONCURRENT_HOLD_MS_MAX get their refusal after all: the client retries. */
+  private expireHeld(): void {
+    const nowMs = this.monotonicMs()
+    for (const [transactionalId, list] of this.held) {
+      const keep = list.filter((request) => request.heldUntilMs > nowMs)
+      for (const request of list) {
+        if (request.heldUntilMs > nowMs) continue
+        const waiter = this.pending.get(request.requestId)
+        this.pending.delete(request.requestId)
+        waiter?.reject(new SkeinError(ErrorCode.CONCURRENT_TRANSACTIONS, `transactional id ${transactionalId} is still finishing its previous transaction; retry shortly`))
+      }
+      this.heldCount -= list.length - keep.length
+      if (keep.length === 0) this.held.delete(transactionalId)
+      else this.held.set(transactionalId, keep)
+    }
+    if (this.heldCount < 0) throw new Error(`invariant: held request count went negative (${this.heldCount})`)
   }
 
   private allocateProducerId(loaded: Loaded, requestId: number): void {
@@ -319,6 +392,8 @@ export class TxnCoordinatorActor implements Actor {
     loaded.tick.cancel()
     for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
     this.pending.clear()
+    this.held.clear()
+    this.heldCount = 0
     this.context.log.info({ partition: this.partition, epoch: loaded.epoch, reason }, 'transaction coordinator unloaded')
   }
 
@@ -335,6 +410,9 @@ export class TxnCoordinatorActor implements Actor {
     }
     loaded.tick = this.scheduleTick()
     this.dispatch(loaded, loaded.core.tick(this.nowMs()))
+    // A commit or abort completes after a write of its own (feedHeld then), or not at all; this is the backstop.
+    for (const transactionalId of [...this.held.keys()]) this.feedHeld(loaded, transactionalId)
+    this.expireHeld()
   }
 
   private notCoordinator(reason: string): SkeinError {

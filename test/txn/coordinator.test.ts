@@ -132,6 +132,26 @@ describe('transaction coordinator', () => {
     expect(described).toMatchObject({ producerId: producer.producerId, producerEpoch: 0, state: 'CompleteAbort', partitions: [] })
   })
 
+  it('theNextTransactionsFirstRequest_whileTheLastCommitFinishes_isHeldAndAnswered_notRefused', async () => {
+    const [node] = await nodes.startCluster(['n1'], { broker: { ...BROKER, txnStateTopicReplicationFactor: 1 } })
+    const broker = await connect(node!)
+    await broker.createTopic({ name: 'out', partitions: 1, replicationFactor: 1 })
+    await broker.waitForLeaders('out')
+    const producer = await askTxn<InitProducerIdResponse>(node!, 'tx-h', TxnRequest.initProducerId, { transactionTimeoutMs: 60_000 })
+    const ref = { transactionalId: 'tx-h', producerId: producer.producerId, producerEpoch: producer.producerEpoch }
+    const found = await node!.actors.ask<FindCoordinatorResponse>(brokerActorId('n1'), BrokerRequest.findCoordinator, { transactionalId: 'tx-h' }, { timeoutMs: 5_000 })
+    // Straight to the coordinator, no retries: a CONCURRENT_TRANSACTIONS answer would fail the test.
+    const once = <T>(kind: string, payload: object) => node!.actors.ask<T>(txnCoordinatorActorId(found.partition, found.nodeId), kind, { ...ref, ...payload }, { timeoutMs: 10_000 })
+    let last = -1
+    for (let round = 0; round < 5; round++) {
+      await once(TxnRequest.addPartitions, { partitions: [{ topic: 'out', partition: 0 }] })
+      last = (await broker.produce('out', 0, txnBatch(producer, round, [`r${round}`]), -1)).lastOffset
+      await once(TxnRequest.endTxn, { commit: true })
+    }
+    expect(await committedValues(broker, 'out', last + 2)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4'])
+    expect((await completed(node!, 'tx-h')).state).toBe('CompleteCommit')
+  })
+
   it('reInit_bumpsTheEpoch_fencesTheOldProducer_andAbortsItsOpenTransaction', async () => {
     const [node] = await nodes.startCluster(['n1'], { broker: { ...BROKER, txnStateTopicReplicationFactor: 1 } })
     const broker = await connect(node!)
