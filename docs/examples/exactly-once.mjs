@@ -50,7 +50,9 @@ await consumer.run({
       // producer's abort throws too: another instance took over, and this one stops.)
       console.log(`aborted ${messages.length} records of partition ${partition}: ${error.message}`)
       await tx.abort()
-      consumer.seek({ topic, partition }, messages[0].offset)
+      // Read the batch again, if the partition is still ours: a rebalance may have taken it
+      // (sendOffsets then refuses with ILLEGAL_GENERATION), and its owner starts from the committed offset.
+      if (consumer.assignment().some((tp) => tp.topic === topic && tp.partition === partition)) consumer.seek({ topic, partition }, messages[0].offset)
       return
     }
     for (const m of messages) console.log(`processed ${m.value} (partition ${partition}, offset ${m.offset})`)

@@ -1,4 +1,4 @@
-import { ErrorCode, type OffsetCommitEntry, type SkeinError, type TopicPartitionRef, type TxnOffsetCommitRequest, TXN_PARTITIONS_MAX, type TxnProducerRef, errorSpecFor } from '../wire/index.js'
+import { ErrorCode, type OffsetCommitEntry, SkeinError, type TopicPartitionRef, type TxnOffsetCommitRequest, TXN_PARTITIONS_MAX, type TxnProducerRef, errorSpecFor } from '../wire/index.js'
 import type { ClientContext } from './client.js'
 import { type CommitOffset, validateCommitOffset, validateGroupId } from './consumer.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
@@ -40,6 +40,8 @@ export interface TransactionalSettings {
 /** Where sendOffsets takes the group's member id and generation from: the group's Consumer. */
 export interface GroupMetadataSource {
   groupMetadata(): GroupMetadata | undefined
+  /** The next offset the consumer delivers of a partition it is assigned (throws or undefined otherwise). */
+  position?(tp: { topic: string; partition: number }): number | undefined
 }
 
 export interface SendOffsetsOptions {
@@ -204,6 +206,8 @@ export class TransactionManager {
     if (txn.phase === 'abortable') throw abortRequired(txn.failure, 'sendOffsets refused')
     if (txn.phase !== 'open') throw invalidTxnState(`the transaction is ${txn.phase}: sendOffsets before commit() or abort()`)
     const { groupId } = request
+    const moved = options.consumer === undefined ? undefined : offsetsPastPosition(options.consumer, request.offsets)
+    if (moved !== undefined) throw this.noteFailure(txn, moved)
     const committing = (async () => {
       if (!txn.groups.has(groupId)) {
         await this.context.call(`txnAddOffsets '${groupId}'`, (broker) => broker.txnAddOffsets({ ...this.producerRef(), groupId }))
@@ -426,6 +430,31 @@ function validateSendOffsets(options: SendOffsetsOptions): OffsetsOfTransaction 
   // Outside a generation (assign() or not joined yet) there is no member to fence.
   if (member.generation < 0) return { groupId, offsets: entries }
   return { groupId, offsets: entries, memberId: member.memberId, generation: member.generation }
+}
+
+/**
+ * ILLEGAL_GENERATION when an offset is past what the consumer has delivered of its partition,
+ * or the partition is no longer assigned to it: the partition was taken away (and perhaps
+ * handed back, restarting from the committed offset) while the batch was processed, so
+ * committing the batch now would commit over records the group will deliver again. Kafka's
+ * consumer cannot get here (it rebalances only inside poll()); this SDK's rebalances run in
+ * the background, so the check is made here (txn-sim --live-generation, seeds 13 and 14).
+ */
+function offsetsPastPosition(consumer: GroupMetadataSource, offsets: readonly OffsetCommitEntry[]): SkeinError | undefined {
+  if (typeof consumer.position !== 'function') return undefined
+  for (const { topic, partition, offset } of offsets) {
+    let position: number | undefined
+    try {
+      position = consumer.position({ topic, partition })
+    } catch {
+      position = undefined
+    }
+    if (position === undefined || offset > position) {
+      const where = position === undefined ? 'is no longer assigned to this consumer' : `was re-assigned and restarted at ${position}`
+      return new SkeinError(ErrorCode.ILLEGAL_GENERATION, `sendOffsets: ${topic}/${partition} ${where} while the batch ending before ${offset} was processed; abort and read it again`)
+    }
+  }
+  return undefined
 }
 
 function invalidTxnState(message: string): SkeinClientError {

@@ -237,6 +237,26 @@ describe('transactional producer: a transaction', () => {
     expect(broker.offsetCommits[1]).not.toHaveProperty('memberId')
   })
 
+  it('sendOffsets_pastTheConsumersPosition_aPartitionReassignedMidBatch_isIllegalGeneration_andTheTransactionAbortableOnly', async () => {
+    const broker = new FakeTxnBroker({ out: 1 })
+    const tx = await txnProducer(broker).transaction()
+    // The batch ended before 20, but a rebalance took in/0 away and handed it back: the consumer restarted at the committed 12.
+    const positions = new Map([['in/0', 12]])
+    const consumer = {
+      groupMetadata: () => ({ groupId: 'g', memberId: 'member-1', generation: 5 }),
+      position: (tp: { topic: string; partition: number }) => {
+        const position = positions.get(`${tp.topic}/${tp.partition}`)
+        if (position === undefined) throw new Error('not assigned')
+        return position
+      },
+    }
+    await expect(tx.sendOffsets({ consumerGroupId: 'g', offsets: [{ topic: 'in', partition: 0, offset: 20 }], consumer })).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_GENERATION.code })
+    await expect(tx.sendOffsets({ consumerGroupId: 'g', offsets: [{ topic: 'in', partition: 1, offset: 3 }], consumer })).rejects.toThrow()
+    expect(await reasonOf(tx.commit())).toBe(ClientErrorReason.TXN_ABORT_REQUIRED)
+    await tx.abort()
+    expect(broker.calls.filter((call) => call.startsWith('offsetCommit'))).toEqual([])
+  })
+
   it('secondTransactionWhileOneIsOpen_refused_andAnEndedTransactionRefusesEveryCall', async () => {
     const broker = new FakeTxnBroker({ out: 1 })
     const producer = txnProducer(broker)
