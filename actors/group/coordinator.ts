@@ -9,6 +9,7 @@ import {
   type DescribeGroupResponse,
   type FetchOffsetsRequest,
   type FetchOffsetsResponse,
+  type FindCoordinatorResponse,
   GROUP_ID_CHARS_MAX,
   GroupRequest,
   HEARTBEAT_WAIT_MS_MAX,
@@ -21,15 +22,21 @@ import {
   type SyncGroupRequest,
   type SyncGroupResponse,
   type TopicPartitionRef,
+  type TxnMarkerRequest,
+  type TxnOffsetCommitRequest,
+  TxnRequest,
+  type VerifyGroupRequest,
   brokerActorId,
   replicaActorId,
+  txnCoordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { ASSIGNOR_NAMES, type AssignorName } from '../../src/client/assignors.js'
 import { type GroupEffect, GroupCore, type GroupSnapshot } from './group-core.js'
-import { type OffsetRecord, OffsetTable, checkOffsetCommits, decodeOffsetsRecord, groupRecord, loadMarkerRecord, offsetRecord } from './offsets.js'
+import { type OffsetCommit, type OffsetRecord, OffsetTable, checkOffsetCommits, decodeOffsetsRecord, groupRecord, loadMarkerRecord, offsetRecord, txnEndRecord, txnOffsetRecord } from './offsets.js'
+import { TxnPendingOffsets, checkProducerIdAndEpoch, checkTxnProducer } from './txn-offsets.js'
 
 /** How often sessions and rebalance deadlines are checked, and leadership of the partition re-read. */
 export const COORDINATOR_TICK_MS = 100
@@ -43,6 +50,12 @@ export const LOAD_RETRY_MS = 50
 export const HELD_HEARTBEATS_MAX = 10_000
 /** Bound on asking this node's broker for the topic list during cleanup. */
 const TOPIC_LIST_TIMEOUT_MS = 5_000
+/**
+ * Bound on checking a txnOffsetCommit with the producer's transaction coordinator (finding it,
+ * then asking it), all told: the producer waits on it, and retries on a timeout as it would on
+ * any retriable error.
+ */
+export const TXN_VERIFY_TIMEOUT_MS = 5_000
 
 /** Errors of the offsets partition that mean this node no longer coordinates: drop everything, clients find the new one. */
 const LEADERSHIP_LOST_CODES: ReadonlySet<number> = new Set([
@@ -74,6 +87,8 @@ interface Loaded {
   readonly replica: PartitionReplica
   readonly groups: Map<string, GroupEntry>
   readonly offsets: OffsetTable
+  /** Offsets committed in transactions still open (invisible until their txnMarker commits them). */
+  readonly txnOffsets: TxnPendingOffsets
   readonly tick: TimerHandle
   /** Topics the previous cleanup found missing (deleted); tombstoned if missing again. */
   missingTopics: Set<string>
@@ -115,6 +130,13 @@ export class GroupCoordinatorActor implements Actor {
   private nextRequestId = 1
   /** Heartbeats held now, over every group (bounded by HELD_HEARTBEATS_MAX); kept, not summed per heartbeat. */
   private heldTotal = 0
+  /**
+   * The tail of the txnOffsetCommit/txnMarker work of each (group, producer id), run one at a
+   * time: a marker arriving while a commit of the same transaction is verified or written waits
+   * for it, rather than finding nothing pending and leaving the commit's offsets behind it.
+   * Holds only keys with work in flight.
+   */
+  private readonly txnQueues = new Map<string, Promise<void>>()
 
   constructor(
     private readonly context: ActorContext,
@@ -146,6 +168,10 @@ export class GroupCoordinatorActor implements Actor {
         return replyLater(this.withConfirmed((loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
       case GroupRequest.describeGroup:
         return replyLater(this.withConfirmed((loaded) => this.describe(loaded, groupId)))
+      case GroupRequest.txnOffsetCommit:
+        return replyLater(this.withLoaded((loaded) => this.txnOffsetCommit(loaded, groupId, payload as unknown as TxnOffsetCommitRequest)))
+      case GroupRequest.txnMarker:
+        return replyLater(this.withLoaded((loaded) => this.txnMarker(loaded, groupId, payload as unknown as TxnMarkerRequest)))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a group coordinator does not handle '${message.kind}'`)
     }
@@ -218,10 +244,7 @@ export class GroupCoordinatorActor implements Actor {
   }
 
   private async commit(loaded: Loaded, groupId: string, request: CommitOffsetsRequest): Promise<Record<string, never>> {
-    if (!Array.isArray(request.offsets) || request.offsets.length === 0) throw invalid('commitOffsets needs a non-empty offsets list')
-    const offsets = request.offsets.map((entry) => ({ topic: entry?.topic, partition: entry?.partition, offset: entry?.offset, metadata: entry?.metadata }))
-    const refused = checkOffsetCommits(offsets)
-    if (refused !== undefined) throw refused
+    const offsets = offsetCommits(request.offsets, 'commitOffsets')
     const memberId = typeof request.memberId === 'string' ? request.memberId : ''
     const generation = Number.isSafeInteger(request.generation) ? request.generation : -1
     const entry = this.entryFor(loaded, groupId, memberId === '' && generation === -1)
@@ -238,15 +261,101 @@ export class GroupCoordinatorActor implements Actor {
     return {}
   }
 
+  /**
+   * Committed offsets, unless an open transaction has offsets pending for a partition asked
+   * for (any, when none are named): then UNSTABLE_OFFSET_COMMIT, retriable, as Kafka answers a
+   * requireStable fetch (KIP-447), so a consumer taking a partition over does not start from
+   * an offset the transaction is about to move.
+   */
   private fetchOffsets(loaded: Loaded, groupId: string, request: FetchOffsetsRequest): FetchOffsetsResponse {
     const partitions = request.partitions === undefined || request.partitions === null ? undefined : partitionList(request.partitions, 'partitions')
+    const unstable = loaded.txnOffsets.unstable(groupId, partitions)
+    if (unstable.length > 0) {
+      throw new SkeinError(ErrorCode.UNSTABLE_OFFSET_COMMIT, `group '${groupId}' has transactional offsets pending for ${unstable.slice(0, 5).join(', ')}${unstable.length > 5 ? ` and ${unstable.length - 5} more` : ''}`)
+    }
     return { offsets: this.committed(loaded, groupId, partitions) }
+  }
+
+  /**
+   * Offsets committed in a producer's transaction (TxnOffsetCommit): checked like a commit
+   * (and, when a member names itself, fenced by its generation, KIP-447), then verified with
+   * the producer's transaction coordinator (the group must be in its open transaction), then
+   * written and held pending until the transaction's txnMarker.
+   */
+  private txnOffsetCommit(loaded: Loaded, groupId: string, request: TxnOffsetCommitRequest): Promise<Record<string, never>> {
+    const bad = checkTxnProducer(request)
+    if (bad !== undefined) throw bad
+    const offsets = offsetCommits(request.offsets, 'txnOffsetCommit')
+    const { transactionalId, producerId, producerEpoch } = request
+    const memberId = typeof request.memberId === 'string' ? request.memberId : ''
+    const generation = Number.isSafeInteger(request.generation) ? (request.generation as number) : -1
+    const refusal = (): SkeinError | undefined => {
+      const refused = loaded.txnOffsets.refusal(groupId, producerId, producerEpoch, offsets)
+      if (refused !== undefined || memberId === '') return refused
+      const entry = loaded.groups.get(groupId)
+      if (entry === undefined) return new SkeinError(ErrorCode.UNKNOWN_MEMBER_ID, `group '${groupId}' has no member ${memberId}`)
+      return entry.core.checkCommit(memberId, generation, offsets)
+    }
+    return this.txnSerialized(groupId, producerId, async () => {
+      // Checked before verifying (a fenced zombie costs no round trip) and again after: the
+      // group may have rebalanced, or another producer taken the last pending slot, meanwhile.
+      const early = refusal()
+      if (early !== undefined) throw early
+      await this.verifyTxnGroup({ transactionalId, producerId, producerEpoch, groupId })
+      const late = refusal()
+      if (late !== undefined) throw late
+      await this.append(loaded, [txnOffsetRecord(groupId, producerId, producerEpoch, offsets)])
+      loaded.txnOffsets.add(groupId, producerId, producerEpoch, offsets)
+      return {}
+    })
+  }
+
+  /**
+   * The end of a producer's transaction, from its transaction coordinator: a commit writes the
+   * pending offsets as committed ones together with the end record (one batch: replay sees
+   * both or neither), an abort only the end record. Idempotent, as the transaction coordinator
+   * re-sends markers after failover: nothing pending, or pending for a newer epoch than the
+   * marker's, is answered with no change.
+   */
+  private txnMarker(loaded: Loaded, groupId: string, request: TxnMarkerRequest): Promise<Record<string, never>> {
+    const bad = checkProducerIdAndEpoch(request.producerId, request.producerEpoch)
+    if (bad !== undefined) throw bad
+    if (typeof request.commit !== 'boolean') throw invalid('txnMarker needs commit: true or false')
+    const { producerId, producerEpoch, commit } = request
+    return this.txnSerialized(groupId, producerId, async () => {
+      const pending = loaded.txnOffsets.get(groupId, producerId)
+      if (pending === undefined) return {}
+      if (producerEpoch < pending.producerEpoch) {
+        this.context.log.warn({ group: groupId, producerId, markerEpoch: producerEpoch, pendingEpoch: pending.producerEpoch }, 'stale transaction marker ignored: a newer epoch has offsets pending')
+        return {}
+      }
+      const wallMs = this.wallMs()
+      const settled = commit ? [...pending.offsets.values()].map((offset) => offsetRecord(groupId, offset, wallMs)) : []
+      await this.append(loaded, [...settled, txnEndRecord(groupId, producerId, producerEpoch, commit)])
+      for (const record of settled) loaded.offsets.apply(record)
+      loaded.txnOffsets.end(groupId, producerId)
+      this.context.log.info({ group: groupId, producerId, producerEpoch, commit, offsets: pending.offsets.size }, 'transactional offsets settled')
+      return {}
+    })
+  }
+
+  /**
+   * Asks the producer's transaction coordinator whether `groupId` is in its open transaction;
+   * rejects with its error unchanged (INVALID_TXN_STATE, PRODUCER_FENCED,
+   * INVALID_PRODUCER_ID_MAPPING, NOT_COORDINATOR, ...). Public so tests can stand in for the
+   * transaction coordinator (vi.spyOn on the prototype).
+   */
+  async verifyTxnGroup(request: VerifyGroupRequest): Promise<void> {
+    const deadlineMs = this.nowMs() + TXN_VERIFY_TIMEOUT_MS
+    const found = await this.context.ask<FindCoordinatorResponse>(brokerActorId(this.context.nodeId), BrokerRequest.findCoordinator, { transactionalId: request.transactionalId }, { timeoutMs: TXN_VERIFY_TIMEOUT_MS })
+    const timeoutMs = Math.max(1, deadlineMs - this.nowMs())
+    await this.context.ask(txnCoordinatorActorId(found.partition, found.nodeId), TxnRequest.verifyGroup, request, { timeoutMs })
   }
 
   private describe(loaded: Loaded, groupId: string): DescribeGroupResponse {
     const core = loaded.groups.get(groupId)?.core
     const offsets = this.committed(loaded, groupId, undefined)
-    if ((core === undefined || core.memberCount === 0) && offsets.length === 0) throw new SkeinError(ErrorCode.GROUP_ID_NOT_FOUND, `group '${groupId}' does not exist`)
+    if ((core === undefined || core.memberCount === 0) && offsets.length === 0 && !loaded.txnOffsets.hasGroup(groupId)) throw new SkeinError(ErrorCode.GROUP_ID_NOT_FOUND, `group '${groupId}' does not exist`)
     const description = core?.describe()
     return {
       groupId,
@@ -260,7 +369,7 @@ export class GroupCoordinatorActor implements Actor {
   }
 
   private listGroups(loaded: Loaded): ListGroupsResponse {
-    const ids = new Set([...loaded.offsets.groupIds(), ...[...loaded.groups].filter(([, entry]) => entry.core.memberCount > 0).map(([id]) => id)])
+    const ids = new Set([...loaded.offsets.groupIds(), ...loaded.txnOffsets.groupIds(), ...[...loaded.groups].filter(([, entry]) => entry.core.memberCount > 0).map(([id]) => id)])
     return {
       groups: [...ids].sort().map((groupId) => {
         const core = loaded.groups.get(groupId)?.core
@@ -271,6 +380,21 @@ export class GroupCoordinatorActor implements Actor {
 
   private committed(loaded: Loaded, groupId: string, partitions: readonly TopicPartitionRef[] | undefined): CommittedOffsetEntry[] {
     return [...loaded.offsets.fetch(groupId, partitions).values()].map(({ topic, partition, offset, metadata, commitTimestampMs }) => ({ topic, partition, offset, metadata, commitTimestampMs }))
+  }
+
+  /** Runs `work` after every earlier txnOffsetCommit/txnMarker of the same (group, producer id) has finished. */
+  private txnSerialized<T>(groupId: string, producerId: number, work: () => Promise<T>): Promise<T> {
+    const key = `${groupId}\u0000${producerId}`
+    const result = (this.txnQueues.get(key) ?? Promise.resolve()).then(work)
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.txnQueues.set(key, tail)
+    void tail.then(() => {
+      if (this.txnQueues.get(key) === tail) this.txnQueues.delete(key)
+    })
+    return result
   }
 
   // ---- effects ----
@@ -406,6 +530,7 @@ export class GroupCoordinatorActor implements Actor {
       }
     }
     const offsets = new OffsetTable()
+    const txnOffsets = new TxnPendingOffsets()
     const snapshots = new Map<string, GroupSnapshot>()
     let skipped = 0
     for (let offset = replica.logStartOffset; offset < markerOffset; ) {
@@ -420,6 +545,8 @@ export class GroupCoordinatorActor implements Actor {
             const decoded = decodeOffsetsRecord({ key: record.key ?? new Uint8Array(0), value: record.value })
             if (decoded.kind === 'offset') offsets.apply(decoded.record)
             else if (decoded.kind === 'group') snapshots.set(decoded.group, decoded.snapshot)
+            else if (decoded.kind === 'txnOffset') txnOffsets.add(decoded.group, decoded.producerId, decoded.producerEpoch, decoded.offsets)
+            else if (decoded.kind === 'txnEnd') txnOffsets.end(decoded.group, decoded.producerId)
           } catch (error) {
             skipped++
             this.context.log.error({ offset: record.offset, error: String(error) }, 'offsets topic record skipped: it does not decode')
@@ -441,9 +568,9 @@ export class GroupCoordinatorActor implements Actor {
       entry.persistedGeneration = snapshot.generation
       groups.set(groupId, entry)
     }
-    const loaded: Loaded = { epoch, replica, groups, offsets, tick: this.scheduleTick(), missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
+    const loaded: Loaded = { epoch, replica, groups, offsets, txnOffsets, tick: this.scheduleTick(), missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
     this.loaded = loaded
-    this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
+    this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, txnPendingProducers: txnOffsets.size, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
     return loaded
   }
 
@@ -576,6 +703,15 @@ function validGroupId(value: unknown): string {
 
 function invalid(message: string): SkeinError {
   return new SkeinError(ErrorCode.INVALID_REQUEST, message)
+}
+
+/** A commit's offsets list, checked (checkOffsetCommits); INVALID_REQUEST otherwise. */
+function offsetCommits(value: unknown, requestName: string): OffsetCommit[] {
+  if (!Array.isArray(value) || value.length === 0) throw invalid(`${requestName} needs a non-empty offsets list`)
+  const offsets = value.map((entry) => ({ topic: entry?.topic, partition: entry?.partition, offset: entry?.offset, metadata: entry?.metadata }))
+  const refused = checkOffsetCommits(offsets)
+  if (refused !== undefined) throw refused
+  return offsets
 }
 
 function optionalString(value: unknown, name: string): string | undefined {

@@ -23,7 +23,16 @@ import { parseVersioned, versioned } from '../../src/log/versioned-json.js'
  * taking over resumes the generation the members hold.
  * Load markers: key [KEY_VERSION, 'load', node], value null; ignored when replayed.
  *
- * The latest record for a key wins, so compaction (later) may keep only that one.
+ * Transactional offsets (txn-offsets.ts): key [KEY_VERSION, 'txnoffset', group, producerId],
+ * value { producerEpoch, offsets: [{ topic, partition, offset, metadata }] }, the offsets one
+ * txnOffsetCommit added to the producer's open transaction; key [KEY_VERSION, 'txnend', group,
+ * producerId], value { producerEpoch, commit }, written when the transaction ends. A commit's
+ * end record shares one batch with the offset records that make its offsets take effect, so
+ * a replay sees both or neither.
+ *
+ * The latest record for a key wins, so compaction (later) may keep only that one, except
+ * txnoffset records: they add up until their txnend, so compaction must keep every txnoffset
+ * record later than the key's last txnend.
  */
 
 export interface CommittedOffset {
@@ -68,10 +77,23 @@ export function loadMarkerRecord(nodeId: string): OffsetRecord {
   return { key: versioned(KEY_VERSION, JSON.stringify(['load', nodeId])), value: null }
 }
 
+/** Offsets committed in producer `producerId`'s open transaction (invisible until it commits). */
+export function txnOffsetRecord(group: string, producerId: number, producerEpoch: number, offsets: readonly OffsetCommit[]): OffsetRecord {
+  const value = { producerEpoch, offsets: offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata: metadata ?? '' })) }
+  return { key: versioned(KEY_VERSION, JSON.stringify(['txnoffset', group, producerId])), value: versioned(VALUE_VERSION, JSON.stringify(value)) }
+}
+
+/** The end of producer `producerId`'s transaction in `group`: its txnoffset records before this are settled. */
+export function txnEndRecord(group: string, producerId: number, producerEpoch: number, commit: boolean): OffsetRecord {
+  return { key: versioned(KEY_VERSION, JSON.stringify(['txnend', group, producerId])), value: versioned(VALUE_VERSION, JSON.stringify({ producerEpoch, commit })) }
+}
+
 export type DecodedOffsetsRecord =
   | { readonly kind: 'offset'; readonly record: OffsetRecord }
   | { readonly kind: 'group'; readonly group: string; readonly snapshot: GroupSnapshot }
   | { readonly kind: 'load' }
+  | { readonly kind: 'txnOffset'; readonly group: string; readonly producerId: number; readonly producerEpoch: number; readonly offsets: readonly OffsetCommit[] }
+  | { readonly kind: 'txnEnd'; readonly group: string; readonly producerId: number; readonly producerEpoch: number; readonly commit: boolean }
 
 /** Sorts a record of the offsets topic by kind (offset records are decoded by OffsetTable.apply). Throws CORRUPT_MESSAGE. */
 export function decodeOffsetsRecord(record: OffsetRecord): DecodedOffsetsRecord {
@@ -79,11 +101,28 @@ export function decodeOffsetsRecord(record: OffsetRecord): DecodedOffsetsRecord 
   if (!Array.isArray(key)) throw corrupt('offsets topic record key is not an array')
   if (key[0] === 'offset') return { kind: 'offset', record }
   if (key[0] === 'load') return { kind: 'load' }
+  if (key[0] === 'txnoffset' || key[0] === 'txnend') return decodeTxnRecord(key, record.value)
   if (key[0] !== 'group' || key.length !== 2 || typeof key[1] !== 'string') throw corrupt(`offsets topic record key ${JSON.stringify(key).slice(0, 100)} is of no known kind`)
   if (record.value === null) throw corrupt('group record without a value')
   const snapshot = parseVersioned(record.value, VALUE_VERSION, 'offset record value') as GroupSnapshot
   if (typeof snapshot !== 'object' || snapshot === null || !Number.isSafeInteger(snapshot.generation) || !Array.isArray(snapshot.members)) throw corrupt('group record value is not a group snapshot')
   return { kind: 'group', group: key[1], snapshot }
+}
+
+function decodeTxnRecord(key: unknown[], valueBytes: Uint8Array | null): DecodedOffsetsRecord {
+  const [kind, group, producerId] = key
+  if (key.length !== 3 || typeof group !== 'string' || !Number.isSafeInteger(producerId) || (producerId as number) < 0) throw corrupt(`${String(kind)} record key has bad fields`)
+  if (valueBytes === null) throw corrupt(`${String(kind)} record without a value`)
+  const value = parseVersioned(valueBytes, VALUE_VERSION, `${String(kind)} record value`) as { producerEpoch?: unknown; offsets?: unknown; commit?: unknown } | null
+  if (typeof value !== 'object' || value === null || !Number.isInteger(value.producerEpoch) || (value.producerEpoch as number) < 0) throw corrupt(`${String(kind)} record value has no producer epoch`)
+  const producerEpoch = value.producerEpoch as number
+  if (kind === 'txnend') {
+    if (typeof value.commit !== 'boolean') throw corrupt('txnend record value has no commit flag')
+    return { kind: 'txnEnd', group, producerId: producerId as number, producerEpoch, commit: value.commit }
+  }
+  const offsets = value.offsets as OffsetCommit[]
+  if (!Array.isArray(offsets) || offsets.length === 0 || checkOffsetCommits(offsets) !== undefined) throw corrupt('txnoffset record value has bad offsets')
+  return { kind: 'txnOffset', group, producerId: producerId as number, producerEpoch, offsets }
 }
 
 /**

@@ -9,56 +9,18 @@ import {
   type JoinGroupResponse,
   type SyncGroupResponse,
   brokerActorId,
-  coordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
-import { InProcessNodes } from '../helpers/in-process-nodes.js'
+import { ASK_TIMEOUT_MS, BROKER, RETRY_PAUSE_MS, TestMember, codeOf, coordinatorNodes, joinRequest } from './coordinator-harness.js'
 
 // The group coordinator actor in a real in-process cluster: found through any broker, fenced
 // by its offsets partition's leadership, rebuilt from the offsets topic after failover.
 
-const CLUSTER = { clusterId: 'coordinator-test', clusterSecret: 'coordinator-test-secret-0123456789' }
-const nodes = new InProcessNodes(CLUSTER, 'skein-coord')
-const BROKER = { offsetsTopicPartitions: 3, groupLimits: { sessionTimeoutMsMin: 500, sessionTimeoutMsMax: 60_000, membersMax: 100, initialRebalanceDelayMs: 0 } }
-const ASK_TIMEOUT_MS = 10_000
-const RETRY_PAUSE_MS = 100
+const nodes = coordinatorNodes('skein-coord')
 
 afterEach(async () => {
   await nodes.cleanup()
 })
-
-/** A member's view of one group through one node, retrying what a client retries (finding the coordinator again). */
-class TestMember {
-  coordinator: FindCoordinatorResponse | undefined
-  constructor(private readonly via: () => SkeinNode, readonly groupId: string) {}
-
-  async ask<T>(kind: string, payload: object): Promise<T> {
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      try {
-        this.coordinator ??= await this.via().actors.ask<FindCoordinatorResponse>(brokerActorId(this.via().config.nodeId), BrokerRequest.findCoordinator, { groupId: this.groupId }, { timeoutMs: ASK_TIMEOUT_MS })
-        return await this.via().actors.ask<T>(coordinatorActorId(this.coordinator.partition, this.coordinator.nodeId), kind, { groupId: this.groupId, ...payload }, { timeoutMs: ASK_TIMEOUT_MS })
-      } catch (error) {
-        if (!(error instanceof SkeinError) || !error.retriable || Date.now() > deadline) throw error
-        this.coordinator = undefined
-        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS))
-      }
-    }
-  }
-}
-
-function joinRequest(memberId: string, topics: string[] = ['orders']) {
-  return { memberId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 5_000, assignors: ['range'], topics, owned: [] }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await promise
-    return undefined
-  } catch (error) {
-    return error instanceof SkeinError ? error.code : -999
-  }
-}
 
 describe('group coordinator', () => {
   it('joinSyncCommitFetch_thenCoordinatorFailover_restoresGenerationAndOffsets', async () => {

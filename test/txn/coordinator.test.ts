@@ -140,7 +140,8 @@ describe('transaction coordinator', () => {
     const broker = await connect(node!)
     await broker.createTopic({ name: 'out', partitions: 1, replicationFactor: 1 })
     await broker.waitForLeaders('out')
-    const producer = await askTxn<InitProducerIdResponse>(node!, 'tx-t', TxnRequest.initProducerId, { transactionTimeoutMs: 300 })
+    // Long enough that the produce below lands inside it on a loaded machine, short enough to see it expire.
+    const producer = await askTxn<InitProducerIdResponse>(node!, 'tx-t', TxnRequest.initProducerId, { transactionTimeoutMs: 2_000 })
     const ref = { producerId: producer.producerId, producerEpoch: producer.producerEpoch }
     await askTxn(node!, 'tx-t', TxnRequest.addPartitions, { ...ref, partitions: [{ topic: 'out', partition: 0 }] })
     const written = await broker.produce('out', 0, txnBatch(producer, 0, ['slow']), -1)
