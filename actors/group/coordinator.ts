@@ -1,7 +1,6 @@
 import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
 import { replyLater } from '../../src/actor/index.js'
 import type { TimerHandle } from '../../src/env/index.js'
-import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/record-batch.js'
 import {
   BrokerRequest,
   type CommitOffsetsRequest,
@@ -31,6 +30,7 @@ import {
   txnCoordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
+import { type LoadedPartition, PartitionLease, appendLoadMarker, replayInternal } from '../internal-partition.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { ASSIGNOR_NAMES, type AssignorName } from '../../src/client/assignors.js'
@@ -40,12 +40,6 @@ import { TxnPendingOffsets, checkProducerIdAndEpoch, checkTxnProducer } from './
 
 /** How often sessions and rebalance deadlines are checked, and leadership of the partition re-read. */
 export const COORDINATOR_TICK_MS = 100
-/** Bytes read from the offsets partition at a time while replaying it. */
-export const LOAD_READ_BYTES_MAX = 1024 * 1024
-/** How long a coordinator waits for its replica to open its leader epoch before it gives up the load. */
-export const LOAD_WAIT_MS_MAX = 5_000
-/** Pause between tries at appending the load marker while the leader epoch is still opening. */
-export const LOAD_RETRY_MS = 50
 /** Heartbeats held at once (see HeartbeatRequest.waitMs); more are answered at once. */
 export const HELD_HEARTBEATS_MAX = 10_000
 /** Bound on asking this node's broker for the topic list during cleanup. */
@@ -57,14 +51,6 @@ const TOPIC_LIST_TIMEOUT_MS = 5_000
  */
 export const TXN_VERIFY_TIMEOUT_MS = 5_000
 
-/** Errors of the offsets partition that mean this node no longer coordinates: drop everything, clients find the new one. */
-const LEADERSHIP_LOST_CODES: ReadonlySet<number> = new Set([
-  ErrorCode.NOT_LEADER_OR_FOLLOWER.code,
-  ErrorCode.FENCED_LEADER_EPOCH.code,
-  ErrorCode.UNKNOWN_LEADER_EPOCH.code,
-  ErrorCode.LEADER_NOT_AVAILABLE.code,
-  ErrorCode.LOG_TRUNCATED.code,
-])
 
 interface HeldHeartbeat {
   readonly resolve: () => void
@@ -82,9 +68,7 @@ interface GroupEntry {
 }
 
 /** The state of one leader epoch of the offsets partition, rebuilt from it. */
-interface Loaded {
-  readonly epoch: number
-  readonly replica: PartitionReplica
+interface Loaded extends LoadedPartition {
   readonly groups: Map<string, GroupEntry>
   readonly offsets: OffsetTable
   /** Offsets committed in transactions still open (invisible until their txnMarker commits them). */
@@ -124,8 +108,7 @@ interface PendingRequest {
 export class GroupCoordinatorActor implements Actor {
   private readonly partition: number
   private readonly valid: boolean
-  private loaded: Loaded | undefined
-  private loading: Promise<Loaded> | undefined
+  private readonly lease: PartitionLease<Loaded>
   private readonly pending = new Map<number, PendingRequest>()
   private nextRequestId = 1
   /** Heartbeats held now, over every group (bounded by HELD_HEARTBEATS_MAX); kept, not summed per heartbeat. */
@@ -146,39 +129,46 @@ export class GroupCoordinatorActor implements Actor {
     const partition = Number(parts[1])
     this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
     this.partition = this.valid ? partition : -1
+    this.lease = new PartitionLease<Loaded>({
+      name: `${OFFSETS_TOPIC}/${this.partition}`,
+      replica: () => this.services.hostedReplicas.get(replicaActorId(OFFSETS_TOPIC, this.partition, this.context.nodeId))?.replica,
+      load: (replica) => this.load(replica),
+      onUnloaded: (loaded, reason) => this.onUnloaded(loaded, reason),
+      notCoordinator: (reason) => this.notCoordinator(reason),
+    })
   }
 
   receive(message: Message): unknown {
     if (!this.valid) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `${this.context.self} is not a coordinator id of ${this.context.nodeId}`)
     const payload = (message.payload ?? {}) as Record<string, unknown>
-    if (message.kind === GroupRequest.listGroups) return replyLater(this.withConfirmed((loaded) => this.listGroups(loaded)))
+    if (message.kind === GroupRequest.listGroups) return replyLater(this.lease.withConfirmed((loaded) => this.listGroups(loaded)))
     const groupId = validGroupId(payload.groupId)
     switch (message.kind) {
       case GroupRequest.joinGroup:
-        return replyLater(this.withLoaded((loaded) => this.join(loaded, groupId, payload as unknown as JoinGroupRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.join(loaded, groupId, payload as unknown as JoinGroupRequest)))
       case GroupRequest.syncGroup:
-        return replyLater(this.withLoaded((loaded) => this.sync(loaded, groupId, payload as unknown as SyncGroupRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.sync(loaded, groupId, payload as unknown as SyncGroupRequest)))
       case GroupRequest.heartbeat:
-        return replyLater(this.withLoaded((loaded) => this.heartbeat(loaded, groupId, payload as unknown as HeartbeatRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.heartbeat(loaded, groupId, payload as unknown as HeartbeatRequest)))
       case GroupRequest.leaveGroup:
-        return replyLater(this.withLoaded((loaded) => this.leave(loaded, groupId, payload as unknown as LeaveGroupRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.leave(loaded, groupId, payload as unknown as LeaveGroupRequest)))
       case GroupRequest.commitOffsets:
-        return replyLater(this.withLoaded((loaded) => this.commit(loaded, groupId, payload as unknown as CommitOffsetsRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.commit(loaded, groupId, payload as unknown as CommitOffsetsRequest)))
       case GroupRequest.fetchOffsets:
-        return replyLater(this.withConfirmed((loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
+        return replyLater(this.lease.withConfirmed((loaded) => this.fetchOffsets(loaded, groupId, payload as unknown as FetchOffsetsRequest)))
       case GroupRequest.describeGroup:
-        return replyLater(this.withConfirmed((loaded) => this.describe(loaded, groupId)))
+        return replyLater(this.lease.withConfirmed((loaded) => this.describe(loaded, groupId)))
       case GroupRequest.txnOffsetCommit:
-        return replyLater(this.withLoaded((loaded) => this.txnOffsetCommit(loaded, groupId, payload as unknown as TxnOffsetCommitRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.txnOffsetCommit(loaded, groupId, payload as unknown as TxnOffsetCommitRequest)))
       case GroupRequest.txnMarker:
-        return replyLater(this.withLoaded((loaded) => this.txnMarker(loaded, groupId, payload as unknown as TxnMarkerRequest)))
+        return replyLater(this.lease.withLoaded((loaded) => this.txnMarker(loaded, groupId, payload as unknown as TxnMarkerRequest)))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a group coordinator does not handle '${message.kind}'`)
     }
   }
 
   stop(): void {
-    this.unload('the coordinator actor stopped')
+    this.lease.unload('the coordinator actor stopped')
   }
 
   // ---- requests ----
@@ -454,59 +444,9 @@ export class GroupCoordinatorActor implements Actor {
 
   // ---- the offsets partition ----
 
-  /** Appends records to the offsets partition under the loaded leader epoch, resolving once committed. */
-  private async append(loaded: Loaded, records: readonly OffsetRecord[]): Promise<void> {
-    const timestamp = this.wallMs()
-    const batch = encodeRecordBatch({ records: records.map((record) => ({ key: record.key, value: record.value, timestamp })) })
-    try {
-      await loaded.replica.produce(batch, 'all', loaded.epoch)
-    } catch (error) {
-      if (error instanceof SkeinError && LEADERSHIP_LOST_CODES.has(error.code)) {
-        this.unload(`writing to the offsets partition failed: ${error.message}`)
-        throw this.notCoordinator(error.message)
-      }
-      throw error
-    }
-  }
-
-  /**
-   * For reads answered from memory (committed offsets, group descriptions): runs `handle` only
-   * once a majority has confirmed the offsets partition is still led here, in the epoch the
-   * state was loaded in. A leader cut off from its followers still believes it leads until
-   * check-quorum deposes it; meanwhile another may have been elected and acknowledged newer
-   * commits, which this one would not show (full-sim seed 868: committed offsets read back
-   * older than acknowledged).
-   */
-  private async withConfirmed<T>(handle: (loaded: Loaded) => T): Promise<T> {
-    return this.withLoaded(async (loaded) => {
-      try {
-        await loaded.replica.confirmLeadership()
-      } catch (error) {
-        if (!(error instanceof SkeinError) || !LEADERSHIP_LOST_CODES.has(error.code)) throw error
-        if (this.loaded === loaded) this.unload(`leadership not confirmed: ${error.message}`)
-        throw this.notCoordinator(error.message)
-      }
-      if (this.loaded !== loaded || loaded.replica.epoch !== loaded.epoch) throw this.notCoordinator('the offsets partition changed leader while the read waited')
-      return handle(loaded)
-    })
-  }
-
-  /** Runs `handle` on the state of the current leader epoch, loading it first if needed. */
-  private async withLoaded<T>(handle: (loaded: Loaded) => T | Promise<T>): Promise<T> {
-    const replica = this.services.hostedReplicas.get(replicaActorId(OFFSETS_TOPIC, this.partition, this.context.nodeId))?.replica
-    if (replica === undefined || replica.isClosed || replica.role !== 'leader') {
-      this.unload('the offsets partition is not led here')
-      throw this.notCoordinator(`${this.context.nodeId} does not lead ${OFFSETS_TOPIC}/${this.partition}`)
-    }
-    let loaded = this.loaded
-    if (loaded === undefined || loaded.epoch !== replica.epoch || loaded.replica !== replica) {
-      if (loaded !== undefined) this.unload(`leader epoch ${replica.epoch} replaced ${loaded.epoch}`)
-      this.loading ??= this.load(replica).finally(() => {
-        this.loading = undefined
-      })
-      loaded = await this.loading
-    }
-    return handle(loaded)
+  /** Appends records to the offsets partition under the loaded leader epoch, resolving once committed (one batch: all or none). */
+  private append(loaded: Loaded, records: readonly OffsetRecord[]): Promise<void> {
+    return this.lease.append(loaded, records, this.wallMs())
   }
 
   /**
@@ -517,44 +457,28 @@ export class GroupCoordinatorActor implements Actor {
   private async load(replica: PartitionReplica): Promise<Loaded> {
     const epoch = replica.epoch
     const startedMs = this.nowMs()
-    const marker = encodeRecordBatch({ records: [{ ...loadMarkerRecord(this.context.nodeId), timestamp: this.wallMs() }] })
     let markerOffset: number
-    for (;;) {
-      try {
-        markerOffset = (await replica.produce(marker, 'all', epoch)).baseOffset
-        break
-      } catch (error) {
-        const opening = error instanceof SkeinError && error.code === ErrorCode.LEADER_NOT_AVAILABLE.code && replica.role === 'leader' && replica.epoch === epoch
-        if (!opening || this.nowMs() - startedMs > LOAD_WAIT_MS_MAX) throw this.notCoordinator(`loading ${OFFSETS_TOPIC}/${this.partition} failed: ${String(error)}`)
-        await this.sleep(LOAD_RETRY_MS)
-      }
+    try {
+      markerOffset = await appendLoadMarker(replica, epoch, loadMarkerRecord(this.context.nodeId), this.context.env.clock)
+    } catch (error) {
+      throw this.notCoordinator(`loading ${OFFSETS_TOPIC}/${this.partition} failed: ${String(error)}`)
     }
     const offsets = new OffsetTable()
     const txnOffsets = new TxnPendingOffsets()
     const snapshots = new Map<string, GroupSnapshot>()
     let skipped = 0
-    for (let offset = replica.logStartOffset; offset < markerOffset; ) {
-      const read = await replica.read(offset, LOAD_READ_BYTES_MAX)
-      if (read.bytes.length === 0) throw this.notCoordinator(`the offsets partition ended at ${offset} before the load marker at ${markerOffset}`)
-      for (const batch of decodeRecordBatches(read.bytes)) {
-        offset = Math.max(offset, batch.baseOffset + batch.lastOffsetDelta + 1)
-        if (batch.isControl) continue
-        for (const record of batch.records) {
-          if (record.offset >= markerOffset) break
-          try {
-            const decoded = decodeOffsetsRecord({ key: record.key ?? new Uint8Array(0), value: record.value })
-            if (decoded.kind === 'offset') offsets.apply(decoded.record)
-            else if (decoded.kind === 'group') snapshots.set(decoded.group, decoded.snapshot)
-            else if (decoded.kind === 'txnOffset') txnOffsets.add(decoded.group, decoded.producerId, decoded.producerEpoch, decoded.offsets)
-            else if (decoded.kind === 'txnEnd') txnOffsets.end(decoded.group, decoded.producerId)
-          } catch (error) {
-            skipped++
-            this.context.log.error({ offset: record.offset, error: String(error) }, 'offsets topic record skipped: it does not decode')
-          }
-        }
+    await replayInternal(replica, markerOffset, (record, offset) => {
+      try {
+        const decoded = decodeOffsetsRecord(record)
+        if (decoded.kind === 'offset') offsets.apply(decoded.record)
+        else if (decoded.kind === 'group') snapshots.set(decoded.group, decoded.snapshot)
+        else if (decoded.kind === 'txnOffset') txnOffsets.add(decoded.group, decoded.producerId, decoded.producerEpoch, decoded.offsets)
+        else if (decoded.kind === 'txnEnd') txnOffsets.end(decoded.group, decoded.producerId)
+      } catch (error) {
+        skipped++
+        this.context.log.error({ offset, error: String(error) }, 'offsets topic record skipped: it does not decode')
       }
-    }
-    if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notCoordinator(`leadership of ${OFFSETS_TOPIC}/${this.partition} moved while loading`)
+    })
     const nowMs = this.nowMs()
     const groups = new Map<string, GroupEntry>()
     for (const [groupId, snapshot] of snapshots) {
@@ -569,16 +493,12 @@ export class GroupCoordinatorActor implements Actor {
       groups.set(groupId, entry)
     }
     const loaded: Loaded = { epoch, replica, groups, offsets, txnOffsets, tick: this.scheduleTick(), missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
-    this.loaded = loaded
     this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, txnPendingProducers: txnOffsets.size, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
     return loaded
   }
 
-  /** Drops the loaded state: every waiting request is told to find the coordinator again. */
-  private unload(reason: string): void {
-    const loaded = this.loaded
-    if (loaded === undefined) return
-    this.loaded = undefined
+  /** The loaded state is gone: every waiting request is told to find the coordinator again. */
+  private onUnloaded(loaded: Loaded, reason: string): void {
     loaded.tick.cancel()
     for (const entry of loaded.groups.values()) this.releaseHeld(entry, () => this.notCoordinator(reason))
     for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
@@ -591,11 +511,10 @@ export class GroupCoordinatorActor implements Actor {
   }
 
   private onTick(): void {
-    const loaded = this.loaded
+    const loaded = this.lease.loaded
     if (loaded === undefined) return
-    const replica = loaded.replica
-    if (replica.isClosed || replica.role !== 'leader' || replica.epoch !== loaded.epoch) {
-      this.unload('the offsets partition is no longer led here in the loaded epoch')
+    if (!this.lease.isCurrent(loaded)) {
+      this.lease.unload('the offsets partition is no longer led here in the loaded epoch')
       return
     }
     const nowMs = this.nowMs()
@@ -629,7 +548,7 @@ export class GroupCoordinatorActor implements Actor {
         if (loaded.missingTopics.has(topic)) tombstones.push(...loaded.offsets.tombstonesForTopic(topic))
       }
       loaded.missingTopics = missing
-      if (tombstones.length === 0 || this.loaded !== loaded) return
+      if (tombstones.length === 0 || this.lease.loaded !== loaded) return
       await this.append(loaded, tombstones)
       for (const record of tombstones) loaded.offsets.apply(record)
       this.context.log.info({ topics: [...missing], offsets: tombstones.length }, 'offsets of deleted topics removed')
@@ -686,10 +605,6 @@ export class GroupCoordinatorActor implements Actor {
   /** Record timestamps are whole milliseconds; a clock may give fractions. */
   private wallMs(): number {
     return Math.floor(this.context.env.clock.wallMs())
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.context.env.clock.setTimer(ms, resolve))
   }
 }
 

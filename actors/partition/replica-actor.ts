@@ -7,6 +7,7 @@ import type { RaftMessage } from '../../src/raft/index.js'
 import {
   BrokerRequest,
   type FetchAbortedTransaction,
+  type FetchIsolation,
   type FetchRequest,
   type FetchResponse,
   type ListOffsetsRequest,
@@ -276,11 +277,7 @@ export class PartitionReplicaActor implements Actor {
     if (offset < replica.logStartOffset || offset > replica.logEndOffset) {
       throw new SkeinError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${offset} is outside ${this.topic}/${this.partition}'s log [${replica.logStartOffset}, ${replica.logEndOffset}]`)
     }
-    const isolation = request.isolation ?? 'read_uncommitted'
-    if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
-      throw new SkeinError(ErrorCode.INVALID_REQUEST, `fetch isolation must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(isolation)}`)
-    }
-    const committed = isolation === 'read_committed'
+    const committed = isolationOf(request.isolation, 'fetch') === 'read_committed'
     const waitMs = Math.min(FETCH_WAIT_MS_MAX, Math.max(0, Number(request.maxWaitMs ?? 0) || 0))
     const readBytes = Math.min(maxBytes, committed ? FETCH_COMMITTED_BYTES_MAX : FETCH_BYTES_MAX)
     const minBytes = Math.min(readBytes, Math.max(1, Math.floor(Number(request.minBytes ?? 1)) || 1))
@@ -308,10 +305,12 @@ export class PartitionReplicaActor implements Actor {
     const replica = this.leaderReplica(undefined)
     const timestamp = request?.timestamp
     if (!Number.isSafeInteger(timestamp) || timestamp < -2) throw new SkeinError(ErrorCode.INVALID_REQUEST, 'listOffsets needs { timestamp: -1 (latest) | -2 (earliest) | ms >= 0 }')
-    if (timestamp === -1) return { offset: replica.highWatermark, timestamp: -1 }
+    // Kafka's lastFetchableOffset: what a fetch of the same isolation could read up to.
+    const latest = isolationOf(request?.isolation, 'listOffsets') === 'read_committed' ? replica.lastStableOffset : replica.highWatermark
+    if (timestamp === -1) return { offset: latest, timestamp: -1 }
     if (timestamp === -2) return { offset: replica.logStartOffset, timestamp: -1 }
     const found = await replica.offsetForTimestamp(timestamp)
-    return found === undefined ? { offset: -1, timestamp: -1 } : found
+    return found === undefined || found.offset >= latest ? { offset: -1, timestamp: -1 } : found
   }
 
   /** From a transaction coordinator: the COMMIT or ABORT marker of a producer's transaction, answered once committed. */
@@ -402,4 +401,13 @@ function isIdList(value: unknown): value is string[] {
 
 function badAcks(acks: unknown): never {
   throw new SkeinError(ErrorCode.INVALID_REQUEST, `acks must be 0, 1 or -1 (all), got ${String(acks)}`)
+}
+
+/** A request's isolation (default read_uncommitted); anything else is INVALID_REQUEST. */
+function isolationOf(value: unknown, kind: string): FetchIsolation {
+  const isolation = value ?? 'read_uncommitted'
+  if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
+    throw new SkeinError(ErrorCode.INVALID_REQUEST, `${kind} isolation must be 'read_uncommitted' or 'read_committed', got ${JSON.stringify(isolation)}`)
+  }
+  return isolation
 }

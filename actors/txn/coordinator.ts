@@ -19,7 +19,7 @@ import {
   replicaActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
-import { appendInternal, appendLoadMarker, isLeadershipLost, replayInternal } from '../internal-partition.js'
+import { type LoadedPartition, PartitionLease, appendInternal, appendLoadMarker, replayInternal } from '../internal-partition.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { type MarkerOutcome, type MarkerTarget, TxnCore, type TxnEffect } from './txn-core.js'
@@ -35,11 +35,11 @@ const BROKER_ASK_TIMEOUT_MS = 10_000
 type Effect = TxnEffect<number>
 
 /** The state of one leader epoch of the transaction-state partition. */
-interface Loaded {
-  readonly epoch: number
-  readonly replica: PartitionReplica
+interface Loaded extends LoadedPartition {
   readonly core: TxnCore<number>
-  readonly tick: TimerHandle
+  tick: TimerHandle
+  /** What the core's load asked for (markers of decided transactions), run once the state is current. */
+  readonly resume: readonly Effect[]
 }
 
 interface PendingRequest {
@@ -66,8 +66,7 @@ interface PendingRequest {
 export class TxnCoordinatorActor implements Actor {
   private readonly partition: number
   private readonly valid: boolean
-  private loaded: Loaded | undefined
-  private loading: Promise<Loaded> | undefined
+  private readonly lease: PartitionLease<Loaded>
   private readonly pending = new Map<number, PendingRequest>()
   private nextRequestId = 1
 
@@ -79,6 +78,14 @@ export class TxnCoordinatorActor implements Actor {
     const partition = Number(parts[1])
     this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
     this.partition = this.valid ? partition : -1
+    this.lease = new PartitionLease<Loaded>({
+      name: `${TXN_STATE_TOPIC}/${this.partition}`,
+      replica: () => this.services.hostedReplicas.get(replicaActorId(TXN_STATE_TOPIC, this.partition, this.context.nodeId))?.replica,
+      load: (replica) => this.load(replica),
+      onLoaded: (loaded) => this.dispatch(loaded, loaded.resume),
+      onUnloaded: (loaded, reason) => this.onUnloaded(loaded, reason),
+      notCoordinator: (reason) => this.notCoordinator(reason),
+    })
   }
 
   receive(message: Message): unknown {
@@ -105,23 +112,23 @@ export class TxnCoordinatorActor implements Actor {
         return replyLater(this.submit((core, id, nowMs) => core.endTxn(id, request, nowMs)))
       }
       case TxnRequest.describeTxn:
-        return replyLater(this.withConfirmed((loaded) => this.describe(loaded, payload.transactionalId)))
+        return replyLater(this.lease.withConfirmed((loaded) => this.describe(loaded, payload.transactionalId)))
       case TxnRequest.verifyGroup:
-        return replyLater(this.withConfirmed((loaded) => this.verifyGroup(loaded, payload as unknown as VerifyGroupRequest)))
+        return replyLater(this.lease.withConfirmed((loaded) => this.verifyGroup(loaded, payload as unknown as VerifyGroupRequest)))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a transaction coordinator does not handle '${message.kind}'`)
     }
   }
 
   stop(): void {
-    this.unload('the transaction coordinator actor stopped')
+    this.lease.unload('the transaction coordinator actor stopped')
   }
 
   // ---- requests ----
 
   /** Feeds one request to the core and waits for the reply its effects give (now, or once its record commits). */
   private submit<T = Record<string, never>>(feed: (core: TxnCore<number>, requestId: number, nowMs: number) => Effect[]): Promise<T> {
-    return this.withLoaded((loaded) => {
+    return this.lease.withLoaded((loaded) => {
       const requestId = this.nextRequestId++
       const answer = new Promise<T>((resolve, reject) => {
         this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject })
@@ -162,7 +169,7 @@ export class TxnCoordinatorActor implements Actor {
 
   private dispatch(loaded: Loaded, effects: readonly Effect[]): void {
     for (const effect of effects) {
-      if (this.loaded !== loaded) return // unloaded meanwhile: the next load redoes what is left
+      if (this.lease.loaded !== loaded) return // unloaded meanwhile: the next load redoes what is left
       switch (effect.type) {
         case 'reply':
           this.reply(effect)
@@ -191,12 +198,12 @@ export class TxnCoordinatorActor implements Actor {
   private persist(loaded: Loaded, effect: Extract<Effect, { type: 'persist' }>): void {
     appendInternal(loaded.replica, loaded.epoch, [effect.record], this.context.env.clock.wallMs()).then(
       () => {
-        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.persisted(effect.persistId, this.nowMs()))
+        if (this.lease.loaded === loaded) this.dispatch(loaded, loaded.core.persisted(effect.persistId, this.nowMs()))
       },
       (error: unknown) => {
         // Refused or unknown: either way this core's view may be ahead of or behind the log.
         this.context.log.warn({ transactionalId: effect.transactionalId, error: String(error) }, 'transaction state write failed; reloading the partition')
-        if (this.loaded === loaded) this.unload(`writing ${TXN_STATE_TOPIC}/${this.partition} failed: ${String(error)}`)
+        if (this.lease.loaded === loaded) this.lease.unload(`writing ${TXN_STATE_TOPIC}/${this.partition} failed: ${String(error)}`)
       },
     )
   }
@@ -204,23 +211,23 @@ export class TxnCoordinatorActor implements Actor {
   private allocateProducerId(loaded: Loaded, requestId: number): void {
     this.context.ask<InitProducerIdResponse>(brokerActorId(this.context.nodeId), BrokerRequest.initProducerId, {}, { timeoutMs: BROKER_ASK_TIMEOUT_MS }).then(
       (answer) => {
-        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocated(requestId, answer.producerId, this.nowMs()))
+        if (this.lease.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocated(requestId, answer.producerId, this.nowMs()))
       },
       (error: unknown) => {
         const cause = error instanceof SkeinError ? error : new SkeinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `no producer id: ${String(error)}`)
-        if (this.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocationFailed(requestId, cause))
+        if (this.lease.loaded === loaded) this.dispatch(loaded, loaded.core.producerIdAllocationFailed(requestId, cause))
       },
     )
   }
 
   private writeMarkers(loaded: Loaded, effect: Extract<Effect, { type: 'writeMarkers' }>): void {
     const report = (target: MarkerTarget, outcome: MarkerOutcome): void => {
-      if (this.loaded !== loaded) return
+      if (this.lease.loaded !== loaded) return
       if (outcome === 'fenced') {
         this.context.log.warn({ transactionalId: effect.transactionalId, target, coordinatorEpoch: effect.coordinatorEpoch }, 'a partition knows a newer transaction coordinator; unloading')
       }
       this.dispatch(loaded, loaded.core.markerOutcome({ transactionalId: effect.transactionalId, round: effect.round, target, outcome }, this.nowMs()))
-      if (outcome === 'fenced' && this.loaded === loaded) this.unload('fenced by a newer transaction coordinator')
+      if (outcome === 'fenced' && this.lease.loaded === loaded) this.lease.unload('fenced by a newer transaction coordinator')
     }
     const marker: WriteTxnMarkerRequest = { producerId: effect.producerId, producerEpoch: effect.producerEpoch, commit: effect.commit, coordinatorEpoch: effect.coordinatorEpoch }
     if (effect.partitions.length > 0) {
@@ -273,39 +280,6 @@ export class TxnCoordinatorActor implements Actor {
 
   // ---- the transaction-state partition ----
 
-  /** For reads answered from memory: runs `read` only once a majority confirmed this node still leads, in the loaded epoch. */
-  private async withConfirmed<T>(read: (loaded: Loaded) => T): Promise<T> {
-    return this.withLoaded(async (loaded) => {
-      try {
-        await loaded.replica.confirmLeadership()
-      } catch (error) {
-        if (!isLeadershipLost(error)) throw error
-        if (this.loaded === loaded) this.unload(`leadership not confirmed: ${error.message}`)
-        throw this.notCoordinator(error.message)
-      }
-      if (this.loaded !== loaded || loaded.replica.epoch !== loaded.epoch) throw this.notCoordinator('the partition changed leader while the read waited')
-      return read(loaded)
-    })
-  }
-
-  /** Runs `handle` on the state of the current leader epoch, loading it first if needed. */
-  private async withLoaded<T>(handle: (loaded: Loaded) => T | Promise<T>): Promise<T> {
-    const replica = this.services.hostedReplicas.get(replicaActorId(TXN_STATE_TOPIC, this.partition, this.context.nodeId))?.replica
-    if (replica === undefined || replica.isClosed || replica.role !== 'leader') {
-      this.unload('the transaction-state partition is not led here')
-      throw this.notCoordinator(`${this.context.nodeId} does not lead ${TXN_STATE_TOPIC}/${this.partition}`)
-    }
-    let loaded = this.loaded
-    if (loaded === undefined || loaded.epoch !== replica.epoch || loaded.replica !== replica) {
-      if (loaded !== undefined) this.unload(`leader epoch ${replica.epoch} replaced ${loaded.epoch}`)
-      this.loading ??= this.load(replica).finally(() => {
-        this.loading = undefined
-      })
-      loaded = await this.loading
-    }
-    return handle(loaded)
-  }
-
   /**
    * Rebuilds every transactional id of the partition: a load marker under the current epoch,
    * then the replay below it. Transactions found in PrepareCommit/PrepareAbort had their
@@ -333,21 +307,15 @@ export class TxnCoordinatorActor implements Actor {
         this.context.log.error({ offset, error: String(error) }, 'transaction-state record skipped: it does not decode')
       }
     })
-    if (replica.role !== 'leader' || replica.epoch !== epoch) throw this.notCoordinator(`leadership of ${TXN_STATE_TOPIC}/${this.partition} moved while loading`)
     const core = new TxnCore<number>(epoch, this.services.settings.txnLimits)
-    const loaded: Loaded = { epoch, replica, core, tick: this.scheduleTick() }
-    this.loaded = loaded
+    const resume = core.load(table, this.nowMs())
     const resumed = [...table.values()].filter((meta) => meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort').length
     this.context.log.info({ partition: this.partition, epoch, transactionalIds: table.size, resumed, replayedTo: markerOffset, skipped, tookMs: this.monotonicMs() - startedMs }, 'transaction coordinator loaded')
-    this.dispatch(loaded, core.load(table, this.nowMs()))
-    return loaded
+    return { epoch, replica, core, tick: this.scheduleTick(), resume }
   }
 
-  /** Drops the loaded state: every waiting request is told to find the coordinator again. */
-  private unload(reason: string): void {
-    const loaded = this.loaded
-    if (loaded === undefined) return
-    this.loaded = undefined
+  /** The loaded state is gone: every waiting request is told to find the coordinator again. */
+  private onUnloaded(loaded: Loaded, reason: string): void {
     loaded.tick.cancel()
     for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
     this.pending.clear()
@@ -359,14 +327,13 @@ export class TxnCoordinatorActor implements Actor {
   }
 
   private onTick(): void {
-    const loaded = this.loaded
+    const loaded = this.lease.loaded
     if (loaded === undefined) return
-    const replica = loaded.replica
-    if (replica.isClosed || replica.role !== 'leader' || replica.epoch !== loaded.epoch) {
-      this.unload('the transaction-state partition is no longer led here in the loaded epoch')
+    if (!this.lease.isCurrent(loaded)) {
+      this.lease.unload('the transaction-state partition is no longer led here in the loaded epoch')
       return
     }
-    ;(loaded as { tick: TimerHandle }).tick = this.scheduleTick()
+    loaded.tick = this.scheduleTick()
     this.dispatch(loaded, loaded.core.tick(this.nowMs()))
   }
 

@@ -7,6 +7,8 @@ import {
   type CommitOffsetsRequest,
   type CreateTopicRequest,
   type DescribeGroupResponse,
+  type DescribeTxnResponse,
+  type EndTxnRequest,
   ErrorCode,
   type FetchOffsetsRequest,
   type FetchOffsetsResponse,
@@ -29,10 +31,16 @@ import {
   type SyncGroupRequest,
   type SyncGroupResponse,
   type TopicDescription,
+  type TxnAddOffsetsRequest,
+  type TxnAddPartitionsRequest,
+  type TxnInitProducerIdRequest,
+  type TxnOffsetCommitRequest,
+  TxnRequest,
   brokerActorId,
   coordinatorActorId,
   pinnedNodeOf,
   replicaActorId,
+  txnCoordinatorActorId,
 } from '../wire/index.js'
 
 export interface BrokerClientConfig {
@@ -110,6 +118,20 @@ const WAIT_FOR_LEADERS_POLL_MS = 100
  * describing many stays bounded.
  */
 const COORDINATOR_CACHE_ENTRIES_MAX = 1_000
+/**
+ * Cap of the backoff while a transaction coordinator answers CONCURRENT_TRANSACTIONS: the id's
+ * previous commit or abort is being written (one marker round on each of its partitions, tens
+ * of ms), so polling at least every 100 ms starts the next transaction soon after it is done,
+ * where the full 1 s cap would add most of a second to back-to-back transactions.
+ */
+const CONCURRENT_TXN_BACKOFF_MS_MAX = 100
+
+/**
+ * Which coordinator a request goes to: a group's (`coordinator/<p>/<node>`) or a transactional
+ * id's (`txn/<p>/<node>`). Both are found with findCoordinator and live on the leader of their
+ * internal topic's partition, so one lookup-and-retry path serves both.
+ */
+type CoordinatorKey = { readonly type: 'group'; readonly id: string } | { readonly type: 'txn'; readonly id: string }
 
 /** Errors that say something about the node asked, not the request: ask another node next. */
 const NODE_FAILURE_CODES: ReadonlySet<number> = new Set([
@@ -142,7 +164,7 @@ export class BrokerClient {
   private contactNode: string | undefined
   /** Node id -> time (Env clock) until which it is passed over: it just failed as a node. */
   private readonly avoidUntilMs = new Map<string, number>()
-  /** Group id -> its coordinator as last found (findCoordinator); dropped when it fails. */
+  /** `group:<id>` or `txn:<id>` -> its coordinator as last found (findCoordinator); dropped when it fails or moves. */
   private readonly coordinators = new Map<string, { partition: number; nodeId: string }>()
 
   private constructor(
@@ -302,38 +324,38 @@ export class BrokerClient {
 
   /** The coordinator of `groupId` (any node answers; the first call creates the offsets topic). */
   findCoordinator(groupId: string): Promise<FindCoordinatorResponse> {
-    return this.locateCoordinator(groupId, this.deadlineFor())
+    return this.locateCoordinator(groupKey(groupId), this.deadlineFor())
   }
 
   /** Joins (or rejoins) a group. The coordinator may hold the answer until the rebalance completes, up to the request's rebalance timeout. */
   joinGroup(request: JoinGroupRequest): Promise<JoinGroupResponse> {
-    return this.askCoordinator<JoinGroupResponse>(request.groupId, GroupRequest.joinGroup, request, request.rebalanceTimeoutMs)
+    return this.askCoordinator<JoinGroupResponse>(groupKey(request.groupId), GroupRequest.joinGroup, request, request.rebalanceTimeoutMs)
   }
 
   /** This member's assignment in a generation; a member waits (up to `rebalanceTimeoutMs`) for the leader's. */
   syncGroup(request: SyncGroupRequest, rebalanceTimeoutMs: number): Promise<SyncGroupResponse> {
-    return this.askCoordinator<SyncGroupResponse>(request.groupId, GroupRequest.syncGroup, request, rebalanceTimeoutMs)
+    return this.askCoordinator<SyncGroupResponse>(groupKey(request.groupId), GroupRequest.syncGroup, request, rebalanceTimeoutMs)
   }
 
   /** Keeps the member's session; held up to `waitMs` by the coordinator, answered early with REBALANCE_IN_PROGRESS when a rebalance starts. */
   async heartbeat(request: HeartbeatRequest): Promise<void> {
-    await this.askCoordinator<unknown>(request.groupId, GroupRequest.heartbeat, request, request.waitMs ?? 0)
+    await this.askCoordinator<unknown>(groupKey(request.groupId), GroupRequest.heartbeat, request, request.waitMs ?? 0)
   }
 
   async leaveGroup(request: LeaveGroupRequest): Promise<void> {
-    await this.askCoordinator<unknown>(request.groupId, GroupRequest.leaveGroup, request)
+    await this.askCoordinator<unknown>(groupKey(request.groupId), GroupRequest.leaveGroup, request)
   }
 
   async commitOffsets(request: CommitOffsetsRequest): Promise<void> {
-    await this.askCoordinator<unknown>(request.groupId, GroupRequest.commitOffsets, request)
+    await this.askCoordinator<unknown>(groupKey(request.groupId), GroupRequest.commitOffsets, request)
   }
 
   fetchOffsets(request: FetchOffsetsRequest): Promise<FetchOffsetsResponse> {
-    return this.askCoordinator<FetchOffsetsResponse>(request.groupId, GroupRequest.fetchOffsets, request)
+    return this.askCoordinator<FetchOffsetsResponse>(groupKey(request.groupId), GroupRequest.fetchOffsets, request)
   }
 
   describeGroup(groupId: string): Promise<DescribeGroupResponse> {
-    return this.askCoordinator<DescribeGroupResponse>(groupId, GroupRequest.describeGroup, { groupId })
+    return this.askCoordinator<DescribeGroupResponse>(groupKey(groupId), GroupRequest.describeGroup, { groupId })
   }
 
   /**
@@ -383,22 +405,75 @@ export class BrokerClient {
     throw lastError
   }
 
+  // ---- transactions ----
+  //
+  // Every transaction request goes to the transactional id's coordinator, by the same path as
+  // group requests (askCoordinator): found with findCoordinator { transactionalId }, found
+  // again after NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE or a
+  // node failure; CONCURRENT_TRANSACTIONS (the previous commit or abort is still being written)
+  // is asked again after a short pause; all within the call's deadline. The producer errors
+  // (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE,
+  // ...) are not retriable: they go to the caller. txnOffsetCommit goes to the group's
+  // coordinator, like a commitOffsets.
+
+  /** The transaction coordinator of `transactionalId` (any node answers; the first call creates the transaction-state topic). */
+  findTxnCoordinator(transactionalId: string): Promise<FindCoordinatorResponse> {
+    return this.locateCoordinator(txnKey(transactionalId), this.deadlineFor())
+  }
+
   /**
-   * Sends a group request to the group's coordinator, finding it first if this client does not
-   * know it. A retriable failure (not the coordinator any more, still loading, node down) drops
-   * what the client knew, pauses (backoff) and finds the coordinator again; `extraWaitMs` is
+   * The transactional id's producer id with a new epoch: fences every older instance with the
+   * same id and aborts the transaction it left open. Like initProducerId, may wait for the
+   * coordinator to write, so each attempt has the administration timeout.
+   */
+  txnInitProducerId(request: TxnInitProducerIdRequest): Promise<InitProducerIdResponse> {
+    return this.askCoordinator<InitProducerIdResponse>(txnKey(request.transactionalId), TxnRequest.initProducerId, request, 0, ADMIN_REQUEST_TIMEOUT_MS)
+  }
+
+  /** Makes partitions part of the producer's open transaction (opening it): needed before the first batch to each. */
+  async txnAddPartitions(request: TxnAddPartitionsRequest): Promise<void> {
+    await this.askCoordinator<unknown>(txnKey(request.transactionalId), TxnRequest.addPartitions, request)
+  }
+
+  /** Makes a group's offsets part of the open transaction: needed before txnOffsetCommit for that group. */
+  async txnAddOffsets(request: TxnAddOffsetsRequest): Promise<void> {
+    await this.askCoordinator<unknown>(txnKey(request.transactionalId), TxnRequest.addOffsets, request)
+  }
+
+  /** Commits or aborts the open transaction: the coordinator then writes the markers. */
+  async txnEndTxn(request: EndTxnRequest): Promise<void> {
+    await this.askCoordinator<unknown>(txnKey(request.transactionalId), TxnRequest.endTxn, request)
+  }
+
+  /** The transaction state the coordinator has committed for `transactionalId`. */
+  txnDescribe(transactionalId: string): Promise<DescribeTxnResponse> {
+    return this.askCoordinator<DescribeTxnResponse>(txnKey(transactionalId), TxnRequest.describeTxn, { transactionalId })
+  }
+
+  /** Offsets committed in the producer's transaction, to the group's coordinator (after txnAddOffsets for the group). */
+  async txnOffsetCommit(request: TxnOffsetCommitRequest): Promise<void> {
+    await this.askCoordinator<unknown>(groupKey(request.groupId), GroupRequest.txnOffsetCommit, request)
+  }
+
+  /**
+   * Sends a request to a group's or a transactional id's coordinator, finding it first if this
+   * client does not know it. A retriable failure (not the coordinator any more, still loading,
+   * node down) drops what the client knew, pauses (backoff) and finds the coordinator again;
+   * CONCURRENT_TRANSACTIONS says nothing of where the coordinator is, so it only pauses
+   * (briefly: CONCURRENT_TXN_BACKOFF_MS_MAX) and asks the same one again. `extraWaitMs` is
    * time the coordinator may hold the request (a join, sync or heartbeat), added to each
    * attempt's timeout and to the call's deadline.
    */
-  private async askCoordinator<T>(groupId: string, kind: string, payload: object, extraWaitMs = 0): Promise<T> {
-    const timeoutMs = this.timeoutMs + extraWaitMs
+  private async askCoordinator<T>(key: CoordinatorKey, kind: string, payload: object, extraWaitMs = 0, attemptTimeoutMs = this.timeoutMs): Promise<T> {
+    const timeoutMs = attemptTimeoutMs + extraWaitMs
     const deadlineAtMs = this.deadlineFor(extraWaitMs)
+    const cacheKey = coordinatorCacheKey(key)
     let lastError: unknown
     for (let attempt = 0; attempt <= this.retriesMax; attempt++) {
-      let coordinator = this.coordinators.get(groupId)
+      let coordinator = this.coordinators.get(cacheKey)
       if (coordinator === undefined) {
         try {
-          coordinator = await this.locateCoordinator(groupId, deadlineAtMs)
+          coordinator = await this.locateCoordinator(key, deadlineAtMs)
         } catch (error) {
           if (error instanceof CallDeadlineError) throw this.deadlineExceeded(kind, lastError ?? error.cause)
           throw error // askAnyNode retried what was retriable already
@@ -406,12 +481,16 @@ export class BrokerClient {
       }
       const options = { timeoutMs: this.attemptTimeoutMs(timeoutMs, deadlineAtMs, kind, lastError) }
       try {
-        return await this.actors.ask<T>(coordinatorActorId(coordinator.partition, coordinator.nodeId), kind, payload, options)
+        return await this.actors.ask<T>(coordinatorActorIdOf(key, coordinator), kind, payload, options)
       } catch (error) {
         lastError = error
         if (!(error instanceof SkeinError) || !error.retriable) throw error
+        if (error.code === ErrorCode.CONCURRENT_TRANSACTIONS.code) {
+          await this.pause(attempt, deadlineAtMs, kind, lastError, CONCURRENT_TXN_BACKOFF_MS_MAX)
+          continue
+        }
         this.nodeFailed(coordinator.nodeId, error)
-        if (this.coordinators.get(groupId) === coordinator) this.coordinators.delete(groupId)
+        if (this.coordinators.get(cacheKey) === coordinator) this.coordinators.delete(cacheKey)
         await this.pause(attempt, deadlineAtMs, kind, lastError)
       }
     }
@@ -419,11 +498,13 @@ export class BrokerClient {
   }
 
   /** findCoordinator on any node; remembers the answer (and the node's address). */
-  private async locateCoordinator(groupId: string, deadlineAtMs: number): Promise<FindCoordinatorResponse> {
-    const found = await this.askAnyNode<FindCoordinatorResponse>(BrokerRequest.findCoordinator, { groupId }, ADMIN_REQUEST_TIMEOUT_MS, deadlineAtMs)
+  private async locateCoordinator(key: CoordinatorKey, deadlineAtMs: number): Promise<FindCoordinatorResponse> {
+    const request = key.type === 'group' ? { groupId: key.id } : { transactionalId: key.id }
+    const found = await this.askAnyNode<FindCoordinatorResponse>(BrokerRequest.findCoordinator, request, ADMIN_REQUEST_TIMEOUT_MS, deadlineAtMs)
     if (found.address !== '') this.addresses.set(found.nodeId, found.address)
-    this.coordinators.delete(groupId) // re-inserted last: the map's order is oldest first
-    this.coordinators.set(groupId, { partition: found.partition, nodeId: found.nodeId })
+    const cacheKey = coordinatorCacheKey(key)
+    this.coordinators.delete(cacheKey) // re-inserted last: the map's order is oldest first
+    this.coordinators.set(cacheKey, { partition: found.partition, nodeId: found.nodeId })
     if (this.coordinators.size > COORDINATOR_CACHE_ENTRIES_MAX) this.coordinators.delete(this.coordinators.keys().next().value as string)
     return found
   }
@@ -598,6 +679,23 @@ export class BrokerClient {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.env.clock.setTimer(ms, resolve))
   }
+}
+
+function groupKey(groupId: string): CoordinatorKey {
+  return { type: 'group', id: groupId }
+}
+
+function txnKey(transactionalId: string): CoordinatorKey {
+  return { type: 'txn', id: transactionalId }
+}
+
+/** Group and transactional ids share the cache; the prefix keeps a group and an id of the same name apart. */
+function coordinatorCacheKey(key: CoordinatorKey): string {
+  return `${key.type}:${key.id}`
+}
+
+function coordinatorActorIdOf(key: CoordinatorKey, coordinator: { partition: number; nodeId: string }): string {
+  return key.type === 'group' ? coordinatorActorId(coordinator.partition, coordinator.nodeId) : txnCoordinatorActorId(coordinator.partition, coordinator.nodeId)
 }
 
 /**

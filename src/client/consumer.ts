@@ -1029,7 +1029,7 @@ function groupSettings(config: ConsumerConfig): GroupSettings | undefined {
   return settings
 }
 
-function validateGroupId(name: string, value: unknown): void {
+export function validateGroupId(name: string, value: unknown): void {
   if (typeof value !== 'string' || value.length === 0 || value.length > GROUP_ID_CHARS_MAX || GROUP_ID_FORBIDDEN.test(value)) {
     throw invalidArgument(`${name} must be 1 to ${GROUP_ID_CHARS_MAX} characters without control characters, got ${JSON.stringify(value)}`)
   }
@@ -1043,7 +1043,7 @@ function validateSubscription(topics: unknown): GroupSubscription {
   return [...(list as string[])]
 }
 
-function validateCommitOffset(entry: CommitOffset): OffsetCommitEntry {
+export function validateCommitOffset(entry: CommitOffset): OffsetCommitEntry {
   validateTopicPartition(entry)
   requireNonNegativeInteger('commit offset', entry.offset)
   if (entry.metadata !== undefined && typeof entry.metadata !== 'string') throw invalidArgument('commit metadata must be a string')

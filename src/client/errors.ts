@@ -5,7 +5,8 @@ import { ErrorCode, type ErrorSpec, SkeinError } from '../wire/index.js'
  * `code` of these errors comes from the one error table (src/wire/errors.ts): INVALID_REQUEST
  * for bad input and for a closed client, producer or consumer, MESSAGE_TOO_LARGE for a record
  * over the size limit, REQUEST_TIMED_OUT for a call past its timeout (retriable),
- * UNSUPPORTED_VERSION when the cluster connection lacks a feature asked for. `reason` tells
+ * UNSUPPORTED_VERSION when the cluster connection lacks a feature asked for, INVALID_TXN_STATE
+ * for a transactional call that does not fit the transaction's state. `reason` tells
  * apart the cases that share a code; it is stable, like the codes.
  */
 export const ClientErrorReason = {
@@ -30,6 +31,26 @@ export const ClientErrorReason = {
    * queued behind it) is failed too, with the earlier error's code; sequences restart.
    */
   SEQUENCE_ABORTED: 'SEQUENCE_ABORTED',
+  /**
+   * Transactional producer: the call does not fit the state of the producer's transactions
+   * (a send outside a transaction, a second transaction while one is open, a call on a
+   * transaction already committed or aborted, an abort after a commit was sent).
+   */
+  INVALID_TXN_STATE: 'INVALID_TXN_STATE',
+  /**
+   * Something in the open transaction failed (a send, an add, an offset commit): it can only
+   * be aborted. commit() fails with this, its `cause` the first failure; unsent batches of the
+   * transaction fail with it too.
+   */
+  TXN_ABORT_REQUIRED: 'TXN_ABORT_REQUIRED',
+  /** Records of a transaction that abort() ended before they were sent. */
+  TXN_ABORTED: 'TXN_ABORTED',
+  /**
+   * A newer producer with the same transactionalId took over (PRODUCER_FENCED,
+   * INVALID_PRODUCER_EPOCH or INVALID_PRODUCER_ID_MAPPING, whose code this error carries):
+   * this producer can do nothing more; every later call fails with this. Close it.
+   */
+  PRODUCER_FENCED: 'PRODUCER_FENCED',
 } as const
 
 export type ClientErrorReason = (typeof ClientErrorReason)[keyof typeof ClientErrorReason]
@@ -44,6 +65,10 @@ const specByReason: Readonly<Record<ClientErrorReason, ErrorSpec>> = {
   TIMED_OUT: ErrorCode.REQUEST_TIMED_OUT,
   IDEMPOTENCE_UNAVAILABLE: ErrorCode.UNSUPPORTED_VERSION,
   SEQUENCE_ABORTED: ErrorCode.UNKNOWN_SERVER_ERROR, // replaced by the earlier error's spec
+  INVALID_TXN_STATE: ErrorCode.INVALID_TXN_STATE,
+  TXN_ABORT_REQUIRED: ErrorCode.INVALID_TXN_STATE,
+  TXN_ABORTED: ErrorCode.INVALID_TXN_STATE,
+  PRODUCER_FENCED: ErrorCode.PRODUCER_FENCED, // replaced by the fencing error's spec
 }
 
 /** A SkeinError raised by the SDK itself, with a `reason` naming the case. */

@@ -2,6 +2,7 @@ export { BrokerClient, type BrokerClientConfig } from './broker-client.js'
 export { Client, type ClientConfig } from './client.js'
 export { Admin, type ClusterDescription, type ClusterPartition, type CreateTopicOptions } from './admin.js'
 export { Producer, type ProducerConfig, type ProducerMessage, type ProducerRecord, type RecordMetadata } from './producer.js'
+export { Transaction, type GroupMetadataSource, type SendOffsetsOptions } from './transaction.js'
 export {
   Consumer,
   type CommitOffset,

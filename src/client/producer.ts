@@ -8,6 +8,7 @@ import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } fr
 import { DefaultPartitioner } from './partitioner.js'
 import { type MessageBytes, type MessageHeaders, toBytes, toRecordHeaders } from './records.js'
 import { validateTopicName } from './admin.js'
+import { type Transaction, TransactionManager, type TransactionalProducerPort, type TransactionalSettings } from './transaction.js'
 
 /**
  * The producer: per-partition batching, Kafka's default partitioner, bounded memory and
@@ -31,6 +32,10 @@ import { validateTopicName } from './admin.js'
  * `OUT_OF_ORDER_RESENDS_MAX` times (Kafka's producer does the same). After a failed batch an idempotent producer fails the
  * batches queued behind it on that partition (SEQUENCE_ABORTED, with the failure's code), asks
  * for a new producer id, and starts that partition's sequence again at 0.
+ *
+ * With a `transactionalId` the producer is transactional (transaction.ts): idempotent with
+ * acks 'all' always, its producer id and epoch from the id's transaction coordinator, and it
+ * sends only inside a transaction (`producer.transaction()`, then `tx.send`).
  */
 export interface ProducerConfig {
   /** 'all' (or -1): a Raft majority has the batch; 1: the leader has it; 0: not waited for. Default 'all'. */
@@ -51,6 +56,19 @@ export interface ProducerConfig {
   bufferWaitMsMax?: number
   /** Largest record (key, value and headers); larger ones fail with MESSAGE_TOO_LARGE. Default 1 MiB (Kafka's max.request.size). */
   recordBytesMax?: number
+  /**
+   * Makes the producer transactional (Kafka's transactional.id): it sends only inside
+   * transactions (`transaction()`), and a newer producer with the same id fences this one.
+   * Keep it stable across restarts of the same logical producer (say, one per input
+   * partition set) so a restart fences its predecessor. Implies idempotent and acks 'all';
+   * contradicting either is refused. 1 to 1,024 characters.
+   */
+  transactionalId?: string
+  /**
+   * How long a transaction may stay open before the coordinator aborts it (and fences this
+   * epoch). Only with transactionalId. Default 60 s (Kafka's transaction.timeout.ms).
+   */
+  transactionTimeoutMs?: number
 }
 
 export interface ProducerMessage {
@@ -96,6 +114,14 @@ const BUILDER_START_BYTES_MAX = 64 * 1024
 const RECORD_OVERHEAD_BYTES = 24
 /** Sequences wrap to 0 after int32 max, as Kafka's do. */
 const SEQUENCE_MAX = 0x7fff_ffff
+/** Kafka's transaction.timeout.ms default: long enough for a consume-transform-produce round with slow steps, short enough that a dead producer's open transaction does not hold read_committed readers for long. */
+const TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000
+/**
+ * Longest transactional id: the transaction coordinator's limit (TRANSACTIONAL_ID_CHARS_MAX in
+ * actors/txn/txn-log.ts, which src/ may not import), checked here so a bad id fails at
+ * creation rather than at the first transaction.
+ */
+const TRANSACTIONAL_ID_CHARS_MAX = 1_024
 
 interface ResolvedConfig {
   readonly acks: ProduceAcks
@@ -107,6 +133,8 @@ interface ResolvedConfig {
   readonly bufferBytesMax: number
   readonly bufferWaitMsMax: number
   readonly recordBytesMax: number
+  /** Set for a transactional producer. */
+  readonly transactional: TransactionalSettings | undefined
 }
 
 /** A checked record as the batch encoder takes it, plus what the producer needs: one object per record. */
@@ -197,11 +225,15 @@ export class Producer {
   private identity: ProducerIdentity | undefined
   private identityGeneration = 0
   private identityRequest: Promise<void> | undefined
+  /** Transactional producers only. */
+  private readonly txn: TransactionManager | undefined
 
   constructor(private readonly context: ClientContext, config: ProducerConfig) {
     this.config = resolveProducerConfig(config)
     this.partitioner = new DefaultPartitioner(context.env.random)
-    if (this.config.idempotent && !canInitProducerId(context.connected())) {
+    const transactional = this.config.transactional
+    this.txn = transactional === undefined ? undefined : new TransactionManager(context, transactional, this.transactionalPort())
+    if (this.config.idempotent && transactional === undefined && !canInitProducerId(context.connected())) {
       throw new SkeinClientError(
         ClientErrorReason.IDEMPOTENCE_UNAVAILABLE,
         'idempotent: true needs producer ids from the cluster (BrokerClient.initProducerId), which this build does not have; create the producer with idempotent: false',
@@ -216,6 +248,38 @@ export class Producer {
    * timeout, a failed batch) rejects the call, while messages already queued are still sent.
    */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    this.assertOpen()
+    if (this.txn !== undefined) {
+      this.txn.assertUsable()
+      throw new SkeinClientError(ClientErrorReason.INVALID_TXN_STATE, 'a transactional producer sends inside a transaction: const tx = await producer.transaction(), then tx.send()')
+    }
+    return this.sendRecords(record)
+  }
+
+  /**
+   * Starts a transaction (transactional producers only; one open at a time). The first one
+   * takes the producer id and a new epoch from the coordinator first, fencing older
+   * producers with the same transactionalId.
+   */
+  async transaction(): Promise<Transaction> {
+    return this.transactions().begin()
+  }
+
+  /**
+   * Takes the transactional id's producer id and a new epoch now, fencing older producers with
+   * the same id and aborting what they left open; transaction() does it when not done yet.
+   */
+  async initTransactions(): Promise<void> {
+    return this.transactions().initTransactions()
+  }
+
+  private transactions(): TransactionManager {
+    this.assertOpen()
+    if (this.txn === undefined) throw invalidArgument('transactions need a transactionalId in the producer config')
+    return this.txn
+  }
+
+  private async sendRecords(record: ProducerRecord): Promise<RecordMetadata[]> {
     this.assertOpen()
     const { topic, messages } = validateProducerRecord(record)
     // Record timestamps are whole ms; an injected clock (the simulator's) may give fractions.
@@ -295,6 +359,7 @@ export class Producer {
 
   private async closeOnce(): Promise<void> {
     this.state = 'closing'
+    await this.txn?.close()
     for (const waiter of this.bufferWaiters.splice(0)) {
       waiter.timer.cancel()
       waiter.grant.reject(this.closedError())
@@ -448,6 +513,8 @@ export class Producer {
   /** Sends ready batches of `queue`, oldest first, while it has in-flight slots. */
   private drain(queue: PartitionQueue): void {
     while (queue.ready.length > 0 && queue.inFlight < this.config.maxInFlightRequests) {
+      // A transaction's partition is added to it before its first batch goes (drained again once added).
+      if (this.txn !== undefined && !this.txn.partitionReady(queue.topic, queue.partition)) return
       if (this.config.idempotent && !this.identityReady(queue)) return
       const batch = queue.ready.shift() as Batch
       this.sendBatch(queue, batch)
@@ -480,6 +547,10 @@ export class Producer {
 
   /** Asks for a producer id (a new one when `renew`), once at a time; drains every queue when it arrives. */
   private requestIdentity(renew: boolean): void {
+    // A transactional producer's id and epoch are the transaction manager's to take (a new
+    // epoch before the transaction after a failed one); its partitionReady keeps batches of a
+    // failed transaction from getting here.
+    if (this.txn !== undefined) return
     if (this.identityRequest !== undefined) return
     if (renew) this.identity = undefined
     this.identityRequest = this.context
@@ -556,7 +627,8 @@ export class Producer {
     if (identity === undefined) return batch.builder.build({ compression: this.config.compression })
     const baseSequence = queue.nextSequence
     queue.nextSequence = (baseSequence + batch.builder.count) % (SEQUENCE_MAX + 1)
-    return batch.builder.build({ compression: this.config.compression, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence })
+    const isTransactional = this.txn !== undefined
+    return batch.builder.build({ compression: this.config.compression, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence, isTransactional })
   }
 
   private finishSent(batch: Batch, response: ProduceResponse): void {
@@ -567,10 +639,49 @@ export class Producer {
 
   private finishFailed(queue: PartitionQueue, batch: Batch, error: Error): void {
     this.failBatch(batch, error)
+    this.txn?.batchFailed(error)
     if (!this.config.idempotent) return
     // The batches behind this one carry sequences that now have a gap: fail them, restart the sequence.
     queue.resetPending = true
     this.failQueued(queue, new SkeinClientError(ClientErrorReason.SEQUENCE_ABORTED, `an earlier batch to ${queue.topic}/${queue.partition} failed: ${error.message}`, { cause: error, spec: specOf(error) }))
+  }
+
+  // ---- transactions ----
+
+  /** What the transaction manager may do to this producer. */
+  private transactionalPort(): TransactionalProducerPort {
+    return {
+      assertOpen: () => this.assertOpen(),
+      sendRecords: (record) => this.sendRecords(record),
+      flush: () => this.flush(),
+      discardUnsent: (error) => this.discardUnsent(error),
+      drainPartitions: (partitions) => {
+        for (const { topic, partition } of partitions) {
+          const queue = this.queues.get(topic)?.[partition]
+          if (queue !== undefined) this.drain(queue)
+        }
+      },
+      identity: () => this.identity,
+      setIdentity: (identity) => {
+        validateIdentity(identity)
+        this.identity = identity
+        this.identityGeneration++ // every partition's sequence restarts at 0 under the new epoch
+      },
+    }
+  }
+
+  /** Fails every batch not yet sent, once the sends queueing now have queued their records; in-flight ones are left to finish. */
+  private async discardUnsent(error: Error): Promise<void> {
+    await this.appendTail
+    for (const queue of this.allQueues()) {
+      const open = queue.open
+      if (open !== undefined) {
+        open.lingerTimer?.cancel()
+        queue.open = undefined
+        this.failBatch(open, error)
+      }
+      this.failQueued(queue, error)
+    }
   }
 
   private failQueued(queue: PartitionQueue, error: Error): void {
@@ -617,7 +728,8 @@ function validateIdentity(identity: unknown): asserts identity is ProducerIdenti
 function resolveProducerConfig(config: ProducerConfig): ResolvedConfig {
   if (typeof config !== 'object' || config === null) throw invalidArgument('producer config must be an object')
   const acks = toWireAcks(config.acks ?? 'all')
-  const idempotent = config.idempotent ?? false
+  const transactional = resolveTransactional(config, acks)
+  const idempotent = config.idempotent ?? transactional !== undefined
   if (typeof idempotent !== 'boolean') throw invalidArgument(`idempotent must be a boolean, got ${String(idempotent)}`)
   const resolved: ResolvedConfig = {
     acks,
@@ -629,6 +741,7 @@ function resolveProducerConfig(config: ProducerConfig): ResolvedConfig {
     bufferBytesMax: config.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT,
     bufferWaitMsMax: config.bufferWaitMsMax ?? BUFFER_WAIT_MS_MAX_DEFAULT,
     recordBytesMax: config.recordBytesMax ?? RECORD_BYTES_MAX_DEFAULT,
+    transactional,
   }
   requireNonNegativeInteger('lingerMs', resolved.lingerMs)
   for (const name of ['batchBytes', 'maxInFlightRequests', 'bufferBytesMax', 'bufferWaitMsMax', 'recordBytesMax'] as const) requirePositiveInteger(name, resolved[name])
@@ -638,6 +751,23 @@ function resolveProducerConfig(config: ProducerConfig): ResolvedConfig {
   }
   checkCompression(resolved.compression)
   return resolved
+}
+
+/** The transactional settings, or undefined; refuses settings that contradict a transactionalId (idempotent false, acks other than 'all'). */
+function resolveTransactional(config: ProducerConfig, acks: ProduceAcks): TransactionalSettings | undefined {
+  const { transactionalId, transactionTimeoutMs } = config
+  if (transactionalId === undefined) {
+    if (transactionTimeoutMs !== undefined) throw invalidArgument('transactionTimeoutMs needs a transactionalId')
+    return undefined
+  }
+  if (typeof transactionalId !== 'string' || transactionalId.length === 0 || transactionalId.length > TRANSACTIONAL_ID_CHARS_MAX) {
+    throw invalidArgument(`transactionalId must be a string of 1 to ${TRANSACTIONAL_ID_CHARS_MAX} characters, got ${JSON.stringify(transactionalId)?.slice(0, 80)}`)
+  }
+  if (config.idempotent === false) throw invalidArgument('transactionalId needs idempotence: leave idempotent unset or true')
+  if (acks !== -1) throw invalidArgument("transactionalId needs acks 'all': a transaction commits only what a majority holds")
+  const timeoutMs = transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT
+  requirePositiveInteger('transactionTimeoutMs', timeoutMs)
+  return { transactionalId, transactionTimeoutMs: timeoutMs }
 }
 
 function toWireAcks(acks: unknown): ProduceAcks {

@@ -1,9 +1,12 @@
 import { ApiKey, type ApiKeyValue, type ApiName } from './api-keys.js'
+import { AddOffsetsToTxnRequestSchema, AddOffsetsToTxnResponseSchema } from './messages/add-offsets-to-txn.js'
+import { AddPartitionsToTxnRequestSchema, AddPartitionsToTxnResponseSchema } from './messages/add-partitions-to-txn.js'
 import { ApiVersionsRequestSchema, type ApiVersionsResponse, ApiVersionsResponseSchema } from './messages/api-versions.js'
 import { CreateTopicsRequestSchema, CreateTopicsResponseSchema } from './messages/create-topics.js'
 import { DeleteTopicsRequestSchema, DeleteTopicsResponseSchema } from './messages/delete-topics.js'
 import { DescribeConfigsRequestSchema, DescribeConfigsResponseSchema } from './messages/describe-configs.js'
 import { DescribeGroupsRequestSchema, DescribeGroupsResponseSchema } from './messages/describe-groups.js'
+import { EndTxnRequestSchema, EndTxnResponseSchema } from './messages/end-txn.js'
 import { FetchRequestSchema, FetchResponseSchema } from './messages/fetch.js'
 import { FindCoordinatorRequestSchema, FindCoordinatorResponseSchema } from './messages/find-coordinator.js'
 import { HeartbeatRequestSchema, HeartbeatResponseSchema } from './messages/heartbeat.js'
@@ -17,6 +20,7 @@ import { OffsetCommitRequestSchema, OffsetCommitResponseSchema } from './message
 import { OffsetFetchRequestSchema, OffsetFetchResponseSchema } from './messages/offset-fetch.js'
 import { ProduceRequestSchema, ProduceResponseSchema } from './messages/produce.js'
 import { SyncGroupRequestSchema, SyncGroupResponseSchema } from './messages/sync-group.js'
+import { TxnOffsetCommitRequestSchema, TxnOffsetCommitResponseSchema } from './messages/txn-offset-commit.js'
 import { ErrorCode, SkeinError } from '../wire/errors.js'
 import type { StructKind, ValueOf } from './schema.js'
 
@@ -66,6 +70,10 @@ export const KAFKA_APIS = {
   [ApiKey.CreateTopics]: api('CreateTopics', 0, 4, CreateTopicsRequestSchema, CreateTopicsResponseSchema),
   [ApiKey.DeleteTopics]: api('DeleteTopics', 0, 3, DeleteTopicsRequestSchema, DeleteTopicsResponseSchema),
   [ApiKey.InitProducerId]: api('InitProducerId', 0, 1, InitProducerIdRequestSchema, InitProducerIdResponseSchema),
+  [ApiKey.AddPartitionsToTxn]: api('AddPartitionsToTxn', 0, 2, AddPartitionsToTxnRequestSchema, AddPartitionsToTxnResponseSchema),
+  [ApiKey.AddOffsetsToTxn]: api('AddOffsetsToTxn', 0, 2, AddOffsetsToTxnRequestSchema, AddOffsetsToTxnResponseSchema),
+  [ApiKey.EndTxn]: api('EndTxn', 0, 2, EndTxnRequestSchema, EndTxnResponseSchema),
+  [ApiKey.TxnOffsetCommit]: api('TxnOffsetCommit', 0, 2, TxnOffsetCommitRequestSchema, TxnOffsetCommitResponseSchema),
   [ApiKey.DescribeConfigs]: api('DescribeConfigs', 0, 2, DescribeConfigsRequestSchema, DescribeConfigsResponseSchema),
 } as const satisfies { readonly [K in ApiKeyValue]: ApiSpec }
 

@@ -2,9 +2,10 @@ import { ApiKey, type ApiKeyValue } from './api-keys.js'
 import { type ApiVersionRange, SUPPORTED_API_VERSIONS, apiVersionsResponseBody } from './apis.js'
 import { handleDescribeConfigs, handleDescribeGroups, handleListGroups } from './handlers/admin.js'
 import { handleCreateTopics, handleDeleteTopics, handleFindCoordinator, handleInitProducerId, handleMetadata } from './handlers/cluster.js'
-import type { GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
+import { type GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
 import { GroupGateway } from './handlers/groups.js'
 import { handleFetch, handleListOffsets, handleProduce } from './handlers/partitions.js'
+import { TxnGateway } from './handlers/transactions.js'
 import type { KafkaRequest } from './request.js'
 import { encodeResponse } from './response.js'
 
@@ -29,6 +30,10 @@ export const WIRED_API_KEYS: ReadonlySet<ApiKeyValue> = new Set([
   ApiKey.OffsetCommit,
   ApiKey.OffsetFetch,
   ApiKey.InitProducerId,
+  ApiKey.AddPartitionsToTxn,
+  ApiKey.AddOffsetsToTxn,
+  ApiKey.EndTxn,
+  ApiKey.TxnOffsetCommit,
   ApiKey.DescribeGroups,
   ApiKey.ListGroups,
   ApiKey.DescribeConfigs,
@@ -39,14 +44,27 @@ export const WIRED_API_VERSIONS: readonly ApiVersionRange[] = SUPPORTED_API_VERS
 /** A request for an API the codec decodes but no handler serves: the connection closes. */
 export class UnwiredApiError extends Error {}
 
+/** The per-node state handlers share across connections: other nodes' endpoints, and where coordinators are. */
+export interface KafkaGateways {
+  readonly endpoints: KafkaEndpoints
+  readonly groups: GroupGateway
+  readonly txns: TxnGateway
+}
+
+export function kafkaGateways(node: GatewayNode): KafkaGateways {
+  const groups = new GroupGateway(node)
+  return { endpoints: new KafkaEndpoints(node), groups, txns: new TxnGateway(node, groups) }
+}
+
 /**
  * Answers one decoded request with its whole response frame, or undefined when Kafka sends
  * none (Produce with acks=0). Handlers answer failures as the protocol's error codes and do
  * not throw for them.
  */
-export async function dispatchKafkaRequest(node: GatewayNode, endpoints: KafkaEndpoints, groups: GroupGateway, request: KafkaRequest): Promise<Uint8Array | undefined> {
+export async function dispatchKafkaRequest(node: GatewayNode, gateways: KafkaGateways, request: KafkaRequest): Promise<Uint8Array | undefined> {
   // Read before the switch narrows `request`: the default case names an API a newer codec may add.
   const { apiKey, apiVersion, header } = request
+  const { endpoints, groups, txns } = gateways
   const correlationId = header.correlationId
   switch (request.apiKey) {
     case ApiKey.ApiVersions:
@@ -68,7 +86,15 @@ export async function dispatchKafkaRequest(node: GatewayNode, endpoints: KafkaEn
     case ApiKey.ListOffsets:
       return encodeResponse(ApiKey.ListOffsets, apiVersion, correlationId, await handleListOffsets(node, request.body))
     case ApiKey.InitProducerId:
-      return encodeResponse(ApiKey.InitProducerId, apiVersion, correlationId, await handleInitProducerId(node, request.body))
+      return encodeResponse(ApiKey.InitProducerId, apiVersion, correlationId, await handleInitProducerId(node, txns, request.body, apiVersion))
+    case ApiKey.AddPartitionsToTxn:
+      return encodeResponse(ApiKey.AddPartitionsToTxn, apiVersion, correlationId, await txns.addPartitions(request.body, apiVersion))
+    case ApiKey.AddOffsetsToTxn:
+      return encodeResponse(ApiKey.AddOffsetsToTxn, apiVersion, correlationId, await txns.addOffsets(request.body, apiVersion))
+    case ApiKey.EndTxn:
+      return encodeResponse(ApiKey.EndTxn, apiVersion, correlationId, await txns.endTxn(request.body, apiVersion))
+    case ApiKey.TxnOffsetCommit:
+      return encodeResponse(ApiKey.TxnOffsetCommit, apiVersion, correlationId, await txns.txnOffsetCommit(request.body, apiVersion))
     case ApiKey.JoinGroup:
       return encodeResponse(ApiKey.JoinGroup, apiVersion, correlationId, await groups.join(request.body))
     case ApiKey.SyncGroup:

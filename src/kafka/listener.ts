@@ -1,9 +1,8 @@
 import type { Clock, Listener, Logger, Net } from '../env/index.js'
 import { KafkaConnection, type KafkaConnectionLimits } from './connection.js'
-import { dispatchKafkaRequest } from './dispatch.js'
+import { type KafkaGateways, dispatchKafkaRequest, kafkaGateways } from './dispatch.js'
 import type { KafkaEndpoint } from './endpoint-actor.js'
-import { type GatewayNode, KafkaEndpoints } from './handlers/gateway.js'
-import { GroupGateway } from './handlers/groups.js'
+import type { GatewayNode } from './handlers/gateway.js'
 
 /** Where a node's Kafka listener binds and what it tells clients. */
 export interface KafkaListenerConfig {
@@ -44,8 +43,7 @@ export async function startKafkaListener(net: Net, node: KafkaListenerNode, conf
   if (net.listenStream === undefined) throw new Error('this Env has no stream listener: the Kafka gateway needs the real Net')
   const log = node.log.child({ component: 'kafka' })
   let gateway: GatewayNode | undefined
-  let endpoints: KafkaEndpoints | undefined
-  let groups: GroupGateway | undefined
+  let gateways: KafkaGateways | undefined
   const listener: Listener = await net.listenStream({
     host: config.host,
     port: config.port,
@@ -54,8 +52,8 @@ export async function startKafkaListener(net: Net, node: KafkaListenerNode, conf
       const connection = new KafkaConnection(
         socket,
         (request) => {
-          if (gateway === undefined || endpoints === undefined || groups === undefined) return Promise.reject(new Error('kafka listener not started yet'))
-          return dispatchKafkaRequest(gateway, endpoints, groups, request)
+          if (gateway === undefined || gateways === undefined) return Promise.reject(new Error('kafka listener not started yet'))
+          return dispatchKafkaRequest(gateway, gateways, request)
         },
         connectionLog,
         config.limits,
@@ -65,8 +63,7 @@ export async function startKafkaListener(net: Net, node: KafkaListenerNode, conf
   })
   const endpoint: KafkaEndpoint = { host: config.advertisedHost ?? config.host, port: listener.port }
   gateway = { nodeId: node.nodeId, clock: node.clock, log, selfEndpoint: endpoint, autoCreateTopics: config.autoCreateTopics ?? false, ask: (actorId, kind, payload, options) => node.ask(actorId, kind, payload, options) }
-  endpoints = new KafkaEndpoints(gateway)
-  groups = new GroupGateway(gateway)
+  gateways = kafkaGateways(gateway)
   log.info({ host: listener.host, port: listener.port, advertisedHost: endpoint.host }, 'kafka listener started')
   return { endpoint, close: () => listener.close() }
 }

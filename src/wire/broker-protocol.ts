@@ -238,9 +238,15 @@ export interface FetchResponse {
   readonly abortedTransactions?: readonly FetchAbortedTransaction[]
 }
 
-/** timestamp -1: the latest offset (the high watermark); -2: the earliest; else the first record at or after it. */
+/**
+ * timestamp -1: the latest offset (the high watermark); -2: the earliest; else the first record
+ * at or after it. Under read_committed the last stable offset stands in for the high watermark,
+ * as in Kafka: -1 answers it, and a timestamp finds only records below it.
+ */
 export interface ListOffsetsRequest {
   readonly timestamp: number
+  /** Default read_uncommitted. */
+  readonly isolation?: FetchIsolation
 }
 
 export interface ListOffsetsResponse {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type Actor, type ActorContext, type ActorSystem, type Message } from '../../src/actor/index.js'
 import { BrokerClient, type BrokerClientConfig } from '../../src/client/index.js'
-import { BROKER_KIND, BrokerRequest, ErrorCode, type MetadataResponse, REPLICA_KIND, SkeinError } from '../../src/wire/index.js'
+import { BROKER_KIND, BrokerRequest, ErrorCode, type FindCoordinatorResponse, type MetadataResponse, REPLICA_KIND, SkeinError, TXN_COORDINATOR_KIND, TxnRequest } from '../../src/wire/index.js'
 import { SIM_CLUSTER_ID, SIM_CLUSTER_SECRET, SIM_NODE_PORT, SimCluster, settle, settleError } from '../../sim/index.js'
 
 /**
@@ -25,16 +25,34 @@ interface FakeState {
   produceSeen: Map<string, number>
   /** Metadata and admin requests each node's broker received. */
   brokerSeen: Map<string, number>
+  /** The node whose transaction coordinator owns every transactional id; the others answer NOT_COORDINATOR. */
+  txnCoordinator: string
+  /** The next this many transaction requests on the coordinator answer CONCURRENT_TRANSACTIONS. */
+  concurrentTxnAnswers: number
+  /** findCoordinator requests received, and every transaction request as "node kind". */
+  findCoordinatorSeen: number
+  txnSeen: string[]
 }
 
-class FakeBroker implements Actor {
+/** A scripted actor: its node (from the context) and the test's shared state. */
+abstract class FakeActor implements Actor {
   constructor(
-    private readonly context: ActorContext,
-    private readonly state: FakeState,
+    protected readonly context: ActorContext,
+    protected readonly state: FakeState,
   ) {}
+  abstract receive(message: Message): unknown
+}
+
+class FakeBroker extends FakeActor {
   receive(message: Message): unknown {
     this.state.brokerSeen.set(this.context.nodeId, (this.state.brokerSeen.get(this.context.nodeId) ?? 0) + 1)
     if (message.kind === BrokerRequest.listTopics) return [`answered-by-${this.context.nodeId}`]
+    if (message.kind === BrokerRequest.findCoordinator) {
+      this.state.findCoordinatorSeen++
+      const { transactionalId } = message.payload as { transactionalId: string }
+      const found: FindCoordinatorResponse = { transactionalId, partition: 0, nodeId: this.state.txnCoordinator, address: `${this.state.txnCoordinator}:${SIM_NODE_PORT}` }
+      return found
+    }
     if (message.kind !== BrokerRequest.metadata) throw new SkeinError(ErrorCode.INVALID_REQUEST, `fake broker: no ${message.kind}`)
     const response: MetadataResponse = {
       version: 1,
@@ -45,11 +63,7 @@ class FakeBroker implements Actor {
   }
 }
 
-class FakeReplica implements Actor {
-  constructor(
-    private readonly context: ActorContext,
-    private readonly state: FakeState,
-  ) {}
+class FakeReplica extends FakeActor {
   receive(message: Message): unknown {
     const nodeId = this.context.nodeId
     this.state.produceSeen.set(nodeId, (this.state.produceSeen.get(nodeId) ?? 0) + 1)
@@ -64,11 +78,25 @@ class FakeReplica implements Actor {
   }
 }
 
+class FakeTxnCoordinator extends FakeActor {
+  receive(message: Message): unknown {
+    const nodeId = this.context.nodeId
+    this.state.txnSeen.push(`${nodeId} ${message.kind}`)
+    if (nodeId !== this.state.txnCoordinator) throw new SkeinError(ErrorCode.NOT_COORDINATOR, `${nodeId} does not coordinate this id`)
+    if (this.state.concurrentTxnAnswers > 0) {
+      this.state.concurrentTxnAnswers--
+      throw new SkeinError(ErrorCode.CONCURRENT_TRANSACTIONS)
+    }
+    return message.kind === TxnRequest.initProducerId ? { producerId: 7, producerEpoch: 3 } : {}
+  }
+}
+
 async function fakeCluster(clientConfig: Partial<BrokerClientConfig> = {}) {
-  const state: FakeState = { leader: 'n1', leaderEpoch: 1, produceError: undefined, produceHangs: false, produceSeen: new Map(), brokerSeen: new Map() }
+  const state: FakeState = { leader: 'n1', leaderEpoch: 1, produceError: undefined, produceHangs: false, produceSeen: new Map(), brokerSeen: new Map(), txnCoordinator: 'n2', concurrentTxnAnswers: 0, findCoordinatorSeen: 0, txnSeen: [] }
   const register = (system: ActorSystem): void => {
     system.registerKind(BROKER_KIND, (context) => new FakeBroker(context, state), { passivateAfterIdleMs: 0 })
     system.registerKind(REPLICA_KIND, (context) => new FakeReplica(context, state), { passivateAfterIdleMs: 0 })
+    system.registerKind(TXN_COORDINATOR_KIND, (context) => new FakeTxnCoordinator(context, state), { passivateAfterIdleMs: 0 })
   }
   const cluster = await SimCluster.start(NODE_IDS, { seed: 3, configFor: () => ({ brokerDisabled: true }), hooksFor: () => ({ registerActors: register }) })
   const world = cluster.world
@@ -206,5 +234,49 @@ describe('BrokerClient: retries are bounded by a per-call deadline', () => {
 
   it('config_outOfRange_isRefused', async () => {
     await expect(fakeCluster({ requestDeadlineMs: 0 })).rejects.toThrow(RangeError)
+  })
+})
+
+describe('BrokerClient: transaction coordinator requests', () => {
+  const ref = { transactionalId: 'tx-1', producerId: 7, producerEpoch: 3 }
+
+  it('txnRequests_findTheCoordinatorOnce_andGoToItsTxnActor', async () => {
+    const { client, state, timed } = await fakeCluster()
+    expect((await timed(client.txnInitProducerId({ transactionalId: 'tx-1', transactionTimeoutMs: 60_000 }))).value).toEqual({ producerId: 7, producerEpoch: 3 })
+    expect((await timed(client.txnAddPartitions({ ...ref, partitions: [{ topic: TOPIC, partition: 0 }] }))).error).toBeUndefined()
+    expect((await timed(client.txnEndTxn({ ...ref, commit: true }))).error).toBeUndefined()
+    expect(state.findCoordinatorSeen).toBe(1)
+    expect(state.txnSeen).toEqual([`n2 ${TxnRequest.initProducerId}`, `n2 ${TxnRequest.addPartitions}`, `n2 ${TxnRequest.endTxn}`])
+  })
+
+  it('onNotCoordinator_findsTheCoordinatorAgain_andGoesToTheNewOne', async () => {
+    const { client, state, timed } = await fakeCluster({ retryBackoffMs: 10 })
+    await timed(client.txnAddOffsets({ ...ref, groupId: 'g' }))
+    state.txnCoordinator = 'n3'
+    const outcome = await timed(client.txnEndTxn({ ...ref, commit: false }))
+    expect(outcome.error).toBeUndefined()
+    expect(state.findCoordinatorSeen).toBe(2)
+    expect(state.txnSeen.slice(1)).toEqual([`n2 ${TxnRequest.endTxn}`, `n3 ${TxnRequest.endTxn}`])
+  })
+
+  it('onConcurrentTransactions_asksTheSameCoordinatorAgainSoon_withoutFindingItAgain', async () => {
+    const { client, state, timed } = await fakeCluster({ retryBackoffMs: 50 })
+    await timed(client.findTxnCoordinator('tx-1'))
+    state.concurrentTxnAnswers = 4
+    const outcome = await timed(client.txnAddPartitions({ ...ref, partitions: [{ topic: TOPIC, partition: 0 }] }))
+    expect(outcome.error).toBeUndefined()
+    expect(state.findCoordinatorSeen).toBe(1)
+    expect(state.txnSeen).toHaveLength(5)
+    // Four pauses capped at CONCURRENT_TXN_BACKOFF_MS_MAX (100 ms), not the 1 s retry cap.
+    expect(outcome.tookMs).toBeLessThan(600)
+  })
+
+  it('onConcurrentTransactionsForever_endsAtTheCallDeadline', async () => {
+    const { client, state, timed } = await fakeCluster({ requestDeadlineMs: 2_000, retryBackoffMs: 20 })
+    state.concurrentTxnAnswers = Number.MAX_SAFE_INTEGER
+    const outcome = await timed(client.txnEndTxn({ ...ref, commit: true }))
+    expect(outcome.error?.code).toBe(ErrorCode.REQUEST_TIMED_OUT.code)
+    expect((outcome.error?.cause as SkeinError).code).toBe(ErrorCode.CONCURRENT_TRANSACTIONS.code)
+    expect(outcome.tookMs).toBeLessThan(2_100)
   })
 })

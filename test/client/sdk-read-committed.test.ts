@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { PartitionReplica } from '../../actors/partition/replica.js'
 import { BrokerClient } from '../../src/client/broker-client.js'
 import { silentLogger } from '../../src/env/index.js'
 import { createRealEnv } from '../../src/env/real/index.js'
 import { Client, type Consumer, type ConsumerMessage } from '../../src/index.js'
-import { encodeRecordBatch } from '../../src/log/record-batch.js'
 import type { SkeinNode } from '../../src/node.js'
+import { hostedReplica, valuesBatch } from '../helpers/hosted-txn.js'
 import { InProcessNodes } from '../helpers/in-process-nodes.js'
 
 /**
@@ -23,17 +22,7 @@ afterEach(async () => {
   await nodes.cleanup()
 })
 
-function batch(values: string[], txn?: { producerId: number; sequence: number }): Uint8Array {
-  const records = values.map((value) => ({ key: null, value: new TextEncoder().encode(value), timestamp: 1_700_000_000_000 }))
-  if (txn === undefined) return encodeRecordBatch({ records })
-  return encodeRecordBatch({ producerId: txn.producerId, producerEpoch: 0, baseSequence: txn.sequence, isTransactional: true, records })
-}
-
-function replicaOf(node: SkeinNode): PartitionReplica {
-  const hosted = [...(node.services?.hostedReplicas.values() ?? [])].find((entry) => entry.topic === TOPIC && entry.partition === 0)
-  if (hosted === undefined) throw new Error(`${TOPIC}/0 is not hosted`)
-  return hosted.replica
-}
+const batch = (values: string[], txn?: { producerId: number; sequence: number }): Uint8Array => valuesBatch(values, 1_700_000_000_000, txn)
 
 /** Collects what `consumer` reads, in the background, until it is closed. */
 function collect(consumer: Consumer): string[] {
@@ -61,7 +50,7 @@ describe('SDK consumer isolation', () => {
     await broker.waitForLeaders(TOPIC)
     const a = (await broker.initProducerId()).producerId
     const b = (await broker.initProducerId()).producerId
-    const replica = replicaOf(node!)
+    const replica = hostedReplica(node!, TOPIC, 0)
     const marker = (producerId: number, commit: boolean) => replica.writeTxnMarker({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 0 })
 
     await broker.produce(TOPIC, 0, batch(['p0']), -1)

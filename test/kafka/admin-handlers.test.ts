@@ -2,13 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { BROKER_SETTINGS_DEFAULT } from '../../actors/services.js'
 import { TOPIC_CONFIGS_DEFAULT, topicConfigEntries } from '../../actors/metadata/topic-configs.js'
 import { brokerConfigEntries } from '../../actors/broker/broker.js'
-import { silentLogger } from '../../src/env/logger.js'
-import { ApiKey, SIZE_PREFIX_BYTES, decodeRequest, decodeResponse, encodeRequest } from '../../src/kafka/index.js'
+import { ApiKey } from '../../src/kafka/index.js'
 import { kafkaBrokerId } from '../../src/kafka/broker-ids.js'
 import { decodeAssignment, decodeSubscriptionTopics } from '../../src/kafka/consumer-protocol.js'
-import { WIRED_API_VERSIONS, dispatchKafkaRequest } from '../../src/kafka/dispatch.js'
+import { WIRED_API_VERSIONS, kafkaGateways } from '../../src/kafka/dispatch.js'
 import { ConfigSource, handleDescribeConfigs, handleDescribeGroups, handleListGroups } from '../../src/kafka/handlers/admin.js'
-import { type GatewayNode, KafkaEndpoints } from '../../src/kafka/handlers/gateway.js'
 import { GroupGateway } from '../../src/kafka/handlers/groups.js'
 import type { DescribeConfigsRequest } from '../../src/kafka/messages/describe-configs.js'
 import { AUTHORIZED_OPERATIONS_OMITTED } from '../../src/kafka/messages/metadata.js'
@@ -24,48 +22,13 @@ import {
   SkeinError,
   type TopicDescription,
 } from '../../src/wire/index.js'
+import { FakeActors, SELF, asClientReads, dispatchAsClient } from './fake-actors.js'
 
 /**
  * ListGroups, DescribeGroups and DescribeConfigs against a fake node: its actors are canned
  * native answers keyed by actor id and message kind, and every ask is recorded, so what the
  * handlers ask and what Kafka clients get back are both checked without sockets.
  */
-
-const SELF = 'n1'
-
-type Answer = unknown | ((payload: unknown) => unknown)
-
-class FakeActors {
-  readonly answers = new Map<string, Answer>()
-  readonly asked: { actorId: string; kind: string; payload: unknown }[] = []
-
-  on(actorId: string, kind: string, answer: Answer): this {
-    this.answers.set(`${actorId} ${kind}`, answer)
-    return this
-  }
-
-  askedOf(kind: string): string[] {
-    return this.asked.filter((a) => a.kind === kind).map((a) => a.actorId)
-  }
-
-  node(): GatewayNode {
-    return {
-      nodeId: SELF,
-      clock: { nowMs: () => 0, wallMs: () => 0, setTimer: () => ({ cancel: () => undefined }) } as unknown as GatewayNode['clock'],
-      log: silentLogger,
-      selfEndpoint: { host: '127.0.0.1', port: 9092 },
-      autoCreateTopics: false,
-      ask: async <T>(actorId: string, kind: string, payload: unknown): Promise<T> => {
-        this.asked.push({ actorId, kind, payload })
-        if (!this.answers.has(`${actorId} ${kind}`)) throw new Error(`unexpected ask ${kind} to ${actorId}`)
-        const answer = this.answers.get(`${actorId} ${kind}`)
-        const value = typeof answer === 'function' ? (answer as (payload: unknown) => unknown)(payload) : answer
-        if (value instanceof Error) throw value
-        return value as T
-      },
-    }
-  }
-}
 
 function offsetsMetadata(leaders: readonly (string | undefined)[]): NativeMetadataResponse {
   const partitions = leaders.map((leader, partition) => ({ partition, replicas: ['n1', 'n2', 'n3'], ...(leader === undefined ? {} : { leader }), leaderEpoch: 1 }))
@@ -74,12 +37,6 @@ function offsetsMetadata(leaders: readonly (string | undefined)[]): NativeMetada
 
 function listed(...groupIds: string[]): NativeListGroupsResponse {
   return { groups: groupIds.map((groupId) => ({ groupId, state: 'stable', members: 1 })) }
-}
-
-/** Round trip through the codec at `apiVersion`: what a Kafka client of that version reads. */
-function asClientReads<K extends typeof ApiKey.DescribeGroups | typeof ApiKey.ListGroups | typeof ApiKey.DescribeConfigs>(apiKey: K, apiVersion: number, frame: Uint8Array | undefined) {
-  expect(frame).toBeDefined()
-  return decodeResponse(apiKey, apiVersion, (frame as Uint8Array).subarray(SIZE_PREFIX_BYTES)).body
 }
 
 describe('ListGroups', () => {
@@ -217,9 +174,9 @@ describe('DescribeGroups', () => {
 
   it('describeGroups_encodes_atEveryVersionTheCodecAdvertises', async () => {
     const actors = groupActors().on('coordinator/3/n2', GroupRequest.describeGroup, STABLE_GROUP)
-    const groups = new GroupGateway(actors.node())
+    const gateways = kafkaGateways(actors.node())
     for (const apiVersion of [0, 1, 2, 3, 4]) {
-      const frame = await dispatch(actors.node(), groups, ApiKey.DescribeGroups, apiVersion, { groups: ['orders'], includeAuthorizedOperations: false })
+      const frame = await dispatchAsClient(actors.node(), ApiKey.DescribeGroups, apiVersion, { groups: ['orders'], includeAuthorizedOperations: false }, gateways)
       const body = asClientReads(ApiKey.DescribeGroups, apiVersion, frame)
       expect(body.groups[0]?.members[1]?.groupInstanceId).toBe(apiVersion >= 4 ? 'b' : null)
       expect(body.groups[0]?.groupState).toBe('Stable')
@@ -357,13 +314,12 @@ describe('DescribeConfigs', () => {
   it('describeConfigs_v0_carriesIsDefault_v1_carriesConfigSource', async () => {
     const actors = configActors()
     const request = configsRequest([{ resourceType: TOPIC, resourceName: 'orders', configurationKeys: ['retention.ms', 'segment.bytes'] }])
-    const groups = new GroupGateway(actors.node())
-    const v0 = asClientReads(ApiKey.DescribeConfigs, 0, await dispatch(actors.node(), groups, ApiKey.DescribeConfigs, 0, request))
+    const v0 = asClientReads(ApiKey.DescribeConfigs, 0, await dispatchAsClient(actors.node(), ApiKey.DescribeConfigs, 0, request))
     expect(v0.results[0]?.configs.map((c) => [c.name, c.isDefault])).toEqual([
       ['retention.ms', false],
       ['segment.bytes', true],
     ])
-    const v1 = asClientReads(ApiKey.DescribeConfigs, 1, await dispatch(actors.node(), groups, ApiKey.DescribeConfigs, 1, request))
+    const v1 = asClientReads(ApiKey.DescribeConfigs, 1, await dispatchAsClient(actors.node(), ApiKey.DescribeConfigs, 1, request))
     expect(v1.results[0]?.configs.map((c) => [c.name, c.configSource])).toEqual([
       ['retention.ms', 1],
       ['segment.bytes', 5],
@@ -382,7 +338,7 @@ describe('dispatch', () => {
   it('listGroups_throughDispatch_answersAtEveryVersion', async () => {
     const actors = new FakeActors().on(`broker/${SELF}`, BrokerRequest.metadata, offsetsMetadata(['n1'])).on('coordinator/0/n1', GroupRequest.listGroups, listed('g'))
     for (const apiVersion of [0, 1, 2]) {
-      const body = asClientReads(ApiKey.ListGroups, apiVersion, await dispatch(actors.node(), new GroupGateway(actors.node()), ApiKey.ListGroups, apiVersion, {}))
+      const body = asClientReads(ApiKey.ListGroups, apiVersion, await dispatchAsClient(actors.node(), ApiKey.ListGroups, apiVersion, {}))
       expect(body.groups).toEqual([{ groupId: 'g', protocolType: 'consumer' }])
     }
   })
@@ -404,11 +360,3 @@ describe('broker configs (the native describeConfigs answer)', () => {
     ])
   })
 })
-
-/** A request as a client encodes it, decoded and dispatched as the listener does. */
-async function dispatch(node: GatewayNode, groups: GroupGateway, apiKey: typeof ApiKey.DescribeGroups | typeof ApiKey.ListGroups | typeof ApiKey.DescribeConfigs, apiVersion: number, body: unknown): Promise<Uint8Array | undefined> {
-  const frame = encodeRequest({ apiKey, apiVersion, correlationId: 7, clientId: 'test' }, body as never)
-  const decoded = decodeRequest(frame.subarray(SIZE_PREFIX_BYTES))
-  if (!decoded.ok) throw decoded.error
-  return dispatchKafkaRequest(node, new KafkaEndpoints(node), groups, decoded.request)
-}

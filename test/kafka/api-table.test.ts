@@ -12,7 +12,7 @@ import { type Field, type Kind, isArrayKind, isStructKind } from '../../src/kafk
 import { arr, cat, i16, i32, sized } from './wire-builder.js'
 
 describe('the advertised API table', () => {
-  it('is the table in kafka-compat.md, plus DescribeGroups, ListGroups and DescribeConfigs', () => {
+  it('is the table in kafka-compat.md, plus DescribeGroups, ListGroups, DescribeConfigs and the transaction APIs', () => {
     expect(SUPPORTED_API_VERSIONS.map(({ apiKey, minVersion, maxVersion }) => [apiKey, minVersion, maxVersion])).toEqual([
       [0, 3, 8], // Produce
       [1, 4, 11], // Fetch
@@ -31,6 +31,10 @@ describe('the advertised API table', () => {
       [19, 0, 4], // CreateTopics
       [20, 0, 3], // DeleteTopics
       [22, 0, 1], // InitProducerId
+      [24, 0, 2], // AddPartitionsToTxn
+      [25, 0, 2], // AddOffsetsToTxn
+      [26, 0, 2], // EndTxn
+      [28, 0, 2], // TxnOffsetCommit
       [32, 0, 2], // DescribeConfigs
     ])
   })
@@ -46,6 +50,11 @@ describe('the advertised API table', () => {
     expect(range(ApiKey.ListOffsets)[0]).toBeLessThanOrEqual(1)
     expect(range(ApiKey.Fetch)[0]).toBeLessThanOrEqual(4)
     expect(range(ApiKey.OffsetFetch)[0]).toBeLessThanOrEqual(1)
+    // kafkajs 2.x's transactional producer sends v1 of each (it implements v0-1 only).
+    for (const apiKey of [ApiKey.InitProducerId, ApiKey.AddPartitionsToTxn, ApiKey.AddOffsetsToTxn, ApiKey.EndTxn, ApiKey.TxnOffsetCommit]) {
+      const [min, max] = range(apiKey)
+      expect(min <= 1 && max >= 1, `${apiKey}`).toBe(true)
+    }
   })
 
   it('lists every API in the ApiVersions response, at every version of it', () => {

@@ -101,7 +101,7 @@ describe('forged lengths and counts', () => {
 
 describe('unknown APIs, unsupported versions, trailing bytes', () => {
   it('names an unknown API key INVALID_REQUEST, keeping the header', () => {
-    for (const apiKey of [4, 17, 36, 99, -1, 0x7fff]) {
+    for (const apiKey of [4, 17, 27, 36, 99, -1, 0x7fff]) {
       const result = failure(decodeRequest(requestHeader(apiKey, 0, 5, 'c')))
       expect(result.error.code).toBe(INVALID_REQUEST)
       expect(result.error.message).toMatch(/unknown API key/)
@@ -118,6 +118,11 @@ describe('unknown APIs, unsupported versions, trailing bytes', () => {
       [ApiKey.ListOffsets, 0],
       [ApiKey.OffsetFetch, 6],
       [ApiKey.InitProducerId, 2],
+      // The transaction APIs' flexible versions.
+      [ApiKey.AddPartitionsToTxn, 3],
+      [ApiKey.AddOffsetsToTxn, 3],
+      [ApiKey.EndTxn, 3],
+      [ApiKey.TxnOffsetCommit, 3],
       [ApiKey.ApiVersions, 3],
       [ApiKey.Metadata, -1],
     ]

@@ -3,7 +3,17 @@ import { silentLogger } from '../../src/env/logger.js'
 import type { GatewayNode } from '../../src/kafka/handlers/gateway.js'
 import { KafkaEndpoints } from '../../src/kafka/handlers/gateway.js'
 import { handleCreateTopics, handleMetadata } from '../../src/kafka/handlers/cluster.js'
-import { BrokerRequest, type CreateTopicRequest, ErrorCode, type MetadataResponse, SkeinError, type TopicDescription } from '../../src/wire/index.js'
+import {
+  BrokerRequest,
+  type CreateTopicRequest,
+  ErrorCode,
+  INTERNAL_TOPICS,
+  type MetadataResponse,
+  OFFSETS_TOPIC,
+  SkeinError,
+  TXN_STATE_TOPIC,
+  type TopicDescription,
+} from '../../src/wire/index.js'
 
 /**
  * The Metadata and CreateTopics handlers against a fake node: its broker actor is a map of
@@ -119,6 +129,19 @@ describe('Metadata auto-creation', () => {
     expect(broker.created).toEqual([])
     expect(answer.topics).toEqual([])
     expect(answer.brokers.map((b) => b.port).sort()).toEqual([9092, 9093])
+  })
+})
+
+describe('Metadata internal topics', () => {
+  it('metadata_everyInternalTopic_isInternal_andNoOtherIs', async () => {
+    const broker = new FakeBroker()
+    for (const name of [...INTERNAL_TOPICS, 'orders']) broker.topics.set(name, topicDescription(name, 1))
+    const answer = await metadataFor(broker, false, [OFFSETS_TOPIC, TXN_STATE_TOPIC, 'orders'])
+    expect(answer.topics.map((t) => [t.name, t.isInternal])).toEqual([
+      [OFFSETS_TOPIC, true],
+      [TXN_STATE_TOPIC, true],
+      ['orders', false],
+    ])
   })
 })
 

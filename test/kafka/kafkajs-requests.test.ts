@@ -176,6 +176,42 @@ const cases: RequestCase[] = [
     expected: () => ({ transactionalId: null, transactionTimeoutMs: 30_000 }),
   },
   {
+    dir: 'initProducerId',
+    apiKey: ApiKey.InitProducerId,
+    options: { transactionalId: 'tx-1', transactionTimeout: 60_000 },
+    expected: () => ({ transactionalId: 'tx-1', transactionTimeoutMs: 60_000 }),
+  },
+  {
+    dir: 'addPartitionsToTxn',
+    apiKey: ApiKey.AddPartitionsToTxn,
+    options: { transactionalId: 'tx-1', producerId: '4000', producerEpoch: 2, topics: [{ topic: 't', partitions: [0, 3] }] },
+    expected: () => ({ transactionalId: 'tx-1', producerId: 4000n, producerEpoch: 2, topics: [{ name: 't', partitions: [0, 3] }] }),
+  },
+  {
+    dir: 'addOffsetsToTxn',
+    apiKey: ApiKey.AddOffsetsToTxn,
+    options: { transactionalId: 'tx-1', producerId: '4000', producerEpoch: 2, groupId: 'g' },
+    expected: () => ({ transactionalId: 'tx-1', producerId: 4000n, producerEpoch: 2, groupId: 'g' }),
+  },
+  {
+    dir: 'endTxn',
+    apiKey: ApiKey.EndTxn,
+    options: { transactionalId: 'tx-1', producerId: '4000', producerEpoch: 2, transactionResult: true },
+    expected: () => ({ transactionalId: 'tx-1', producerId: 4000n, producerEpoch: 2, committed: true }),
+  },
+  {
+    dir: 'txnOffsetCommit',
+    apiKey: ApiKey.TxnOffsetCommit,
+    options: { transactionalId: 'tx-1', groupId: 'g', producerId: '4000', producerEpoch: 2, topics: [{ topic: 't', partitions: [{ partition: 1, offset: '42', metadata: null }] }] },
+    expected: () => ({
+      transactionalId: 'tx-1',
+      groupId: 'g',
+      producerId: 4000n,
+      producerEpoch: 2,
+      topics: [{ name: 't', partitions: [{ partitionIndex: 1, committedOffset: 42n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    }),
+  },
+  {
     dir: 'describeConfigs',
     apiKey: ApiKey.DescribeConfigs,
     options: { resources: [{ type: 2, name: 't', configNames: ['retention.ms'] }], includeSynonyms: true },

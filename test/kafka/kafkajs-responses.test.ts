@@ -159,6 +159,30 @@ const cases: ResponseCase[] = [
     expected: () => ({ errorCode: 0, producerId: '9007199254740993', producerEpoch: 3 }),
   },
   {
+    dir: 'addPartitionsToTxn',
+    apiKey: ApiKey.AddPartitionsToTxn,
+    body: { throttleTimeMs: 0, resultsByTopic: [{ name: 't', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: 0 }, { partitionIndex: 3, partitionErrorCode: 47 }] }] },
+    expected: () => ({ errors: [{ topic: 't', partitionErrors: [{ partition: 0, errorCode: 0 }, { partition: 3, errorCode: 47 }] }] }),
+  },
+  {
+    dir: 'addOffsetsToTxn',
+    apiKey: ApiKey.AddOffsetsToTxn,
+    body: { throttleTimeMs: 0, errorCode: 51 },
+    expected: () => ({ errorCode: 51 }),
+  },
+  {
+    dir: 'endTxn',
+    apiKey: ApiKey.EndTxn,
+    body: { throttleTimeMs: 0, errorCode: 48 },
+    expected: () => ({ errorCode: 48 }),
+  },
+  {
+    dir: 'txnOffsetCommit',
+    apiKey: ApiKey.TxnOffsetCommit,
+    body: { throttleTimeMs: 0, topics: [{ name: 't', partitions: [{ partitionIndex: 1, errorCode: 0 }] }] },
+    expected: () => ({ topics: [{ topic: 't', partitions: [{ partition: 1, errorCode: 0 }] }] }),
+  },
+  {
     dir: 'describeConfigs',
     apiKey: ApiKey.DescribeConfigs,
     body: {

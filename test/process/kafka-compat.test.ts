@@ -291,3 +291,58 @@ describe('bad input on the Kafka port', () => {
   }, 60_000)
 })
 
+
+describe('kafkajs transactions on skein', () => {
+  it('a transactional producer commits records and offsets together, aborts others, and a read_committed consumer sees only the commits', async () => {
+    const { kafkaPorts } = await startCluster()
+    const kafka = kafkaClient(kafkaPorts)
+    const admin = kafka.admin()
+    await retry(() => admin.connect(), CLUSTER_READY_MS, 200)
+    cleanups.push(() => admin.disconnect())
+    await retry(() => admin.createTopics({ topics: [{ topic: 'tx-in', numPartitions: 1, replicationFactor: 3 }, { topic: 'tx-out', numPartitions: 2, replicationFactor: 3 }], waitForLeaders: true }), CLUSTER_READY_MS, 500)
+
+    // InitProducerId with a transactional id, AddPartitionsToTxn, Produce, AddOffsetsToTxn, TxnOffsetCommit, EndTxn.
+    const producer = kafka.producer({ transactionalId: 'kafkajs-tx', idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    await retry(() => producer.connect(), CLUSTER_READY_MS, 500)
+    cleanups.push(() => producer.disconnect())
+    const committed = await producer.transaction()
+    await committed.send({ topic: 'tx-out', acks: -1, messages: [{ key: 'a', value: 'c1' }, { key: 'b', value: 'c2' }, { key: 'c', value: 'c3' }] })
+    await committed.sendOffsets({ consumerGroupId: 'tx-group', topics: [{ topic: 'tx-in', partitions: [{ partition: 0, offset: '7' }] }] })
+    await committed.commit()
+    const aborted = await producer.transaction()
+    await aborted.send({ topic: 'tx-out', acks: -1, messages: [{ key: 'a', value: 'x1' }, { key: 'b', value: 'x2' }] })
+    await aborted.sendOffsets({ consumerGroupId: 'tx-group', topics: [{ topic: 'tx-in', partitions: [{ partition: 0, offset: '9' }] }] })
+    await aborted.abort()
+    const last = await producer.transaction()
+    await last.send({ topic: 'tx-out', acks: -1, messages: [{ key: 'd', value: 'c4' }] })
+    await last.commit()
+
+    // kafkajs consumers read committed by default: the aborted records never show.
+    const consumer = kafka.consumer({ groupId: 'tx-reader', maxWaitTimeInMs: 200 })
+    await consumer.connect()
+    cleanups.push(() => consumer.disconnect())
+    await consumer.subscribe({ topic: 'tx-out', fromBeginning: true })
+    const seen: string[] = []
+    await consumer.run({ eachMessage: async ({ message }) => void seen.push(String(message.value)) })
+    await retry(async () => expect([...seen].sort()).toEqual(['c1', 'c2', 'c3', 'c4']), 60_000, 200)
+    // The offsets committed in the first transaction took effect; the aborted one's did not.
+    await retry(async () => {
+      const offsets = await admin.fetchOffsets({ groupId: 'tx-group', topics: ['tx-in'] })
+      expect(offsets[0]?.partitions).toEqual([{ partition: 0, offset: '7', metadata: null }])
+    }, 30_000, 200)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect([...seen].sort()).toEqual(['c1', 'c2', 'c3', 'c4'])
+
+    // A second producer with the same transactional id fences the first (kafkajs sends the
+    // transactional InitProducerId at its first transaction, not at connect).
+    const successor = kafka.producer({ transactionalId: 'kafkajs-tx', idempotent: true, maxInFlightRequests: 1 })
+    await successor.connect()
+    cleanups.push(() => successor.disconnect())
+    const successorTx = await successor.transaction()
+    const zombie = await producer.transaction()
+    await expect(zombie.send({ topic: 'tx-out', acks: -1, messages: [{ value: 'zombie' }] }).then(() => zombie.commit())).rejects.toThrow(/epoch|fenced/i)
+    await successorTx.send({ topic: 'tx-out', acks: -1, messages: [{ key: 'e', value: 'c5' }] })
+    await successorTx.commit()
+    await retry(async () => expect([...seen].sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']), 60_000, 200)
+  }, 180_000)
+})

@@ -8,10 +8,13 @@ import type { SkeinNode } from '../../src/node.js'
 import {
   BrokerRequest,
   type DescribeTxnResponse,
+  type FetchOffsetsResponse,
   type FindCoordinatorResponse,
+  GroupRequest,
   type InitProducerIdResponse,
   TxnRequest,
   brokerActorId,
+  coordinatorActorId,
   txnCoordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
@@ -36,18 +39,48 @@ afterEach(async () => {
 
 const RETRIABLE = new Set([ErrorCode.NOT_CONTROLLER.code, ErrorCode.BROKER_NOT_AVAILABLE.code, ErrorCode.COORDINATOR_NOT_AVAILABLE.code, ErrorCode.NOT_COORDINATOR.code, ErrorCode.CONCURRENT_TRANSACTIONS.code, ErrorCode.NODE_UNREACHABLE.code, ErrorCode.REQUEST_TIMED_OUT.code, ErrorCode.LEADER_NOT_AVAILABLE.code])
 
-/** Asks the coordinator of `transactionalId` through `via`, finding it again and retrying while the answer is retriable. */
-async function askTxn<T>(via: SkeinNode, transactionalId: string, kind: string, payload: object, timeoutMs = 30_000): Promise<T> {
+/**
+ * Asks the coordinator of a key (a group or a transactional id) through `via`: found with
+ * findCoordinator, asked, found again and retried while the answer is retriable.
+ */
+async function askCoordinatorOf<T>(via: SkeinNode, key: { groupId: string } | { transactionalId: string }, kind: string, payload: object, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
-      const found = await via.actors.ask<FindCoordinatorResponse>(brokerActorId(via.config.nodeId), BrokerRequest.findCoordinator, { transactionalId }, { timeoutMs: 5_000 })
-      return await via.actors.ask<T>(txnCoordinatorActorId(found.partition, found.nodeId), kind, { transactionalId, ...payload }, { timeoutMs: 10_000 })
+      const found = await via.actors.ask<FindCoordinatorResponse>(brokerActorId(via.config.nodeId), BrokerRequest.findCoordinator, key, { timeoutMs: 5_000 })
+      const actorId = 'groupId' in key ? coordinatorActorId(found.partition, found.nodeId) : txnCoordinatorActorId(found.partition, found.nodeId)
+      return await via.actors.ask<T>(actorId, kind, { ...key, ...payload }, { timeoutMs: 10_000 })
     } catch (error) {
       if (!(error instanceof SkeinError) || !RETRIABLE.has(error.code) || Date.now() > deadline) throw error
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }
+}
+
+function askTxn<T>(via: SkeinNode, transactionalId: string, kind: string, payload: object, timeoutMs?: number): Promise<T> {
+  return askCoordinatorOf(via, { transactionalId }, kind, payload, timeoutMs)
+}
+
+function askGroup<T>(via: SkeinNode, groupId: string, kind: string, payload: object): Promise<T> {
+  return askCoordinatorOf(via, { groupId }, kind, payload)
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** The transaction's state once its markers are all acknowledged (the coordinator writes CompleteX after the last one). */
+async function completed(via: SkeinNode, transactionalId: string): Promise<DescribeTxnResponse> {
+  let described: DescribeTxnResponse | undefined
+  await until(async () => {
+    described = await askTxn<DescribeTxnResponse>(via, transactionalId, TxnRequest.describeTxn, {})
+    return described.state.startsWith('Complete')
+  })
+  return described!
 }
 
 function txnBatch(producer: InitProducerIdResponse, sequence: number, values: string[]): Uint8Array {
@@ -95,7 +128,7 @@ describe('transaction coordinator', () => {
 
     // Each transaction ends with a marker: the LSO passes the aborted batch and its marker.
     expect(await committedValues(broker, 'out', aborted.lastOffset + 2)).toEqual(['c1', 'c2'])
-    const described = await askTxn<DescribeTxnResponse>(node!, 'tx-a', TxnRequest.describeTxn, {})
+    const described = await completed(node!, 'tx-a')
     expect(described).toMatchObject({ producerId: producer.producerId, producerEpoch: 0, state: 'CompleteAbort', partitions: [] })
   })
 
@@ -148,8 +181,36 @@ describe('transaction coordinator', () => {
     // The abort under a bumped epoch is written by the coordinator on its own, so the LSO moves past it.
     expect(await committedValues(broker, 'out', written.lastOffset + 2)).toEqual([])
     await expect(askTxn(node!, 'tx-t', TxnRequest.endTxn, { ...ref, commit: true })).rejects.toMatchObject({ code: ErrorCode.PRODUCER_FENCED.code })
-    const described = await askTxn<DescribeTxnResponse>(node!, 'tx-t', TxnRequest.describeTxn, {})
+    const described = await completed(node!, 'tx-t')
     expect(described).toMatchObject({ state: 'CompleteAbort', producerEpoch: producer.producerEpoch + 1 })
+  })
+
+  it('offsetsInTheTransaction_takeEffectOnCommit_vanishOnAbort_andAreRefusedForAGroupNotInIt', async () => {
+    const [node] = await nodes.startCluster(['n1'], { broker: { ...BROKER, txnStateTopicReplicationFactor: 1 } })
+    const broker = await connect(node!)
+    await broker.createTopic({ name: 'in', partitions: 1, replicationFactor: 1 })
+    await broker.waitForLeaders('in')
+    const producer = await askTxn<InitProducerIdResponse>(node!, 'tx-o', TxnRequest.initProducerId, { transactionTimeoutMs: 60_000 })
+    const ref = { transactionalId: 'tx-o', producerId: producer.producerId, producerEpoch: producer.producerEpoch }
+    // Straight to the coordinator: BrokerClient would retry UNSTABLE_OFFSET_COMMIT, which is what is looked at here.
+    const fetchOffsets = () => askGroup<FetchOffsetsResponse>(node!, 'g', GroupRequest.fetchOffsets, {})
+    const commitOffset = (groupId: string, offset: number) => askGroup(node!, groupId, GroupRequest.txnOffsetCommit, { ...ref, groupId, offsets: [{ topic: 'in', partition: 0, offset }] })
+
+    // Offsets for a group not added to the transaction are refused, and nothing becomes visible.
+    await expect(commitOffset('g', 5)).rejects.toMatchObject({ code: ErrorCode.INVALID_TXN_STATE.code })
+    expect((await fetchOffsets()).offsets).toEqual([])
+    await askTxn(node!, 'tx-o', TxnRequest.addOffsets, { ...ref, groupId: 'g' })
+    await commitOffset('g', 5)
+    await expect(fetchOffsets()).rejects.toMatchObject({ code: ErrorCode.UNSTABLE_OFFSET_COMMIT.code })
+    await askTxn(node!, 'tx-o', TxnRequest.endTxn, { ...ref, commit: true })
+    await until(async () => (await fetchOffsets().catch(() => ({ offsets: [] }))).offsets.length === 1)
+    expect((await fetchOffsets()).offsets).toMatchObject([{ topic: 'in', partition: 0, offset: 5 }])
+
+    await askTxn(node!, 'tx-o', TxnRequest.addOffsets, { ...ref, groupId: 'g' })
+    await commitOffset('g', 9)
+    await askTxn(node!, 'tx-o', TxnRequest.endTxn, { ...ref, commit: false })
+    await until(async () => (await fetchOffsets().then(() => true, () => false)))
+    expect((await fetchOffsets()).offsets).toMatchObject([{ topic: 'in', partition: 0, offset: 5 }])
   })
 
   it('aNewCoordinator_finishesACommitItsPredecessorDecided', async () => {

@@ -3,10 +3,11 @@ import {
   BrokerRequest,
   type CreateTopicRequest,
   ErrorCode,
+  type FindCoordinatorRequest as NativeFindCoordinatorRequest,
   type FindCoordinatorResponse as NativeFindCoordinatorResponse,
+  INTERNAL_TOPICS,
   type InitProducerIdResponse as NativeInitProducerIdResponse,
   type MetadataResponse as NativeMetadataResponse,
-  OFFSETS_TOPIC,
   SkeinError,
   brokerActorId,
 } from '../../wire/index.js'
@@ -17,6 +18,7 @@ import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../message
 import type { InitProducerIdRequest, InitProducerIdResponse } from '../messages/init-producer-id.js'
 import type { MetadataRequest, MetadataResponse } from '../messages/metadata.js'
 import { GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, type KafkaEndpoints, kafkaErrorCode } from './gateway.js'
+import type { TxnGateway } from './transactions.js'
 
 /**
  * Metadata, topic admin and FindCoordinator: asked of this node's broker actor (`broker/<self>`),
@@ -79,7 +81,7 @@ export async function handleMetadata(node: GatewayNode, endpoints: KafkaEndpoint
       const errorCode = leaderId === -1 ? ErrorCode.LEADER_NOT_AVAILABLE.kafkaCode : 0
       return { errorCode, partitionIndex: p.partition, leaderId, leaderEpoch: p.leaderEpoch, replicaNodes, isrNodes, offlineReplicas: [] }
     })
-    return { errorCode: 0, name, isInternal: name === OFFSETS_TOPIC, partitions, topicAuthorizedOperations: -2147483648 }
+    return { errorCode: 0, name, isInternal: INTERNAL_TOPICS.has(name), partitions, topicAuthorizedOperations: -2147483648 }
   })
   const controllerId = native.controller === undefined ? -1 : idOf(native.controller)
   return { throttleTimeMs: 0, brokers, clusterId: null, controllerId, topics, clusterAuthorizedOperations: -2147483648 }
@@ -164,12 +166,18 @@ export async function handleDeleteTopics(node: GatewayNode, request: DeleteTopic
   return { throttleTimeMs: 0, responses }
 }
 
-/** Group coordinators only (keyType 0); transaction coordinators (1) do not exist in skein yet. */
+/** FindCoordinator's key types (v1+; v0 asks for groups only). */
+const KEY_TYPE_GROUP = 0
+const KEY_TYPE_TRANSACTION = 1
+
+/** A group's coordinator (keyType 0) or a transactional id's (1); any other key type is INVALID_REQUEST, as in Kafka. */
 export async function handleFindCoordinator(node: GatewayNode, endpoints: KafkaEndpoints, request: FindCoordinatorRequest): Promise<FindCoordinatorResponse> {
   const none = { throttleTimeMs: 0, nodeId: -1, host: '', port: -1 }
-  if (request.keyType !== 0) return { ...none, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, errorMessage: 'skein has no transaction coordinator' }
+  const key: NativeFindCoordinatorRequest | undefined =
+    request.keyType === KEY_TYPE_GROUP ? { groupId: request.key } : request.keyType === KEY_TYPE_TRANSACTION ? { transactionalId: request.key } : undefined
+  if (key === undefined) return { ...none, errorCode: ErrorCode.INVALID_REQUEST.kafkaCode, errorMessage: `unknown coordinator key type ${request.keyType}` }
   try {
-    const found = await node.ask<NativeFindCoordinatorResponse>(brokerActorId(node.nodeId), BrokerRequest.findCoordinator, { groupId: request.key }, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
+    const found = await node.ask<NativeFindCoordinatorResponse>(brokerActorId(node.nodeId), BrokerRequest.findCoordinator, key, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
     const broker = await endpoints.brokerOf(found.nodeId)
     if (broker === undefined) return { ...none, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, errorMessage: `coordinator ${found.nodeId} has no kafka listener` }
     return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, ...broker }
@@ -179,11 +187,12 @@ export async function handleFindCoordinator(node: GatewayNode, endpoints: KafkaE
 }
 
 /**
- * A producer id for an idempotent producer (no transactional id): the same cluster-unique id
- * block the native SDK's producers draw from. Transactions are not supported.
+ * A producer id. Without a transactional id, for an idempotent producer: the same
+ * cluster-unique id block the native SDK's producers draw from. With one, from the id's
+ * transaction coordinator (TxnGateway).
  */
-export async function handleInitProducerId(node: GatewayNode, request: InitProducerIdRequest): Promise<InitProducerIdResponse> {
-  if (request.transactionalId !== null) return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE.kafkaCode, producerId: -1n, producerEpoch: -1 }
+export async function handleInitProducerId(node: GatewayNode, txns: TxnGateway, request: InitProducerIdRequest, apiVersion: number): Promise<InitProducerIdResponse> {
+  if (request.transactionalId !== null) return txns.initProducerId(request.transactionalId, request.transactionTimeoutMs, apiVersion)
   try {
     const answer = await node.ask<NativeInitProducerIdResponse>(brokerActorId(node.nodeId), BrokerRequest.initProducerId, {}, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
     return { throttleTimeMs: 0, errorCode: 0, producerId: BigInt(answer.producerId), producerEpoch: answer.producerEpoch }

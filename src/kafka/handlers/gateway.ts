@@ -1,5 +1,6 @@
 import type { Clock, Logger } from '../../env/index.js'
 import { ErrorCode, SkeinError, errorSpecFor } from '../../wire/errors.js'
+import { BrokerRequest, type FindCoordinatorRequest, type FindCoordinatorResponse, brokerActorId } from '../../wire/broker-protocol.js'
 import { kafkaBrokerId } from '../broker-ids.js'
 import { type KafkaEndpoint, KafkaEndpointRequest, kafkaEndpointActorId } from '../endpoint-actor.js'
 
@@ -31,6 +32,8 @@ const ENDPOINT_MISS_CACHE_MS = 1_000
 const ENDPOINT_ASK_TIMEOUT_MS = 1_000
 /** Nodes whose endpoints are cached; a cluster has far fewer. */
 const ENDPOINT_CACHE_ENTRIES_MAX = 10_000
+/** Keys (groups, transactional ids) whose coordinator a router remembers; past it the map is cleared and refilled on use. */
+const COORDINATOR_CACHE_ENTRIES_MAX = 10_000
 
 /** The Kafka error code for anything a handler caught; non-skein errors are UNKNOWN_SERVER_ERROR (-1). */
 export function kafkaErrorCode(err: unknown): number {
@@ -79,5 +82,41 @@ export class KafkaEndpoints {
   async brokerOf(nodeId: string): Promise<{ nodeId: number; host: string; port: number } | undefined> {
     const endpoint = await this.endpointOf(nodeId)
     return endpoint === undefined ? undefined : { nodeId: kafkaBrokerId(nodeId), host: endpoint.host, port: endpoint.port }
+  }
+}
+
+/** How a router finds the coordinator of a key: the broker's findCoordinator request for it, and the actor id its answer names. */
+export interface CoordinatorKind {
+  readonly findRequest: (key: string) => FindCoordinatorRequest
+  readonly actorIdOf: (found: FindCoordinatorResponse) => string
+}
+
+/**
+ * Asks the coordinator actor of a key (a group's, a transactional id's), wherever it runs:
+ * found once with this node's broker (findCoordinator) and remembered; a retriable failure
+ * (NOT_COORDINATOR, a timeout, ...) forgets it, so the client's retry finds it again.
+ */
+export class CoordinatorRouter {
+  private readonly actorIds = new Map<string, string>()
+
+  constructor(
+    private readonly node: GatewayNode,
+    private readonly kind: CoordinatorKind,
+  ) {}
+
+  async ask<T>(key: string, messageKind: string, payload: unknown, timeoutMs: number): Promise<T> {
+    let actorId = this.actorIds.get(key)
+    if (actorId === undefined) {
+      const found = await this.node.ask<FindCoordinatorResponse>(brokerActorId(this.node.nodeId), BrokerRequest.findCoordinator, this.kind.findRequest(key), { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
+      actorId = this.kind.actorIdOf(found)
+      if (this.actorIds.size >= COORDINATOR_CACHE_ENTRIES_MAX) this.actorIds.clear()
+      this.actorIds.set(key, actorId)
+    }
+    try {
+      return await this.node.ask<T>(actorId, messageKind, payload, { timeoutMs })
+    } catch (err) {
+      if (err instanceof SkeinError && err.retriable) this.actorIds.delete(key)
+      throw err
+    }
   }
 }

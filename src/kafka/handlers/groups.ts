@@ -1,12 +1,8 @@
 import {
-  BrokerRequest,
   type FetchOffsetsResponse,
-  type FindCoordinatorResponse as NativeFindCoordinatorResponse,
   GroupRequest,
   type JoinGroupResponse as NativeJoinGroupResponse,
-  SkeinError,
   type SyncGroupResponse as NativeSyncGroupResponse,
-  brokerActorId,
   coordinatorActorId,
 } from '../../wire/index.js'
 import { decodeAssignment, decodeSubscriptionTopics, encodeAssignment, encodeSubscription } from '../consumer-protocol.js'
@@ -16,7 +12,7 @@ import type { LeaveGroupRequest, LeaveGroupResponse } from '../messages/leave-gr
 import type { OffsetCommitRequest, OffsetCommitResponse } from '../messages/offset-commit.js'
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../messages/offset-fetch.js'
 import type { SyncGroupRequest, SyncGroupResponse } from '../messages/sync-group.js'
-import { GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, kafkaErrorCode } from './gateway.js'
+import { type CoordinatorKind, CoordinatorRouter, GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, kafkaErrorCode } from './gateway.js'
 
 /**
  * The Kafka group APIs on skein's group coordinator actors (`coordinator/<p>/<node>`), the
@@ -27,13 +23,14 @@ import { GATEWAY_ADMIN_TIMEOUT_MS, GATEWAY_ASK_TIMEOUT_MS, type GatewayNode, kaf
  * runs its own assignor client-side and the coordinator only carries the result.
  */
 
-/** Groups whose coordinator this node remembers; past it the map is cleared and refilled on use. */
-const COORDINATOR_CACHE_ENTRIES_MAX = 10_000
+const GROUP_COORDINATORS: CoordinatorKind = { findRequest: (groupId) => ({ groupId }), actorIdOf: (found) => coordinatorActorId(found.partition, found.nodeId) }
 
 export class GroupGateway {
-  private readonly coordinators = new Map<string, string>()
+  private readonly coordinators: CoordinatorRouter
 
-  constructor(private readonly node: GatewayNode) {}
+  constructor(node: GatewayNode) {
+    this.coordinators = new CoordinatorRouter(node, GROUP_COORDINATORS)
+  }
 
   async join(request: JoinGroupRequest): Promise<JoinGroupResponse> {
     const failed = (errorCode: number): JoinGroupResponse => ({ throttleTimeMs: 0, errorCode, generationId: -1, protocolName: '', leader: '', memberId: request.memberId, members: [] })
@@ -129,23 +126,8 @@ export class GroupGateway {
     }
   }
 
-  /**
-   * Asks the group's coordinator (the member APIs here, DescribeGroups in admin.ts); a
-   * retriable failure forgets where it is (found again next time).
-   */
-  async askCoordinator<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
-    let coordinator = this.coordinators.get(groupId)
-    if (coordinator === undefined) {
-      const found = await this.node.ask<NativeFindCoordinatorResponse>(brokerActorId(this.node.nodeId), BrokerRequest.findCoordinator, { groupId }, { timeoutMs: GATEWAY_ADMIN_TIMEOUT_MS })
-      coordinator = coordinatorActorId(found.partition, found.nodeId)
-      if (this.coordinators.size >= COORDINATOR_CACHE_ENTRIES_MAX) this.coordinators.clear()
-      this.coordinators.set(groupId, coordinator)
-    }
-    try {
-      return await this.node.ask<T>(coordinator, kind, payload, { timeoutMs })
-    } catch (err) {
-      if (err instanceof SkeinError && err.retriable) this.coordinators.delete(groupId)
-      throw err
-    }
+  /** Asks the group's coordinator (the member APIs here, DescribeGroups in admin.ts, TxnOffsetCommit in transactions.ts). */
+  askCoordinator<T>(groupId: string, kind: string, payload: unknown, timeoutMs: number): Promise<T> {
+    return this.coordinators.ask<T>(groupId, kind, payload, timeoutMs)
   }
 }

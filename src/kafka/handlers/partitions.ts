@@ -4,6 +4,7 @@ import {
   type FetchIsolation,
   type FetchRequest as NativeFetchRequest,
   type FetchResponse as NativeFetchResponse,
+  type ListOffsetsRequest as NativeListOffsetsRequest,
   type ListOffsetsResponse as NativeListOffsetsResponse,
   type ProduceAcks,
   type ProduceResponse as NativeProduceResponse,
@@ -77,8 +78,13 @@ export interface FetchTarget {
   readonly isolation: FetchIsolation
 }
 
-/** Kafka's isolation_level (Fetch v4+): 1 is read_committed; 0, or a version without the field, read_uncommitted. */
+/** Kafka's isolation_level: 1 is read_committed; 0, or a version without the field, read_uncommitted. */
 const ISOLATION_READ_COMMITTED = 1
+
+/** The native isolation for Kafka's isolation_level (Fetch v4+, ListOffsets v2+). */
+function isolationOf(isolationLevel: number): FetchIsolation {
+  return isolationLevel === ISOLATION_READ_COMMITTED ? 'read_committed' : 'read_uncommitted'
+}
 
 /**
  * Every partition is read at once without waiting; if that gives fewer than minBytes and the
@@ -88,7 +94,7 @@ const ISOLATION_READ_COMMITTED = 1
  */
 export async function handleFetch(node: GatewayNode, request: FetchRequest): Promise<FetchResponse> {
   const responseMaxBytes = Math.max(1, request.maxBytes)
-  const isolation: FetchIsolation = request.isolationLevel === ISOLATION_READ_COMMITTED ? 'read_committed' : 'read_uncommitted'
+  const isolation = isolationOf(request.isolationLevel)
   const targets: FetchTarget[] = request.topics.flatMap((topic) =>
     topic.partitions.map((p) => ({ topic: topic.topic, partition: p.partition, fetchOffset: Number(p.fetchOffset), maxBytes: Math.max(1, Math.min(p.partitionMaxBytes, responseMaxBytes)), isolation })),
   )
@@ -180,15 +186,20 @@ export async function fetchOne(node: GatewayNode, target: FetchTarget, maxWaitMs
   }
 }
 
-/** timestamp -2 earliest, -1 latest (the high watermark), else the first record at or after it. */
+/**
+ * timestamp -2 earliest, -1 latest, else the first record at or after it. Latest is the high
+ * watermark, or under read_committed (v2+ isolation_level 1) the last stable offset, as Kafka
+ * answers: a read_committed consumer must not seek past an open transaction.
+ */
 export async function handleListOffsets(node: GatewayNode, request: ListOffsetsRequest): Promise<ListOffsetsResponse> {
+  const isolation = isolationOf(request.isolationLevel)
   const topics = await Promise.all(
     request.topics.map(async (topic) => ({
       name: topic.name,
       partitions: await Promise.all(
         topic.partitions.map(async (p) => {
           try {
-            const answer = await node.ask<NativeListOffsetsResponse>(replicaActorId(topic.name, p.partitionIndex, node.nodeId), BrokerRequest.listOffsets, { timestamp: Number(p.timestamp) }, {
+            const answer = await node.ask<NativeListOffsetsResponse>(replicaActorId(topic.name, p.partitionIndex, node.nodeId), BrokerRequest.listOffsets, { timestamp: Number(p.timestamp), isolation } satisfies NativeListOffsetsRequest, {
               timeoutMs: GATEWAY_ASK_TIMEOUT_MS,
             })
             return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: BigInt(answer.timestamp), offset: BigInt(answer.offset), leaderEpoch: -1 }
