@@ -36,7 +36,7 @@ import { DiskCrashMode } from '../sim-disk.js'
 import type { NetConfig } from '../sim-net.js'
 import { World } from '../world.js'
 import { partitionKey } from '../broker/checker.js'
-import { CONTROLLER_IDS, NODE_IDS, converged, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
+import { CONTROLLER_IDS, NODE_IDS, awaitStopAndConvergence, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
 import { connectObserved } from './observed-client.js'
 import { type BatchView, type CommitObservation, type FinalGroupState, GroupChecker, type OffsetsRead, type Violation, dataValues, formatViolation } from './checker.js'
 
@@ -589,13 +589,8 @@ class GroupSim {
       this.faults.push(`${fmt(world.nowMs())} restart ${nodeId}`)
       await restartNode(this.cluster, nodeId)
     }
-    let stopped = false
-    void Promise.all(workload).then(() => (stopped = true))
-    await world.runUntil(() => stopped, { timeoutMs: PRODUCER_STOP_MS_MAX })
-    if (!stopped) this.liveness(`the producer or the reader got no answer within ${PRODUCER_STOP_MS_MAX} ms of healing`)
-    const deadlineMs = world.nowMs() + CONVERGE_MS_MAX
-    while (world.nowMs() < deadlineMs && !converged(this.cluster, this.groupPartitions)) await world.runFor(250)
-    if (!converged(this.cluster, this.groupPartitions)) this.liveness(`the cluster did not converge within ${CONVERGE_MS_MAX} ms of healing`)
+    const bounds = { who: 'the producer or the reader', stopMsMax: PRODUCER_STOP_MS_MAX, convergeMsMax: CONVERGE_MS_MAX }
+    for (const complaint of await awaitStopAndConvergence(this.cluster, this.groupPartitions, workload, bounds)) this.liveness(complaint)
     this.noteCoordinator()
     return world.nowMs()
   }
