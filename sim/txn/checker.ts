@@ -23,7 +23,8 @@
  * - no invention: every visible output decodes, names an input present in `in` with the same
  *   value, and a transaction the history knows that sent exactly that output; what readers saw
  *   during the run is in the final read at the same offset (a committed record never
- *   disappears or changes).
+ *   disappears or changes), and was a prefix of it (nothing shows up later below an offset a
+ *   reader had already read past).
  */
 import type { Violation } from '../broker/checker.js'
 import { formatViolation } from '../broker/checker.js'
@@ -217,18 +218,29 @@ export class TxnChecker {
     )
   }
 
-  /** What readers saw during the run stays: the same value at the same offset in the final read. */
+  /**
+   * What readers saw during the run stays: the same value at the same offset in the final read.
+   * And it was a prefix: below the last offset a read returned, everything was decided (below
+   * the last stable offset), so the final read has nothing there that read did not.
+   */
   private checkRunReadsKept(final: FinalTxnState): void {
-    const finals = new Map<number, Map<number, string>>()
-    for (const [partition, records] of final.outputs) if (records !== undefined) finals.set(partition, new Map(records.map((record) => [record.offset, record.value])))
+    const finals = new Map<number, readonly LogRecord[]>()
+    for (const [partition, records] of final.outputs) if (records !== undefined) finals.set(partition, records)
     for (const read of this.reads) {
-      const values = finals.get(read.partition)
-      if (values === undefined) continue
+      const records = finals.get(read.partition)
+      if (records === undefined) continue
+      const values = new Map(records.map((record) => [record.offset, record.value]))
       for (const record of read.records) {
         const now = values.get(record.offset)
         if (now === record.value) continue
         const what = now === undefined ? 'is not visible in the final read' : `holds '${now}' in the final read`
         this.fail(final.atMs, 'committed record lost', `out/${record.partition}@${record.offset} '${record.value}', read committed at ${fmtMs(read.atMs)}, ${what}`)
+      }
+      const readPast = Math.max(-1, ...read.records.map((record) => record.offset))
+      const seen = new Set(read.records.map((record) => record.offset))
+      const late = records.filter((record) => record.offset < readPast && !seen.has(record.offset))
+      if (late.length > 0) {
+        this.fail(final.atMs, 'not a prefix', `a read of out/${read.partition} at ${fmtMs(read.atMs)} returned records up to offset ${readPast} without ${late.length} the final read has below it: ${late.slice(0, 3).map((record) => `@${record.offset} '${record.value}'`).join(', ')}`)
       }
     }
   }

@@ -82,7 +82,8 @@ describe('TxnChecker', () => {
     const a = INPUTS[0] as LogRecord
     checker.observeTxn(txn('i1', 3, [out(a, 'i1', 3)], { abortedAtMs: 90 }))
     // A reader saw it (past the LSO, say), and it is gone by the end: both are caught.
-    checker.observeRead({ atMs: 95, partition: 0, records: [{ partition: 0, offset: 3, value: out(a, 'i1', 3) }] })
+    const prefix = outputs.get(0) ?? []
+    checker.observeRead({ atMs: 95, partition: 0, records: [...prefix, { partition: 0, offset: 3, value: out(a, 'i1', 3) }] })
     checker.check(final(outputs))
     expect(rules(checker)).toEqual(['aborted visible', 'committed record lost'])
   })
@@ -184,6 +185,14 @@ describe('TxnChecker', () => {
     checker.observeRead({ atMs: 66, partition: 1, records: [{ partition: 1, offset: 0, value: out(INPUTS[0] as LogRecord, 'i1', 1) }] })
     checker.check(final(outputs))
     expect(rules(checker)).toEqual(['committed record lost'])
+  })
+
+  it('check_recordAppearsBelowWhatAReaderReadPast_notAPrefix', () => {
+    const { checker, outputs } = cleanHistory()
+    // A reader saw offset 1 but not offset 0, which the final read has.
+    checker.observeRead({ atMs: 66, partition: 0, records: [{ partition: 0, offset: 1, value: out(INPUTS[1] as LogRecord, 'i1', 1) }] })
+    checker.check(final(outputs))
+    expect(rules(checker)).toEqual(['not a prefix'])
   })
 
   it('check_finalReadFailed_reported', () => {
