@@ -16,12 +16,18 @@
  * A failing seed replays with the command printed beside it: `npm run sim:txn -- --seed N`.
  *
  * Seeds known to fail, not run here until the bug is fixed:
- * - 96: a txnOffsetCommit attempt of an earlier transaction, reported to the client as failed
- *   (NODE_UNREACHABLE: its coordinator's node was down) but still queued, reached that node
- *   once it was back and coordinator again, during the producer's next transaction; the group
+ * - 96: three txnOffsetCommit attempts of an earlier transaction, failed at the client (their
+ *   coordinator's node was down) but still queued in its transport, reached that node when it
+ *   was back and coordinator again, during the producer's next transaction; the group
  *   coordinator took it into that transaction (same producer id and epoch, same generation,
  *   the group verified as in the producer's open transaction), replacing its pending offset 68
  *   with the old 65, which the commit then made the committed offset: in/1@66..67 twice in out.
+ * - 268: leadership of eos-1's transaction-state partition moved (n1 to n5) while its
+ *   transaction was committing, and the group coordinator, handing its own leadership over,
+ *   refused the group marker. The deposed transaction coordinator's retries ended with its
+ *   unload, and the new leader's coordinator loads only on a request for one of its ids; none
+ *   came (the member to read in/2 waits on UNSTABLE_OFFSET_COMMIT for those very offsets), so
+ *   the group's offsets stay pending for good and the pipeline never settles.
  */
 import { describe, expect, it } from 'vitest'
 import { type TxnSimResult, replayCommand, runTxnSim, summarize } from '../../sim/txn/scenario.js'
