@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -173,4 +174,52 @@ export async function waitForBalancedLeaders(client: Client, topic: string, node
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
   process.stdout.write(`  (leaders of ${topic} still uneven after 15 s: ${JSON.stringify(Object.fromEntries(counts))}; measuring anyway)\n`)
+}
+
+/** A cluster of `skein start` processes (every node a metadata voter), each in a fresh temp data dir. */
+export interface SpawnedCluster {
+  readonly nodes: readonly SpawnedNode[]
+  /** The first node's address: a seed for clients. */
+  readonly seed: string
+  /** Stops every node and removes the data dirs. */
+  stop(): Promise<void>
+}
+
+/** Starts `ids` one after the other, the later ones joining through the first. */
+export async function spawnCluster(name: string, ids: readonly string[], cluster: { clusterId: string; clusterSecret: string }): Promise<SpawnedCluster> {
+  const nodes: SpawnedNode[] = []
+  const dirs: string[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((node) => node.stop()))
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  }
+  process.once('exit', () => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  })
+  try {
+    for (const id of ids) {
+      const dir = mkdtempSync(join(tmpdir(), `skein-bench-${name}-${id}-`))
+      dirs.push(dir)
+      const args = ['--data', dir, '--cluster-id', cluster.clusterId, '--controllers', ids.join(',')]
+      if (nodes[0] !== undefined) args.push('--seeds', nodes[0].address)
+      nodes.push(await spawnNode(id, args, { SKEIN_CLUSTER_SECRET: cluster.clusterSecret }))
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { nodes, seed: (nodes[0] as SpawnedNode).address, stop }
+}
+
+/** Creates a topic, retrying for up to 30 s while the cluster forms (replication factor 3 needs three live nodes in gossip). */
+export async function createTopicWhenReady(client: Client, name: string, partitions: number, replicationFactor: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.admin().createTopic({ name, partitions, replicationFactor })
+      return
+    } catch (error) {
+      if (attempt >= 60) throw error
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  }
 }

@@ -12,12 +12,8 @@
  *
  *   graceful leave of 1 of 10 members -> all 60 partitions owned again, median   target <= 1000 ms
  */
-import { rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Client, type Consumer } from '../src/client/index.js'
-import { argNumber, type BenchRow, percentile, report, runBench, spawnNode, type SpawnedNode } from './harness.js'
+import { argNumber, type BenchRow, createTopicWhenReady, percentile, report, runBench, spawnCluster } from './harness.js'
 
 const CLUSTER = { clusterId: 'bench-rebalance', clusterSecret: 'bench-rebalance-secret-0123456789' }
 const topic = 'rebalance'
@@ -30,10 +26,6 @@ const partitions = Math.round(argNumber('partitions', 60))
 const settleTimeoutMs = 60_000
 const ids = ['n1', 'n2', 'n3']
 
-const liveDirs = new Set<string>()
-process.once('exit', () => {
-  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
-})
 
 /** One group member: its client, consumer, and the partitions its listeners say it owns. */
 interface Member {
@@ -105,34 +97,16 @@ function newMember(seed: string, name: string, ownership: Ownership): Member {
 }
 
 async function main(): Promise<void> {
-  const nodes: SpawnedNode[] = []
+  const cluster = await spawnCluster('rebalance', ids, CLUSTER)
+  const seed = cluster.seed
   const members: Member[] = []
   try {
-    let seed: string | undefined
-    for (const id of ids) {
-      const dir = await mkdtemp(join(tmpdir(), `skein-bench-rebalance-${id}-`))
-      liveDirs.add(dir)
-      const args = ['--data', dir, '--cluster-id', CLUSTER.clusterId, '--controllers', ids.join(',')]
-      if (seed !== undefined) args.push('--seeds', seed)
-      const node = await spawnNode(id, args, { SKEIN_CLUSTER_SECRET: CLUSTER.clusterSecret })
-      seed ??= node.address
-      nodes.push(node)
-    }
-    const admin = new Client({ seeds: [seed as string], ...CLUSTER, clientId: 'bench-admin' })
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await admin.admin().createTopic({ name: topic, partitions, replicationFactor: 3 })
-        break
-      } catch (error) {
-        // Until gossip shows all three nodes, RF 3 is refused.
-        if (attempt >= 60) throw error
-        await new Promise((resolve) => setTimeout(resolve, 500))
-      }
-    }
+    const admin = new Client({ seeds: [seed], ...CLUSTER, clientId: 'bench-admin' })
+    await createTopicWhenReady(admin, topic, partitions, 3)
     await admin.close()
 
     const ownership = new Ownership()
-    for (let i = 0; i < memberCount; i++) members.push(newMember(seed as string, `member-${i}`, ownership))
+    for (let i = 0; i < memberCount; i++) members.push(newMember(seed, `member-${i}`, ownership))
     const formedAtMs = performance.now()
     await ownership.waitComplete('forming the group')
     process.stdout.write(`group of ${memberCount} formed over ${partitions} partitions in ${Math.round(performance.now() - formedAtMs)} ms (includes the 3 s initial rebalance delay)\n`)
@@ -152,7 +126,7 @@ async function main(): Promise<void> {
       await leaver.client.close()
 
       const joinedAtMs = performance.now()
-      const joiner = newMember(seed as string, `member-${memberCount + round}`, ownership)
+      const joiner = newMember(seed, `member-${memberCount + round}`, ownership)
       members.push(joiner)
       // Complete again only once the joiner owns its share (cooperative: two rebalances).
       const share = Math.floor(partitions / memberCount)
@@ -178,9 +152,7 @@ async function main(): Promise<void> {
       await member.consumer.close().catch(() => undefined)
       await member.client.close().catch(() => undefined)
     }))
-    await Promise.all(nodes.map((node) => node.stop()))
-    for (const dir of liveDirs) await rm(dir, { recursive: true, force: true })
-    liveDirs.clear()
+    await cluster.stop()
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type FindCoordinatorResponse,
   GROUP_ID_CHARS_MAX,
   OFFSETS_TOPIC,
+  TRANSACTIONAL_ID_CHARS_MAX,
   TXN_STATE_TOPIC,
   TxnRequest,
   type InitProducerIdResponse,
@@ -34,7 +35,6 @@ import { ReplicaControl, type ReplicaOpenRequest, listStoredReplicas } from '../
 import { TopicControl } from '../topic/topic-controller.js'
 import { BROKER_SETTINGS_DEFAULT, type BrokerSettings, type NodeServices } from '../services.js'
 import { DownSince } from '../down-since.js'
-import { TRANSACTIONAL_ID_CHARS_MAX } from '../txn/txn-log.js'
 
 /** Broker-internal message kinds. */
 export const BrokerControl = {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { GROUP_ID_CHARS_MAX } from '../../src/wire/broker-protocol.js'
+import { GROUP_ID_CHARS_MAX, PRODUCER_EPOCH_MAX, TRANSACTIONAL_ID_CHARS_MAX, TXN_GROUPS_MAX, TXN_PARTITIONS_MAX } from '../../src/wire/broker-protocol.js'
 import type { TopicPartition } from '../../src/client/assignors.js'
 import { TOPIC_NAME_LENGTH_MAX } from '../metadata/topic-name.js'
 import { parseVersioned, versioned } from '../../src/log/versioned-json.js'
@@ -40,17 +40,8 @@ export type TxnState = (typeof TxnState)[keyof typeof TxnState]
 export type StoredTxnState = Exclude<TxnState, 'Dead'>
 const STORED_STATES: ReadonlySet<string> = new Set<StoredTxnState>(['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit', 'CompleteAbort'])
 
-/** Largest producer epoch (Kafka's is an int16). */
-export const PRODUCER_EPOCH_MAX = 0x7fff
-/** Longest transactional id, in characters: room for Kafka Streams' `<application.id>-<uuid>-<n>` ids. */
-export const TRANSACTIONAL_ID_CHARS_MAX = 1_024
-/**
- * Most partitions one transaction may touch (Kafka has no limit). Bounds the coordinator's
- * memory per id and the record: 1,000 partitions of 249-character topics is ~260 KiB of JSON.
- */
-export const TXN_PARTITIONS_MAX = 1_000
-/** Most consumer groups whose offsets one transaction may commit (Kafka has no limit; one is usual). */
-export const TXN_GROUPS_MAX = 100
+// The limits are part of the protocol (clients check them too): src/wire/broker-protocol.ts.
+export { PRODUCER_EPOCH_MAX, TRANSACTIONAL_ID_CHARS_MAX, TXN_GROUPS_MAX, TXN_PARTITIONS_MAX }
 
 /** One transactional id's state, as its latest record says. */
 export interface TxnMetadata {

@@ -22,6 +22,7 @@ import {
   type LeaveGroupRequest,
   type ListGroupsResponse,
   type InitProducerIdResponse,
+  type ListOffsetsRequest,
   type ListOffsetsResponse,
   type MetadataResponse,
   OFFSETS_TOPIC,
@@ -305,8 +306,10 @@ export class BrokerClient {
     return this.askLeader<FetchResponse>(topic, partition, BrokerRequest.fetch, request, maxWaitMs)
   }
 
-  listOffsets(topic: string, partition: number, timestamp: number): Promise<ListOffsetsResponse> {
-    return this.askLeader<ListOffsetsResponse>(topic, partition, BrokerRequest.listOffsets, { timestamp })
+  /** read_committed: 'latest' is the last stable offset, and a time lookup finds only records below it. */
+  listOffsets(topic: string, partition: number, timestamp: number, isolation: FetchIsolation = 'read_uncommitted'): Promise<ListOffsetsResponse> {
+    const request: ListOffsetsRequest = isolation === 'read_uncommitted' ? { timestamp } : { timestamp, isolation }
+    return this.askLeader<ListOffsetsResponse>(topic, partition, BrokerRequest.listOffsets, request)
   }
 
   /** The leader this client currently routes a partition's requests to. */

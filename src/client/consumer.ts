@@ -669,10 +669,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (target === 'committed') return this.resolveCommitted(state)
     const timestamp = target === 'earliest' ? EARLIEST_TIMESTAMP : target === 'latest' ? LATEST_TIMESTAMP : target.timestamp
     const { topic, partition } = state
-    const found = await this.context.call(`listOffsets ${topic}/${partition}`, (broker) => broker.listOffsets(topic, partition, timestamp))
+    const found = await this.context.call(`listOffsets ${topic}/${partition}`, (broker) => broker.listOffsets(topic, partition, timestamp, this.isolation))
     if (found.offset >= 0) return found.offset
     // No record at or after the timestamp: the end of the log, as Kafka answers.
-    const latest = await this.context.call(`listOffsets ${topic}/${partition}`, (broker) => broker.listOffsets(topic, partition, LATEST_TIMESTAMP))
+    const latest = await this.context.call(`listOffsets ${topic}/${partition}`, (broker) => broker.listOffsets(topic, partition, LATEST_TIMESTAMP, this.isolation))
     return latest.offset
   }
 

@@ -8,6 +8,7 @@ import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } fr
 import { DefaultPartitioner } from './partitioner.js'
 import { type MessageBytes, type MessageHeaders, toBytes, toRecordHeaders } from './records.js'
 import { validateTopicName } from './admin.js'
+import { TRANSACTIONAL_ID_CHARS_MAX } from '../wire/broker-protocol.js'
 import { type Transaction, TransactionManager, type TransactionalProducerPort, type TransactionalSettings } from './transaction.js'
 
 /**
@@ -116,12 +117,6 @@ const RECORD_OVERHEAD_BYTES = 24
 const SEQUENCE_MAX = 0x7fff_ffff
 /** Kafka's transaction.timeout.ms default: long enough for a consume-transform-produce round with slow steps, short enough that a dead producer's open transaction does not hold read_committed readers for long. */
 const TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000
-/**
- * Longest transactional id: the transaction coordinator's limit (TRANSACTIONAL_ID_CHARS_MAX in
- * actors/txn/txn-log.ts, which src/ may not import), checked here so a bad id fails at
- * creation rather than at the first transaction.
- */
-const TRANSACTIONAL_ID_CHARS_MAX = 1_024
 
 interface ResolvedConfig {
   readonly acks: ProduceAcks

@@ -1,4 +1,4 @@
-import { ErrorCode, type OffsetCommitEntry, type SkeinError, type TopicPartitionRef, type TxnOffsetCommitRequest, type TxnProducerRef, errorSpecFor } from '../wire/index.js'
+import { ErrorCode, type OffsetCommitEntry, type SkeinError, type TopicPartitionRef, type TxnOffsetCommitRequest, TXN_PARTITIONS_MAX, type TxnProducerRef, errorSpecFor } from '../wire/index.js'
 import type { ClientContext } from './client.js'
 import { type CommitOffset, validateCommitOffset, validateGroupId } from './consumer.js'
 import { ClientErrorReason, SkeinClientError, asSkeinError, invalidArgument } from './errors.js'
@@ -75,10 +75,9 @@ export interface TransactionalProducerPort {
 
 /**
  * Partitions added per txnAddPartitions request, at most; more wait for the next request.
- * The coordinator's own limit per request (TXN_PARTITIONS_MAX in actors/txn/txn-log.ts, which
- * is also its limit per transaction).
+ * The coordinator's own limit per request (also its limit per transaction).
  */
-const ADD_PARTITIONS_PER_REQUEST_MAX = 1_000
+const ADD_PARTITIONS_PER_REQUEST_MAX = TXN_PARTITIONS_MAX
 
 const FENCED_CODES: ReadonlySet<number> = new Set([ErrorCode.PRODUCER_FENCED.code, ErrorCode.INVALID_PRODUCER_EPOCH.code, ErrorCode.INVALID_PRODUCER_ID_MAPPING.code])
 

@@ -531,6 +531,18 @@ export interface ListGroupsResponse {
 // the transaction, and endTxn to commit or abort. Batches are produced as usual with the
 // transactional attribute set. The coordinator's rules: actors/txn/txn-core.ts.
 
+/** Largest producer epoch (Kafka's is an int16). */
+export const PRODUCER_EPOCH_MAX = 0x7fff
+/** Longest transactional id, in characters: room for Kafka Streams' `<application.id>-<uuid>-<n>` ids. */
+export const TRANSACTIONAL_ID_CHARS_MAX = 1_024
+/**
+ * Most partitions one transaction may touch (Kafka has no limit). Bounds the coordinator's
+ * memory per id and the record: 1,000 partitions of 249-character topics is ~260 KiB of JSON.
+ */
+export const TXN_PARTITIONS_MAX = 1_000
+/** Most consumer groups whose offsets one transaction may commit (Kafka has no limit; one is usual). */
+export const TXN_GROUPS_MAX = 100
+
 /** To `txn/<p>/<node>`. */
 export interface TxnInitProducerIdRequest {
   readonly transactionalId: string

@@ -41,16 +41,22 @@ async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void
   }
 }
 
+/** One node with TOPIC (one partition) led, and a BrokerClient to it. */
+async function nodeWithTopic(): Promise<{ node: SkeinNode; broker: BrokerClient }> {
+  const [node] = (await nodes.startCluster(['n1'])) as [SkeinNode]
+  const broker = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [node.address], ...CLUSTER, retryBackoffMs: 20 })
+  closers.push(() => broker.close())
+  await broker.createTopic({ name: TOPIC, partitions: 1, replicationFactor: 1 })
+  await broker.waitForLeaders(TOPIC)
+  return { node: node, broker }
+}
+
 describe('SDK consumer isolation', () => {
   it('readCommitted_seesCommittedTransactionsOnly_waitsBehindAnOpenOne; readUncommitted_seesAll', async () => {
-    const [node] = await nodes.startCluster(['n1'])
-    const broker = await BrokerClient.connect(createRealEnv({ dataDir: '/nonexistent', nodeId: 'client', log: silentLogger }), { seeds: [node!.address], ...CLUSTER, retryBackoffMs: 20 })
-    closers.push(() => broker.close())
-    await broker.createTopic({ name: TOPIC, partitions: 1, replicationFactor: 1 })
-    await broker.waitForLeaders(TOPIC)
+    const { node, broker } = await nodeWithTopic()
     const a = (await broker.initProducerId()).producerId
     const b = (await broker.initProducerId()).producerId
-    const replica = hostedReplica(node!, TOPIC, 0)
+    const replica = hostedReplica(node, TOPIC, 0)
     const marker = (producerId: number, commit: boolean) => replica.writeTxnMarker({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 0 })
 
     await broker.produce(TOPIC, 0, batch(['p0']), -1)
@@ -63,7 +69,7 @@ describe('SDK consumer isolation', () => {
     await marker(a, true)
     await broker.produce(TOPIC, 0, batch(['p2']), -1)
 
-    const client = new Client({ seeds: [node!.address], clientId: 'txn-read', ...CLUSTER })
+    const client = new Client({ seeds: [node.address], clientId: 'txn-read', ...CLUSTER })
     closers.push(() => client.close())
     expect(() => client.consumer({ isolation: 'serializable' as never })).toThrow(/isolation must be/)
     const committed = client.consumer({ fromBeginning: true, maxWaitMs: 100, isolation: 'read_committed' })
@@ -94,5 +100,37 @@ describe('SDK consumer isolation', () => {
     await marker(b, true)
     await until(() => seenCommitted.length >= 8)
     expect(seenCommitted.slice(6)).toEqual(['b1', 'p3'])
+  }, 60_000)
+
+  it('latest_isTheLastStableOffset_underReadCommitted_andTheHighWatermarkOtherwise', async () => {
+    const { node, broker } = await nodeWithTopic()
+    const a = (await broker.initProducerId()).producerId
+    await broker.produce(TOPIC, 0, batch(['p0']), -1)
+    const open = await broker.produce(TOPIC, 0, batch(['a0'], { producerId: a, sequence: 0 }), -1)
+    await broker.produce(TOPIC, 0, batch(['p1']), -1)
+
+    const client = new Client({ seeds: [node.address], clientId: 'txn-latest', ...CLUSTER })
+    closers.push(() => client.close())
+    const startAtLatest = async (isolation: 'read_committed' | 'read_uncommitted'): Promise<Consumer> => {
+      const consumer = client.consumer({ fromBeginning: false, maxWaitMs: 100, isolation })
+      closers.push(() => consumer.close())
+      consumer.assign([{ topic: TOPIC, partition: 0 }])
+      return consumer
+    }
+    const committedReader = await startAtLatest('read_committed')
+    const uncommittedReader = await startAtLatest('read_uncommitted')
+    const committed = collect(committedReader)
+    const uncommitted = collect(uncommittedReader)
+    await until(() => committedReader.position({ topic: TOPIC, partition: 0 }) !== undefined && uncommittedReader.position({ topic: TOPIC, partition: 0 }) !== undefined)
+    // 'latest' is where each reader's view of the log ends: the open transaction's first offset, or the high watermark.
+    expect(committedReader.position({ topic: TOPIC, partition: 0 })).toBe(open.baseOffset)
+    expect(uncommittedReader.position({ topic: TOPIC, partition: 0 })).toBe(open.baseOffset + 2)
+
+    await hostedReplica(node, TOPIC, 0).writeTxnMarker({ producerId: a, producerEpoch: 0, commit: true, coordinatorEpoch: 0 })
+    await broker.produce(TOPIC, 0, batch(['p2']), -1)
+    // The committed transaction is not lost to a read_committed reader that started while it was open.
+    await until(() => committed.length >= 3 && uncommitted.length >= 1)
+    expect(committed).toEqual(['a0', 'p1', 'p2'])
+    expect(uncommitted).toEqual(['p2'])
   }, 60_000)
 })

@@ -227,6 +227,29 @@ export interface CliResult {
   stderr: string
 }
 
+/** A client program a test runs (Processes.spawnScript): its stdout lines as printed, its stderr, its exit. */
+export class ScriptProcess {
+  readonly lines: string[] = []
+  stderr = ''
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
+    createInterface({ input: child.stdout! }).on('line', (text) => this.lines.push(text))
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** SIGKILL, no chance to clean up; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL')
+    await this.exited
+  }
+}
+
 /** The child processes and temp dirs of one test (or one file); `cleanup()` in afterEach/afterAll. */
 export class Processes {
   /** The temp root, made once even when several starts race for it (a second mkdtemp would leak). */
@@ -291,6 +314,22 @@ export class Processes {
         await delay(restartRetryDelayMs)
       }
     }
+  }
+
+  /**
+   * Runs `node <script> ...args` from the repository root (so it imports 'skein' as a user
+   * would), tracked like a node: cleanup() kills it. For client programs a test starts,
+   * kills with SIGKILL and restarts (test/fixtures/).
+   */
+  spawnScript(script: string, args: string[]): ScriptProcess {
+    const child = spawn(process.execPath, [join(repoRoot, script), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: envWithoutSkein() })
+    liveChildren.add(child)
+    this.others.add(child)
+    child.once('exit', () => {
+      liveChildren.delete(child)
+      this.others.delete(child)
+    })
+    return new ScriptProcess(child)
   }
 
   /** Runs the CLI to completion (bounded) in a temp working dir and returns what it printed; `input` is its stdin. */

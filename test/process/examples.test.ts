@@ -38,6 +38,7 @@ describe('delivery guarantee examples', () => {
   it.each([
     ['at-least-once.mjs', 'payments-alo', 'payments-alo-processors'],
     ['at-most-once.mjs', 'payments-amo', 'payments-amo-notifiers'],
+    ['exactly-once.mjs', 'payments-eos', 'payments-eos-receipts'],
   ])('%s_processesEveryRecordOnce_andCommitsToTheEnd', async (file, topic, group) => {
     const node = await procs.start('e1', { secret: CLUSTER.clusterSecret, clusterId: CLUSTER.clusterId, controllers: ['e1'] })
     const result = await runExample(file, node.address, topic)
@@ -48,6 +49,19 @@ describe('delivery guarantee examples', () => {
     try {
       const described = await client.admin().describeGroup(group)
       expect(described.partitions.map((p) => p.lag)).toEqual([0, 0, 0])
+      if (file === 'exactly-once.mjs') {
+        // Its first transaction aborts on purpose: a read_committed reader of the output sees every receipt once, no more.
+        const receipts = client.consumer({ fromBeginning: true, maxWaitMs: 100, isolation: 'read_committed' })
+        receipts.assign([0, 1, 2].map((partition) => ({ topic: `${topic}-receipts`, partition })))
+        const seen: string[] = []
+        for await (const message of receipts) {
+          seen.push(String(message.value))
+          if (seen.length === 30) break
+        }
+        await receipts.close()
+        expect(seen.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `receipt for payment-${i}`).sort())
+        expect(result.stdout).toMatch(/^aborted \d+ records/m)
+      }
     } finally {
       await client.close()
     }
