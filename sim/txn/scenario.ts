@@ -440,7 +440,8 @@ class TxnSim {
     // The generation the batch was read under, taken before anything else can run. The live
     // consumer instead (its generation when sendOffsets runs) lets a member whose partition was
     // revoked and given back meanwhile commit the old batch's offsets under the new
-    // generation, over the position the new assignment restarted from: outputs twice (seed 1).
+    // generation, over the position the new assignment restarted from: outputs twice (seeds 13
+    // and 14 with --live-generation).
     const readUnder = processor.consumer?.groupMetadata()
     const consumer = this.options.liveGeneration ? processor.consumer : { groupMetadata: () => readUnder }
     await this.unlessDead(processor)

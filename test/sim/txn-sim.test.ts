@@ -22,6 +22,12 @@
  *   coordinator took it into that transaction (same producer id and epoch, same generation,
  *   the group verified as in the producer's open transaction), replacing its pending offset 68
  *   with the old 65, which the commit then made the committed offset: in/1@66..67 twice in out.
+ * - 521: the same hazard on endTxn. The commit of eos-2's transaction 16 was first sent to n3,
+ *   which had just crashed; the client gave up on that attempt and committed through n5. The
+ *   attempt, still queued, reached n3 once it was back and had become the coordinator again,
+ *   during transaction 17 (same producer id and epoch), and committed it: a transaction whose
+ *   commit the application never called (it was still waiting on its txnOffsetCommit, then
+ *   refused) became visible, without its offsets, so its input was processed again.
  */
 
 /**
