@@ -10,6 +10,7 @@ import {
   OFFSETS_TOPIC,
   TRANSACTIONAL_ID_CHARS_MAX,
   TXN_STATE_TOPIC,
+  TxnRequest,
   type InitProducerIdResponse,
   type MetadataRequest,
   type MetadataResponse,
@@ -21,6 +22,7 @@ import {
   offsetsPartitionFor,
   replicaActorId,
   topicActorId,
+  txnCoordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
 import { ControllerRequest, type MetadataSnapshot } from '../metadata/controller.js'
@@ -195,6 +197,7 @@ export class BrokerActor implements Actor {
         continue
       }
       this.hostController()
+      this.loadTxnCoordinators()
       try {
         const snapshot = await this.controller.read(this.metadata.version, this.services.settings.metadataPollMs)
         failingSinceMs = undefined
@@ -241,6 +244,21 @@ export class BrokerActor implements Actor {
       this.context.log.warn({ error: String(error) }, 'removing the metadata replica failed')
       this.controllerHosted = undefined
     })
+  }
+
+  /**
+   * Tells the transaction coordinator of every transaction-state partition led here to load
+   * (once per metadata poll; a loaded one ignores it). A coordinator otherwise loads at its
+   * first producer request, and after a failover none may come: a commit decided before it,
+   * whose group marker was refused, then stays unfinished and the group's offsets pending
+   * (UNSTABLE_OFFSET_COMMIT) for good, keeping away the very member whose reading would bring
+   * the request (txn-sim seed 268). Kafka's coordinator loads on election in the same way.
+   */
+  private loadTxnCoordinators(): void {
+    for (const { topic, partition, replica } of this.services.hostedReplicas.values()) {
+      if (topic !== TXN_STATE_TOPIC || replica.isClosed || replica.role !== 'leader') continue
+      this.context.tell(txnCoordinatorActorId(partition, this.context.nodeId), TxnRequest.ensureLoaded, null)
+    }
   }
 
   /** Keeps a committed membership of the metadata group if newer than the one known, and acts on it. */

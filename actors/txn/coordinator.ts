@@ -137,6 +137,9 @@ export class TxnCoordinatorActor implements Actor {
         return replyLater(this.lease.withConfirmed((loaded) => this.describe(loaded, payload.transactionalId)))
       case TxnRequest.verifyGroup:
         return replyLater(this.lease.withConfirmed((loaded) => this.verifyGroup(loaded, payload as unknown as VerifyGroupRequest)))
+      case TxnRequest.ensureLoaded:
+        // A nudge: whether it loads (or this node no longer leads) is for the next one to see.
+        return replyLater(this.lease.withLoaded(() => ({})).catch(() => ({})))
       default:
         throw new SkeinError(ErrorCode.INVALID_REQUEST, `a transaction coordinator does not handle '${message.kind}'`)
     }

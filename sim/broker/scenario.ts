@@ -602,6 +602,29 @@ export function converged(cluster: SimCluster, partitions: readonly { topic: str
   return true
 }
 
+/**
+ * After healing: runs the world until the workload's loops (`workload`, named `who` in the
+ * complaint) have ended, then until the cluster has converged on `partitions` (looking every
+ * 250 ms); returns a liveness complaint for each that did not happen within its bound.
+ */
+export async function awaitStopAndConvergence(
+  cluster: SimCluster,
+  partitions: readonly { topic: string; partition: number; replicas: readonly string[] }[],
+  workload: readonly Promise<void>[],
+  bounds: { readonly who: string; readonly stopMsMax: number; readonly convergeMsMax: number },
+): Promise<string[]> {
+  const world = cluster.world
+  const complaints: string[] = []
+  let stopped = false
+  void Promise.all(workload).then(() => (stopped = true))
+  await world.runUntil(() => stopped, { timeoutMs: bounds.stopMsMax })
+  if (!stopped) complaints.push(`${bounds.who} got no answer within ${bounds.stopMsMax} ms of healing`)
+  const deadlineMs = world.nowMs() + bounds.convergeMsMax
+  while (world.nowMs() < deadlineMs && !converged(cluster, partitions)) await world.runFor(250)
+  if (!converged(cluster, partitions)) complaints.push(`the cluster did not converge within ${bounds.convergeMsMax} ms of healing`)
+  return complaints
+}
+
 export async function createTopicWithRetries(client: BrokerClient, name: string, partitions: number): Promise<{ partitions: string[][] }> {
   let lastError: unknown
   for (let attempt = 0; attempt < 10; attempt++) {

@@ -28,6 +28,12 @@ export interface FaultTarget {
   groups(): Iterable<readonly string[]>
   /** One step of client churn (a producer, consumer or member crashes, leaves, restarts or joins); what it did. */
   churnClients(random: Prng): string | undefined
+  /**
+   * A node the scenario wants crashed or cut off now (say, a coordinator's), or undefined for
+   * any; crashes and partitions take it when the envelope allows. Without it (the full
+   * simulator) victims are drawn from all nodes.
+   */
+  aim?(random: Prng): string | undefined
 }
 
 interface Split {
@@ -291,6 +297,8 @@ export class FaultInjector {
     const durationMs = this.duration(plan)
     const untilMs = this.world.nowMs() + durationMs
     const cutMax = this.menu.mode === 'majority' ? members.length - 1 : Math.max(1, Math.floor((members.length - 1) / 2))
+    const aimed = this.target.aim?.(random)
+    if (aimed !== undefined && members.includes(aimed)) members.unshift(...members.splice(members.indexOf(aimed), 1))
     let split: Split
     let what: string
     if (plan.kind === Kind.isolateClients) {
@@ -367,7 +375,9 @@ export class FaultInjector {
 
   /** A node dies; its disk keeps what was synced (crash), maybe a torn or partial tail of the rest (torn-write). */
   private crash(plan: FaultPlan): void {
-    const victim = this.pick(this.healthy())
+    const healthy = this.healthy()
+    const aimed = this.target.aim?.(this.random)
+    const victim = aimed !== undefined && healthy.includes(aimed) ? aimed : this.pick(healthy)
     if (victim === undefined || !this.allowed(this.impaired([victim]))) return
     const modes: DiskCrashMode[] = plan.kind === Kind.tornWrite ? [DiskCrashMode.tearLastWrite] : [DiskCrashMode.dropUnsynced, DiskCrashMode.keepUnsyncedPrefix]
     const mode = modes[this.random.int(modes.length)] as DiskCrashMode

@@ -36,7 +36,7 @@ import { DiskCrashMode } from '../sim-disk.js'
 import type { NetConfig } from '../sim-net.js'
 import { World } from '../world.js'
 import { partitionKey } from '../broker/checker.js'
-import { CONTROLLER_IDS, NODE_IDS, converged, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
+import { CONTROLLER_IDS, NODE_IDS, awaitStopAndConvergence, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
 import { connectObserved } from './observed-client.js'
 import { type BatchView, type CommitObservation, type FinalGroupState, GroupChecker, type OffsetsRead, type Violation, dataValues, formatViolation } from './checker.js'
 
@@ -61,7 +61,7 @@ const MEMBER_REQUEST_DEADLINE_MS = 10_000
 /** Far more than a request with all its retries and backoffs may take. */
 const PRODUCER_STOP_MS_MAX = 60_000
 /** Longer than any run: replicas never move. */
-const REASSIGN_NEVER_MS = 3_600_000
+export const REASSIGN_NEVER_MS = 3_600_000
 /** How often (at most) the producer's host reads the group's committed offsets during the run. */
 const READ_EVERY_MS_MAX = 1_500
 /** Members running once the faults heal, at least. */
@@ -69,7 +69,7 @@ const MEMBERS_AFTER_HEAL_MIN = 2
 /** How often the settle loop looks at what was processed and committed. */
 const SETTLE_POLL_MS = 1_000
 /** What the broker allows of sessions: low enough for the members' short sessions, and a short first-rebalance wait. */
-const GROUP_LIMITS = { sessionTimeoutMsMin: 500, sessionTimeoutMsMax: 60_000, membersMax: 100, initialRebalanceDelayMs: 200 }
+export const GROUP_LIMITS = { sessionTimeoutMsMin: 500, sessionTimeoutMsMax: 60_000, membersMax: 100, initialRebalanceDelayMs: 200 }
 
 /** Assignor lists a seed's members share (all members of a group must have one assignor in common). */
 const ASSIGNOR_CHOICES: readonly (readonly GroupAssignorName[])[] = [['range'], ['roundrobin'], ['cooperative-sticky'], ['cooperative-sticky', 'range']]
@@ -589,13 +589,8 @@ class GroupSim {
       this.faults.push(`${fmt(world.nowMs())} restart ${nodeId}`)
       await restartNode(this.cluster, nodeId)
     }
-    let stopped = false
-    void Promise.all(workload).then(() => (stopped = true))
-    await world.runUntil(() => stopped, { timeoutMs: PRODUCER_STOP_MS_MAX })
-    if (!stopped) this.liveness(`the producer or the reader got no answer within ${PRODUCER_STOP_MS_MAX} ms of healing`)
-    const deadlineMs = world.nowMs() + CONVERGE_MS_MAX
-    while (world.nowMs() < deadlineMs && !converged(this.cluster, this.groupPartitions)) await world.runFor(250)
-    if (!converged(this.cluster, this.groupPartitions)) this.liveness(`the cluster did not converge within ${CONVERGE_MS_MAX} ms of healing`)
+    const bounds = { who: 'the producer or the reader', stopMsMax: PRODUCER_STOP_MS_MAX, convergeMsMax: CONVERGE_MS_MAX }
+    for (const complaint of await awaitStopAndConvergence(this.cluster, this.groupPartitions, workload, bounds)) this.liveness(complaint)
     this.noteCoordinator()
     return world.nowMs()
   }
@@ -696,7 +691,7 @@ class GroupSim {
 }
 
 /** SimCluster.start (the simulated wall clocks keep their fractions: the nodes must cope). */
-async function startCluster(options: Required<GroupSimOptions>, net: Partial<NetConfig>, configFor: () => Partial<NodeConfig>): Promise<SimCluster> {
+export async function startCluster(options: { readonly seed: number }, net: Partial<NetConfig>, configFor: () => Partial<NodeConfig>): Promise<SimCluster> {
   const world = new World({ seed: options.seed, net })
   const cluster = new SimCluster(world, NODE_IDS, () => ({}), configFor)
   for (const nodeId of NODE_IDS) world.addNode(nodeId)

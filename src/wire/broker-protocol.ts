@@ -163,6 +163,12 @@ export const TxnRequest = {
   describeTxn: 'describeTxn',
   /** From a group coordinator: is this group part of the producer's open transaction? (TxnOffsetCommit's check). */
   verifyGroup: 'verifyGroup',
+  /**
+   * From this node's broker, told while its replica leads the partition: load the partition's
+   * state now (finishing the commits and aborts it has decided, timing out open transactions)
+   * rather than at the first producer request, which may never come. No payload; no answer.
+   */
+  ensureLoaded: 'ensureLoaded',
 } as const
 
 /** acks as Kafka numbers them: 0 none, 1 the leader, -1 all in-sync (here: a Raft majority). */

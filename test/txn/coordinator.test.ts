@@ -233,6 +233,26 @@ describe('transaction coordinator', () => {
     expect((await fetchOffsets()).offsets).toMatchObject([{ topic: 'in', partition: 0, offset: 5 }])
   })
 
+  it('aNewLeaderWithNoRequests_loadsAnyway_andTimesOutTheTransactionItsPredecessorLeftOpen', async () => {
+    // No producer asks the new coordinator anything: only the broker's nudge (every metadata
+    // poll) loads it, after which the open transaction times out and its abort frees the LSO.
+    // Without it the LSO stays behind the record for good (txn-sim seed 268's pending offsets).
+    const broker = { ...BROKER, metadataPollMs: 200, txnLimits: { ...TXN_LIMITS_DEFAULT, scanIntervalMs: 50 } }
+    const [n1, n2, n3] = await nodes.startCluster(['n1', 'n2', 'n3'], { broker })
+    const client = await connect(n1!)
+    await client.createTopic({ name: 'out', partitions: 1, replicationFactor: 3 })
+    await client.waitForLeaders('out')
+    const producer = await askTxn<InitProducerIdResponse>(n1!, 'tx-n', TxnRequest.initProducerId, { transactionTimeoutMs: 2_000 })
+    const ref = { producerId: producer.producerId, producerEpoch: producer.producerEpoch }
+    await askTxn(n1!, 'tx-n', TxnRequest.addPartitions, { ...ref, partitions: [{ topic: 'out', partition: 0 }] })
+    const found = await n1!.actors.ask<FindCoordinatorResponse>(brokerActorId('n1'), BrokerRequest.findCoordinator, { transactionalId: 'tx-n' }, { timeoutMs: 5_000 })
+    const via = [n1!, n2!, n3!].find((node) => node.config.nodeId !== found.nodeId)!
+    const survivorClient = await connect(via)
+    const written = await survivorClient.produce('out', 0, txnBatch(producer, 0, ['left open']), -1)
+    await nodes.stop(found.nodeId)
+    expect(await committedValues(survivorClient, 'out', written.lastOffset + 2)).toEqual([])
+  })
+
   it('aNewCoordinator_finishesACommitItsPredecessorDecided', async () => {
     const [n1, n2, n3] = await nodes.startCluster(['n1', 'n2', 'n3'], { broker: BROKER })
     const broker = await connect(n1!)
