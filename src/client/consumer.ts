@@ -481,14 +481,17 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         const batch = await this.nextBatch()
         if (batch === undefined) return
         if (eachBatch !== undefined) {
+          // The batch is delivered as the handler gets it: the position moves past it first, as
+          // Kafka's does when poll() returns records (a transaction's sendOffsets checks against it).
+          const last = batch.messages[batch.messages.length - 1]
+          if (last !== undefined && !this.stillCurrent(batch, last)) continue
           this.busySinceMs = this.context.env.clock.nowMs()
           try {
             await eachBatch({ batch })
           } finally {
             this.busySinceMs = undefined
           }
-          const last = batch.messages[batch.messages.length - 1]
-          if (last !== undefined && this.stillCurrent(batch, last)) this.markProcessed(batch, last)
+          if (last !== undefined) this.markProcessed(batch, last)
           continue
         }
         for (const message of batch.messages) {
