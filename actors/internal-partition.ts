@@ -1,5 +1,5 @@
 import { decodeRecordBatches, encodeRecordBatch } from '../src/log/record-batch.js'
-import { type Clock, sleep } from '../src/env/index.js'
+import { type Clock, type TimerHandle, sleep } from '../src/env/index.js'
 import { ErrorCode, SkeinError } from '../src/wire/index.js'
 import type { PartitionReplica } from './partition/replica.js'
 
@@ -88,6 +88,11 @@ export interface LoadedPartition {
 export interface PartitionLeaseOptions<L extends LoadedPartition> {
   /** "<topic>/<partition>", for messages. */
   readonly name: string
+  readonly clock: Clock
+  /** How often `onTick` runs while the state is current (and leadership is re-read). */
+  readonly tickMs: number
+  /** Sessions, timeouts, retries: the coordinator's periodic work, on the current state only. */
+  onTick(loaded: L): void
   /** This node's replica of the partition, if it hosts one. */
   replica(): PartitionReplica | undefined
   /** Rebuilds the state from the replica (appendLoadMarker, replayInternal); throws NOT_COORDINATOR when it cannot. */
@@ -107,6 +112,7 @@ export interface PartitionLeaseOptions<L extends LoadedPartition> {
 export class PartitionLease<L extends LoadedPartition> {
   private current: L | undefined
   private loading: Promise<L> | undefined
+  private tick: TimerHandle | undefined
 
   constructor(private readonly options: PartitionLeaseOptions<L>) {}
 
@@ -179,6 +185,8 @@ export class PartitionLease<L extends LoadedPartition> {
     const loaded = this.current
     if (loaded === undefined) return
     this.current = undefined
+    this.tick?.cancel()
+    this.tick = undefined
     this.options.onUnloaded(loaded, reason)
   }
 
@@ -186,7 +194,21 @@ export class PartitionLease<L extends LoadedPartition> {
     const loaded = await this.options.load(replica)
     if (replica.role !== 'leader' || replica.epoch !== loaded.epoch) throw this.options.notCoordinator(`leadership of ${this.options.name} moved while loading`)
     this.current = loaded
+    this.scheduleTick(loaded)
     this.options.onLoaded?.(loaded)
     return loaded
+  }
+
+  private scheduleTick(loaded: L): void {
+    this.tick = this.options.clock.setTimer(this.options.tickMs, () => {
+      this.tick = undefined
+      if (this.current !== loaded) return
+      if (!this.isCurrent(loaded)) {
+        this.unload(`${this.options.name} is no longer led here in the loaded epoch`)
+        return
+      }
+      this.scheduleTick(loaded)
+      this.options.onTick(loaded)
+    })
   }
 }

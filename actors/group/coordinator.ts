@@ -73,7 +73,6 @@ interface Loaded extends LoadedPartition {
   readonly offsets: OffsetTable
   /** Offsets committed in transactions still open (invisible until their txnMarker commits them). */
   readonly txnOffsets: TxnPendingOffsets
-  readonly tick: TimerHandle
   /** Topics the previous cleanup found missing (deleted); tombstoned if missing again. */
   missingTopics: Set<string>
   /**
@@ -131,6 +130,9 @@ export class GroupCoordinatorActor implements Actor {
     this.partition = this.valid ? partition : -1
     this.lease = new PartitionLease<Loaded>({
       name: `${OFFSETS_TOPIC}/${this.partition}`,
+      clock: context.env.clock,
+      tickMs: COORDINATOR_TICK_MS,
+      onTick: (loaded) => this.onTick(loaded),
       replica: () => this.services.hostedReplicas.get(replicaActorId(OFFSETS_TOPIC, this.partition, this.context.nodeId))?.replica,
       load: (replica) => this.load(replica),
       onUnloaded: (loaded, reason) => this.onUnloaded(loaded, reason),
@@ -492,31 +494,20 @@ export class GroupCoordinatorActor implements Actor {
       entry.persistedGeneration = snapshot.generation
       groups.set(groupId, entry)
     }
-    const loaded: Loaded = { epoch, replica, groups, offsets, txnOffsets, tick: this.scheduleTick(), missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
+    const loaded: Loaded = { epoch, replica, groups, offsets, txnOffsets, missingTopics: new Set(), emptyGenerations: new Map(), nextCleanupAtMs: nowMs + this.services.settings.offsetsCleanupIntervalMs }
     this.context.log.info({ partition: this.partition, epoch, groups: groups.size, offsetGroups: offsets.groupIds().length, txnPendingProducers: txnOffsets.size, replayedTo: markerOffset, skipped, tookMs: nowMs - startedMs }, 'group coordinator loaded')
     return loaded
   }
 
   /** The loaded state is gone: every waiting request is told to find the coordinator again. */
   private onUnloaded(loaded: Loaded, reason: string): void {
-    loaded.tick.cancel()
     for (const entry of loaded.groups.values()) this.releaseHeld(entry, () => this.notCoordinator(reason))
     for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
     this.pending.clear()
     this.context.log.info({ partition: this.partition, epoch: loaded.epoch, reason }, 'group coordinator unloaded')
   }
 
-  private scheduleTick(): TimerHandle {
-    return this.context.env.clock.setTimer(COORDINATOR_TICK_MS, () => this.onTick())
-  }
-
-  private onTick(): void {
-    const loaded = this.lease.loaded
-    if (loaded === undefined) return
-    if (!this.lease.isCurrent(loaded)) {
-      this.lease.unload('the offsets partition is no longer led here in the loaded epoch')
-      return
-    }
+  private onTick(loaded: Loaded): void {
     const nowMs = this.nowMs()
     for (const [groupId, entry] of loaded.groups) {
       this.dispatch(loaded, entry, entry.core.tick(nowMs))
@@ -529,7 +520,6 @@ export class GroupCoordinatorActor implements Actor {
       loaded.nextCleanupAtMs = nowMs + this.services.settings.offsetsCleanupIntervalMs
       void this.cleanUpDeletedTopics(loaded)
     }
-    ;(loaded as { tick: TimerHandle }).tick = this.scheduleTick()
   }
 
   /**

@@ -1,6 +1,5 @@
 import type { Actor, ActorContext, Message } from '../../src/actor/index.js'
 import { replyLater } from '../../src/actor/index.js'
-import type { TimerHandle } from '../../src/env/index.js'
 import {
   BrokerRequest,
   type DescribeTxnResponse,
@@ -46,7 +45,6 @@ type Effect = TxnEffect<number>
 /** The state of one leader epoch of the transaction-state partition. */
 interface Loaded extends LoadedPartition {
   readonly core: TxnCore<number>
-  tick: TimerHandle
   /** What the core's load asked for (markers of decided transactions), run once the state is current. */
   readonly resume: readonly Effect[]
 }
@@ -102,6 +100,9 @@ export class TxnCoordinatorActor implements Actor {
     this.partition = this.valid ? partition : -1
     this.lease = new PartitionLease<Loaded>({
       name: `${TXN_STATE_TOPIC}/${this.partition}`,
+      clock: context.env.clock,
+      tickMs: TXN_COORDINATOR_TICK_MS,
+      onTick: (loaded) => this.onTick(loaded),
       replica: () => this.services.hostedReplicas.get(replicaActorId(TXN_STATE_TOPIC, this.partition, this.context.nodeId))?.replica,
       load: (replica) => this.load(replica),
       onLoaded: (loaded) => this.dispatch(loaded, loaded.resume),
@@ -387,12 +388,11 @@ export class TxnCoordinatorActor implements Actor {
     const resume = core.load(table, this.nowMs())
     const resumed = [...table.values()].filter((meta) => meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort').length
     this.context.log.info({ partition: this.partition, epoch, transactionalIds: table.size, resumed, replayedTo: markerOffset, skipped, tookMs: this.monotonicMs() - startedMs }, 'transaction coordinator loaded')
-    return { epoch, replica, core, tick: this.scheduleTick(), resume }
+    return { epoch, replica, core, resume }
   }
 
   /** The loaded state is gone: every waiting request is told to find the coordinator again. */
   private onUnloaded(loaded: Loaded, reason: string): void {
-    loaded.tick.cancel()
     for (const waiter of this.pending.values()) waiter.reject(this.notCoordinator(reason))
     this.pending.clear()
     this.held.clear()
@@ -400,18 +400,7 @@ export class TxnCoordinatorActor implements Actor {
     this.context.log.info({ partition: this.partition, epoch: loaded.epoch, reason }, 'transaction coordinator unloaded')
   }
 
-  private scheduleTick(): TimerHandle {
-    return this.context.env.clock.setTimer(TXN_COORDINATOR_TICK_MS, () => this.onTick())
-  }
-
-  private onTick(): void {
-    const loaded = this.lease.loaded
-    if (loaded === undefined) return
-    if (!this.lease.isCurrent(loaded)) {
-      this.lease.unload('the transaction-state partition is no longer led here in the loaded epoch')
-      return
-    }
-    loaded.tick = this.scheduleTick()
+  private onTick(loaded: Loaded): void {
     this.dispatch(loaded, loaded.core.tick(this.nowMs()))
     // A commit or abort completes after a write of its own (feedHeld then), or not at all; this is the backstop.
     for (const transactionalId of [...this.held.keys()]) this.feedHeld(loaded, transactionalId)
