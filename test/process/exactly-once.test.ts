@@ -33,8 +33,11 @@ const SETTLE_DEADLINE_MS = 120_000
 
 const procs = new Processes()
 const closers: Array<() => Promise<void>> = []
+/** Set when the test ends: processors that exit are no longer restarted. */
+let stopping = false
 
 afterEach(async () => {
+  stopping = true
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined)
   await procs.cleanup()
 })
@@ -70,9 +73,11 @@ describe('exactly-once processing across processes', () => {
       }
     }, 30_000, 200)
 
-    // A processing client per transactional id; one that exits is restarted, as a supervisor would.
-    let stopping = false
+    // A processing client per transactional id; one that exits is restarted, as a supervisor
+    // would, until the test ends (pass or fail: afterEach stops the restarts first).
+    stopping = false
     const startProcessor = (transactionalId: string): void => {
+      if (stopping) return
       const run = procs.spawnScript(PROCESSOR, [seeds.join(','), CLUSTER.clusterId, CLUSTER.clusterSecret, transactionalId, GROUP])
       processors.set(transactionalId, [...(processors.get(transactionalId) ?? []), run])
       note(`processor ${transactionalId} started (pid ${run.child.pid})`)
