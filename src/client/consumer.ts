@@ -197,6 +197,12 @@ interface PartitionState {
   readonly partition: number
   /** Next offset to deliver; undefined until a pending seek is resolved. */
   position: number | undefined
+  /**
+   * The offset after the last record delivered since the partition was assigned or last
+   * seeked; undefined when none has been. Unlike `position`, never set by a seek or by the
+   * committed offset a (re)assigned partition starts from (see deliveredPosition).
+   */
+  delivered: number | undefined
   /** Next offset to fetch (ahead of `position` by what is buffered). */
   fetchOffset: number
   pendingSeek: PendingSeek | undefined
@@ -424,6 +430,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       state.position = undefined
       state.processed = undefined
     }
+    state.delivered = undefined
     this.pump()
     this.wake()
   }
@@ -431,6 +438,17 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   /** The next offset this consumer returns for `tp`; undefined while a seek is being resolved. */
   position(tp: TopicPartition): number | undefined {
     return this.stateOf(tp).position
+  }
+
+  /**
+   * The offset after the last record of `tp` this consumer delivered since the partition was
+   * assigned to it or last seeked; undefined when it has delivered none since (or `tp` is not
+   * assigned). What a transaction may commit for the partition: a batch read before a
+   * rebalance took the partition away and handed it back is past none of it, even when the
+   * new start (another member's commit) happens to equal the batch's end.
+   */
+  deliveredPosition(tp: TopicPartition): number | undefined {
+    return this.partitions.get(keyOf(tp))?.delivered
   }
 
   pause(partitions: readonly TopicPartition[]): void {
@@ -548,6 +566,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const state = this.partitions.get(keyOf(batch))
     if (this.closed || state === undefined || state.epoch !== this.batchEpochs.get(batch)) return false
     state.position = message.offset + 1
+    state.delivered = message.offset + 1
     return true
   }
 
@@ -649,6 +668,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       if (state.epoch !== epoch) return
       state.pendingSeek = undefined
       state.position = offset
+      state.delivered = undefined
       state.fetchOffset = offset
       state.processed = offset
       return
@@ -719,6 +739,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       }
       state.pendingSeek = this.resetPolicy
       state.position = undefined
+      state.delivered = undefined
       return
     }
     if (error.retriable && !(error instanceof SkeinClientError && error.reason === ClientErrorReason.UNKNOWN_TOPIC)) {
@@ -930,6 +951,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       topic: tp.topic,
       partition: tp.partition,
       position: undefined,
+      delivered: undefined,
       fetchOffset: 0,
       pendingSeek: 'committed',
       epoch: 0,

@@ -40,8 +40,8 @@ export interface TransactionalSettings {
 /** Where sendOffsets takes the group's member id and generation from: the group's Consumer. */
 export interface GroupMetadataSource {
   groupMetadata(): GroupMetadata | undefined
-  /** The next offset the consumer delivers of a partition it is assigned (throws or undefined otherwise). */
-  position?(tp: { topic: string; partition: number }): number | undefined
+  /** The offset after the last record delivered of a partition since it was (re)assigned or seeked; undefined if none (Consumer.deliveredPosition). */
+  deliveredPosition?(tp: { topic: string; partition: number }): number | undefined
 }
 
 export interface SendOffsetsOptions {
@@ -206,7 +206,7 @@ export class TransactionManager {
     if (txn.phase === 'abortable') throw abortRequired(txn.failure, 'sendOffsets refused')
     if (txn.phase !== 'open') throw invalidTxnState(`the transaction is ${txn.phase}: sendOffsets before commit() or abort()`)
     const { groupId } = request
-    const moved = options.consumer === undefined ? undefined : offsetsPastPosition(options.consumer, request.offsets)
+    const moved = options.consumer === undefined ? undefined : offsetsPastDelivered(options.consumer, request.offsets)
     if (moved !== undefined) throw this.noteFailure(txn, moved)
     const committing = (async () => {
       if (!txn.groups.has(groupId)) {
@@ -433,25 +433,21 @@ function validateSendOffsets(options: SendOffsetsOptions): OffsetsOfTransaction 
 }
 
 /**
- * ILLEGAL_GENERATION when an offset is past what the consumer has delivered of its partition,
- * or the partition is no longer assigned to it: the partition was taken away (and perhaps
- * handed back, restarting from the committed offset) while the batch was processed, so
- * committing the batch now would commit over records the group will deliver again. Kafka's
- * consumer cannot get here (it rebalances only inside poll()); this SDK's rebalances run in
- * the background, so the check is made here (txn-sim --live-generation, seeds 13 and 14).
+ * ILLEGAL_GENERATION when an offset is past what the consumer has delivered of its partition
+ * since the partition was (re)assigned to it: the partition was taken away (and perhaps handed
+ * back, restarting from the committed offset) while the batch was processed, so committing the
+ * batch now would commit over records the group delivers again, or has already had processed
+ * by another member (txn-sim seed 201 --live-generation: another member processed and
+ * committed the same batch, its commit equal to the batch's end). Kafka's consumer cannot get
+ * here (it rebalances only inside poll()); this SDK's rebalances run in the background.
  */
-function offsetsPastPosition(consumer: GroupMetadataSource, offsets: readonly OffsetCommitEntry[]): SkeinError | undefined {
-  if (typeof consumer.position !== 'function') return undefined
+function offsetsPastDelivered(consumer: GroupMetadataSource, offsets: readonly OffsetCommitEntry[]): SkeinError | undefined {
+  if (typeof consumer.deliveredPosition !== 'function') return undefined
   for (const { topic, partition, offset } of offsets) {
-    let position: number | undefined
-    try {
-      position = consumer.position({ topic, partition })
-    } catch {
-      position = undefined
-    }
-    if (position === undefined || offset > position) {
-      const where = position === undefined ? 'is no longer assigned to this consumer' : `was re-assigned and restarted at ${position}`
-      return new SkeinError(ErrorCode.ILLEGAL_GENERATION, `sendOffsets: ${topic}/${partition} ${where} while the batch ending before ${offset} was processed; abort and read it again`)
+    const delivered = consumer.deliveredPosition({ topic, partition })
+    if (delivered === undefined || offset > delivered) {
+      const where = delivered === undefined ? 'has had nothing delivered since it was (re)assigned to this consumer or seeked' : `has been delivered only up to ${delivered}`
+      return new SkeinError(ErrorCode.ILLEGAL_GENERATION, `sendOffsets: ${topic}/${partition} ${where}; offset ${offset} belongs to a batch read before a rebalance moved the partition: abort and read it again`)
     }
   }
   return undefined

@@ -237,18 +237,14 @@ describe('transactional producer: a transaction', () => {
     expect(broker.offsetCommits[1]).not.toHaveProperty('memberId')
   })
 
-  it('sendOffsets_pastTheConsumersPosition_aPartitionReassignedMidBatch_isIllegalGeneration_andTheTransactionAbortableOnly', async () => {
+  it('sendOffsets_pastWhatTheConsumerDeliveredSinceReassignment_isIllegalGeneration_andTheTransactionAbortableOnly', async () => {
     const broker = new FakeTxnBroker({ out: 1 })
     const tx = await txnProducer(broker).transaction()
-    // The batch ended before 20, but a rebalance took in/0 away and handed it back: the consumer restarted at the committed 12.
-    const positions = new Map([['in/0', 12]])
+    // The batch ended before 20, but a rebalance took in/0 away and handed it back: delivered since, only up to 12.
+    const delivered = new Map([['in/0', 12]])
     const consumer = {
       groupMetadata: () => ({ groupId: 'g', memberId: 'member-1', generation: 5 }),
-      position: (tp: { topic: string; partition: number }) => {
-        const position = positions.get(`${tp.topic}/${tp.partition}`)
-        if (position === undefined) throw new Error('not assigned')
-        return position
-      },
+      deliveredPosition: (tp: { topic: string; partition: number }) => delivered.get(`${tp.topic}/${tp.partition}`),
     }
     await expect(tx.sendOffsets({ consumerGroupId: 'g', offsets: [{ topic: 'in', partition: 0, offset: 20 }], consumer })).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_GENERATION.code })
     await expect(tx.sendOffsets({ consumerGroupId: 'g', offsets: [{ topic: 'in', partition: 1, offset: 3 }], consumer })).rejects.toThrow()

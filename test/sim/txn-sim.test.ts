@@ -17,12 +17,7 @@
  *
  * Odd seeds run with `liveGeneration` (processors pass their live consumer to sendOffsets, as
  * docs/examples/exactly-once.mjs does), even seeds with the generation the batch was read under.
- *
- * Known to fail, not run here until fixed: seed 201 with liveGeneration (1 of 500 live seeds
- * swept; 1,300 without it all pass). in/1@20..22 were committed twice, by the first
- * transactions of eos-0#1 and of eos-1#3, which joined as eos-1's slot moved to h5 (a zombie
- * cut). Not yet diagnosed: how eos-0#1's offsets for in/1 were neither pending (which holds a
- * new owner back with UNSTABLE_OFFSET_COMMIT) nor refused when eos-1#3 took the partition.
+
  */
 
 /**
@@ -48,6 +43,11 @@
  *   its new assignment restarted from: outputs twice. Fixed by sendOffsets refusing offsets
  *   past the consumer's position (ILLEGAL_GENERATION), eachBatch moving the position past the
  *   batch as it hands it over.
+ * - 201 with liveGeneration: eos-0#1 read in/1@20..22 in generation 3 and sent its offsets in
+ *   generation 6, after eos-1#3 had processed and committed the same batch in generation 5 and
+ *   the partition had come back to eos-0#1, starting at that commit, 23: the batch's end, so
+ *   the position check passed and the batch was committed twice. Fixed by checking against
+ *   what the consumer delivered since the partition was (re)assigned (deliveredPosition).
  */
 const REGRESSION_SEEDS: readonly { seed: number; liveGeneration: boolean; bug: string }[] = [
   { seed: 268, liveGeneration: false, bug: 'transaction coordinator never loaded after failover' },
@@ -55,6 +55,7 @@ const REGRESSION_SEEDS: readonly { seed: number; liveGeneration: boolean; bug: s
   { seed: 521, liveGeneration: false, bug: 'a late queued endTxn committed the next transaction' },
   { seed: 13, liveGeneration: true, bug: 'offsets of a batch read before a rebalance committed after it' },
   { seed: 14, liveGeneration: true, bug: 'offsets of a batch read before a rebalance committed after it' },
+  { seed: 201, liveGeneration: true, bug: 'a stale batch committed where another member had just committed the same batch' },
 ]
 import { describe, expect, it } from 'vitest'
 import { type TxnSimResult, replayCommand, runTxnSim, summarize } from '../../sim/txn/scenario.js'
