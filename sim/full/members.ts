@@ -11,7 +11,7 @@
 import type { BrokerClient, Client, Consumer } from '../../src/client/index.js'
 import type { GroupAssignorName } from '../../src/wire/broker-protocol.js'
 import { partitionKey } from '../broker/checker.js'
-import type { CommitObservation, OffsetsRead } from '../group/checker.js'
+import type { OffsetsRead } from '../group/checker.js'
 import { connectObserved } from '../group/observed-client.js'
 import { simMemberConfig } from '../group/scenario.js'
 import type { Prng } from '../prng.js'

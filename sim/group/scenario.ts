@@ -38,7 +38,7 @@ import { World } from '../world.js'
 import { partitionKey } from '../broker/checker.js'
 import { CONTROLLER_IDS, NODE_IDS, awaitStopAndConvergence, createTopicWithRetries, fetchAllWithRetries, fmt, sleep } from '../broker/scenario.js'
 import { connectObserved } from './observed-client.js'
-import { type BatchView, type CommitObservation, type FinalGroupState, GroupChecker, type OffsetsRead, type Violation, dataValues, formatViolation } from './checker.js'
+import { type BatchView, type FinalGroupState, GroupChecker, type OffsetsRead, type Violation, dataValues, formatViolation } from './checker.js'
 
 export const GROUP_ID = 'sim-group'
 export const TOPIC = 'events'
@@ -47,7 +47,6 @@ export const PRODUCER_HOST = 'client'
 /** Hosts the members run on, one member at a time each: at most this many members at once. */
 export const MEMBER_SLOTS = ['m1', 'm2', 'm3', 'm4'] as const
 const OFFSETS_TOPIC_PARTITIONS = 3
-const REPLICATION_FACTOR = 3
 
 export const GROUP_SIM_FAULT_PHASE_MS_DEFAULT = 10_000
 /** After converging, how long the group has to process every record and commit to the end. */

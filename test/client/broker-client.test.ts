@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { type Actor, type ActorContext, type ActorSystem, type Message } from '../../src/actor/index.js'
 import { BrokerClient, type BrokerClientConfig } from '../../src/client/index.js'
 import { BROKER_KIND, BrokerRequest, ErrorCode, type FindCoordinatorResponse, type MetadataResponse, REPLICA_KIND, SkeinError, TXN_COORDINATOR_KIND, TxnRequest } from '../../src/wire/index.js'
-import { SIM_CLUSTER_ID, SIM_CLUSTER_SECRET, SIM_NODE_PORT, SimCluster, settle, settleError } from '../../sim/index.js'
+import { SIM_CLUSTER_ID, SIM_CLUSTER_SECRET, SIM_NODE_PORT, SimCluster, settle } from '../../sim/index.js'
 
 /**
  * BrokerClient against fake brokers: three simulated nodes (real transport and actor runtime,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { GatewayNode } from '../../src/kafka/handlers/gateway.js'
 import { type FetchTarget, fetchOne, handleListOffsets } from '../../src/kafka/handlers/partitions.js'
 import type { ListOffsetsRequest } from '../../src/kafka/messages/list-offsets.js'
-import type { FetchRequest as NativeFetchRequest, FetchResponse as NativeFetchResponse, ListOffsetsRequest as NativeListOffsetsRequest } from '../../src/wire/index.js'
+import type { FetchRequest as NativeFetchRequest, ListOffsetsRequest as NativeListOffsetsRequest } from '../../src/wire/index.js'
 
 /** The gateway's Fetch and ListOffsets map Kafka's isolation_level onto the replica's requests and back. */
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { type AbortedTxn, ABORTED_TRANSACTIONS_MAX, TransactionIndex, type TxnBatchFacts } from '../../actors/partition/transaction-index.js'
 import { ControlType } from '../../src/log/control-record.js'
 import { ErrorCode, SkeinError } from '../../src/wire/errors.js'
-import { TXN_OP_PRODUCERS, type TxnOp, txnOpArbitrary, skeinErrorOf } from '../helpers/txn-ops.js'
+import { type TxnOp, txnOpArbitrary, skeinErrorOf } from '../helpers/txn-ops.js'
 
 const LEADER_CHANGE = 2
 

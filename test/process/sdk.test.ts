@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket, connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { partitionForKey } from '../../src/client/partitioner.js'
-import { Client, type ConsumerMessage, type RecordMetadata } from '../../src/index.js'
+import { Client, type RecordMetadata } from '../../src/index.js'
 import { consumeAll } from '../helpers/consume-all.js'
 import { Processes, freePorts, retry } from '../helpers/processes.js'
 
