@@ -212,3 +212,13 @@ export class PartitionLease<L extends LoadedPartition> {
     })
   }
 }
+
+/**
+ * The partition of a coordinator actor id `<kind>/<partition>/<node>` naming this node, or -1
+ * for any other id (a client's typo): such an actor refuses every message.
+ */
+export function coordinatorPartitionOf(actorId: string, nodeId: string): number {
+  const parts = actorId.split('/')
+  const partition = Number(parts[1])
+  return parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === nodeId ? partition : -1
+}

@@ -30,7 +30,7 @@ import {
   txnCoordinatorActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
-import { type LoadedPartition, PartitionLease, appendLoadMarker, replayInternal } from '../internal-partition.js'
+import { type LoadedPartition, PartitionLease, coordinatorPartitionOf, appendLoadMarker, replayInternal } from '../internal-partition.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { ASSIGNOR_NAMES, type AssignorName } from '../../src/client/assignors.js'
@@ -124,10 +124,8 @@ export class GroupCoordinatorActor implements Actor {
     private readonly context: ActorContext,
     private readonly services: NodeServices,
   ) {
-    const parts = context.self.split('/')
-    const partition = Number(parts[1])
-    this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
-    this.partition = this.valid ? partition : -1
+    this.partition = coordinatorPartitionOf(context.self, context.nodeId)
+    this.valid = this.partition >= 0
     this.lease = new PartitionLease<Loaded>({
       name: `${OFFSETS_TOPIC}/${this.partition}`,
       clock: context.env.clock,

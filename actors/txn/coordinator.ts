@@ -18,7 +18,7 @@ import {
   replicaActorId,
 } from '../../src/wire/broker-protocol.js'
 import { ErrorCode, SkeinError } from '../../src/wire/index.js'
-import { type LoadedPartition, PartitionLease, appendInternal, appendLoadMarker, replayInternal } from '../internal-partition.js'
+import { type LoadedPartition, PartitionLease, coordinatorPartitionOf, appendInternal, appendLoadMarker, replayInternal } from '../internal-partition.js'
 import type { PartitionReplica } from '../partition/replica.js'
 import type { NodeServices } from '../services.js'
 import { type MarkerOutcome, type MarkerTarget, TxnCore, type TxnEffect } from './txn-core.js'
@@ -94,10 +94,8 @@ export class TxnCoordinatorActor implements Actor {
     private readonly context: ActorContext,
     private readonly services: NodeServices,
   ) {
-    const parts = context.self.split('/')
-    const partition = Number(parts[1])
-    this.valid = parts.length === 3 && Number.isSafeInteger(partition) && partition >= 0 && parts[2] === context.nodeId
-    this.partition = this.valid ? partition : -1
+    this.partition = coordinatorPartitionOf(context.self, context.nodeId)
+    this.valid = this.partition >= 0
     this.lease = new PartitionLease<Loaded>({
       name: `${TXN_STATE_TOPIC}/${this.partition}`,
       clock: context.env.clock,
