@@ -6,7 +6,6 @@
  * `--twice` runs each seed a second time and fails it if the trace differs. `--verbose`
  * prints the drawn faults and every violation. Exits 1 if any seed failed.
  */
-import { parseArgs } from 'node:util'
 import { SimArgs } from '../cli-args.js'
 import { runSeeds } from '../seed-runner.js'
 import { formatViolation } from './checker.js'
@@ -15,25 +14,12 @@ import { replayCommand, runBrokerSim, summarize } from './scenario.js'
 const args = new SimArgs('sim:broker')
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      'fault-ms': { type: 'string' },
-      'raft-tick-ms': { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      twice: { type: 'boolean', default: false },
-    },
-    strict: true,
-  })
-  const seeds = args.seeds(values.seed, values.seeds)
-  const faultPhaseMs = values['fault-ms'] === undefined ? undefined : args.integer('fault-ms', values['fault-ms'], 0, 3_600_000)
-  const raftTickMs = values['raft-tick-ms'] === undefined ? undefined : args.integer('raft-tick-ms', values['raft-tick-ms'], 1, 10_000)
-  const options = { faultPhaseMs, raftTickMs }
+  const run = args.seedRun({ 'raft-tick-ms': { type: 'string' } })
+  const options = { faultPhaseMs: run.faultPhaseMs, raftTickMs: args.optionalInteger('raft-tick-ms', run.values['raft-tick-ms'], 1, 10_000) }
   const failures = await runSeeds({
-    seeds,
-    twice: values.twice === true,
-    verbose: values.verbose === true,
+    seeds: run.seeds,
+    twice: run.twice,
+    verbose: run.verbose,
     run: (seed) => runBrokerSim({ seed, ...options }),
     summarize,
     formatViolation,

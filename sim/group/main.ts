@@ -7,7 +7,6 @@
  * `--verbose` prints the drawn faults and member events. A single seed prints every violation
  * as a `VIOLATION ...` line. Exits 1 if any seed failed.
  */
-import { parseArgs } from 'node:util'
 import { SimArgs } from '../cli-args.js'
 import { runSeeds } from '../seed-runner.js'
 import { formatViolation } from './checker.js'
@@ -16,23 +15,12 @@ import { replayCommand, runGroupSim, summarize } from './scenario.js'
 const args = new SimArgs('sim:group')
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      'fault-ms': { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      twice: { type: 'boolean', default: false },
-    },
-    strict: true,
-  })
-  const seeds = args.seeds(values.seed, values.seeds)
-  const faultPhaseMs = values['fault-ms'] === undefined ? undefined : args.integer('fault-ms', values['fault-ms'], 0, 3_600_000)
-  const options = { ...(faultPhaseMs === undefined ? {} : { faultPhaseMs }) }
+  const run = args.seedRun()
+  const options = { ...(run.faultPhaseMs === undefined ? {} : { faultPhaseMs: run.faultPhaseMs }) }
   const failures = await runSeeds({
-    seeds,
-    twice: values.twice === true,
-    verbose: values.verbose === true,
+    seeds: run.seeds,
+    twice: run.twice,
+    verbose: run.verbose,
     run: (seed) => runGroupSim({ seed, ...options }),
     summarize,
     formatViolation,

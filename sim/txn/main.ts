@@ -8,7 +8,6 @@
  * as a `VIOLATION ...` line. `--live-generation` has the processors pass their live consumer to
  * sendOffsets (see TxnSimOptions.liveGeneration). Exits 1 if any seed failed.
  */
-import { parseArgs } from 'node:util'
 import { SimArgs } from '../cli-args.js'
 import { runSeeds } from '../seed-runner.js'
 import { formatViolation } from './checker.js'
@@ -17,25 +16,13 @@ import { replayCommand, runTxnSim, summarize } from './scenario.js'
 const args = new SimArgs('sim:txn')
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      'fault-ms': { type: 'string' },
-      'live-generation': { type: 'boolean', default: false },
-      verbose: { type: 'boolean', default: false },
-      twice: { type: 'boolean', default: false },
-    },
-    strict: true,
-  })
-  const seeds = args.seeds(values.seed, values.seeds)
-  const faultPhaseMs = values['fault-ms'] === undefined ? undefined : args.integer('fault-ms', values['fault-ms'], 0, 3_600_000)
-  const liveGeneration = values['live-generation'] === true
-  const options = { ...(faultPhaseMs === undefined ? {} : { faultPhaseMs }), ...(liveGeneration ? { liveGeneration } : {}) }
+  const run = args.seedRun({ 'live-generation': { type: 'boolean', default: false } })
+  const liveGeneration = run.values['live-generation'] === true
+  const options = { ...(run.faultPhaseMs === undefined ? {} : { faultPhaseMs: run.faultPhaseMs }), ...(liveGeneration ? { liveGeneration } : {}) }
   const failures = await runSeeds({
-    seeds,
-    twice: values.twice === true,
-    verbose: values.verbose === true,
+    seeds: run.seeds,
+    twice: run.twice,
+    verbose: run.verbose,
     run: (seed) => runTxnSim({ seed, ...options }),
     summarize,
     formatViolation,
