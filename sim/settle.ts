@@ -1,4 +1,9 @@
-import type { World } from './world.js'
+import type { RunOptions } from './scheduler.js'
+
+/** What runs virtual time: a World, or a bare Scheduler (tests of one component on a timeline). */
+export interface VirtualTimeline {
+  runUntil(condition: () => boolean, options: RunOptions): Promise<unknown>
+}
 
 /** Virtual time a test waits for a promise before declaring it stuck. */
 const settleTimeoutMsDefault = 120_000
@@ -7,7 +12,7 @@ const settleTimeoutMsDefault = 120_000
  * Runs the simulated world until `promise` settles, then returns its value (or throws its
  * error). Fails the test if it has not settled within `timeoutMs` of virtual time.
  */
-export async function settle<T>(world: World, promise: Promise<T>, timeoutMs = settleTimeoutMsDefault): Promise<T> {
+export async function settle<T>(world: VirtualTimeline, promise: Promise<T>, timeoutMs = settleTimeoutMsDefault): Promise<T> {
   let done = false
   promise.then(
     () => (done = true),
@@ -21,7 +26,7 @@ export async function settle<T>(world: World, promise: Promise<T>, timeoutMs = s
 }
 
 /** Runs `promise` to completion in the world and returns the error it rejected with. */
-export async function settleError(world: World, promise: Promise<unknown>, timeoutMs?: number): Promise<Error & { errorName?: string; code?: number; retriable?: boolean }> {
+export async function settleError(world: VirtualTimeline, promise: Promise<unknown>, timeoutMs?: number): Promise<Error & { errorName?: string; code?: number; retriable?: boolean }> {
   try {
     await settle(world, promise, timeoutMs)
   } catch (err) {

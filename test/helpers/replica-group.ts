@@ -1,6 +1,7 @@
 import { type Acks, PartitionReplica, type ProduceResult } from '../../actors/partition/replica.js'
 import { Prng } from '../../sim/prng.js'
 import { Scheduler } from '../../sim/scheduler.js'
+import { settle } from '../../sim/settle.js'
 import { SimClock } from '../../sim/sim-clock.js'
 import { DISK_CONFIG_DEFAULT, DiskCrashMode, SimDisk } from '../../sim/sim-disk.js'
 import { silentLogger } from '../../src/env/logger.js'
@@ -79,16 +80,9 @@ export class ReplicaGroup {
     return found
   }
 
-  async run<T>(body: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-    let outcome: { value: T } | { error: unknown } | undefined
-    body().then(
-      (value) => (outcome = { value }),
-      (error: unknown) => (outcome = { error }),
-    )
-    await this.scheduler.runUntil(() => outcome !== undefined, { timeoutMs })
-    if (outcome === undefined) throw new Error(`did not settle within ${timeoutMs} ms of virtual time`)
-    if ('error' in outcome) throw outcome.error
-    return outcome.value
+  /** Runs virtual time until `body`'s promise settles (sim/settle.ts). */
+  run<T>(body: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+    return settle(this.scheduler, body(), timeoutMs)
   }
 
   async settle(ms: number): Promise<void> {

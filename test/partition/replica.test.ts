@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { type Acks, PartitionReplica } from '../../actors/partition/replica.js'
 import { Prng } from '../../sim/prng.js'
 import { Scheduler } from '../../sim/scheduler.js'
+import { settle } from '../../sim/settle.js'
 import { SimClock } from '../../sim/sim-clock.js'
 import { DISK_CONFIG_DEFAULT, type DiskConfig, DiskCrashMode, SimDisk } from '../../sim/sim-disk.js'
 import { type Logger, silentLogger } from '../../src/env/logger.js'
@@ -92,16 +93,9 @@ class Group {
     return values
   }
 
-  async run<T>(body: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-    let outcome: { value: T } | { error: unknown } | undefined
-    body().then(
-      (value) => (outcome = { value }),
-      (error: unknown) => (outcome = { error }),
-    )
-    await this.scheduler.runUntil(() => outcome !== undefined, { timeoutMs })
-    if (outcome === undefined) throw new Error(`did not settle within ${timeoutMs} ms of virtual time`)
-    if ('error' in outcome) throw outcome.error
-    return outcome.value
+  /** Runs virtual time until `body`'s promise settles (sim/settle.ts). */
+  run<T>(body: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+    return settle(this.scheduler, body(), timeoutMs)
   }
 
   async settle(ms: number): Promise<void> {
